@@ -1,0 +1,65 @@
+/*
+ * Configuration from the environment (12-factor), validated once at startup.
+ * Every knob, its default and its reason are listed in docs/configuration.md.
+ */
+#ifndef WH_CONFIG_H
+#define WH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto.h"
+#include "err.h"
+
+#define WH_MAX_RETRY_STEPS 32
+
+typedef enum { WH_ROLE_ALL, WH_ROLE_GATEWAY, WH_ROLE_WORKER } wh_role_t;
+
+typedef struct {
+    wh_role_t role;
+    /* WHARF_LISTEN */
+    char listen_host[256];
+    uint16_t listen_port;
+    /* WHARF_REDIS_URL: either unix_path[0] != 0, or host/port */
+    char redis_host[256];
+    uint16_t redis_port;
+    char redis_unix_path[256];
+    char redis_password[256];
+    int redis_db;
+    /* WHARF_ADMIN_TOKEN ("" = admin routes disabled) */
+    char admin_token[256];
+    /* WHARF_MASTER_KEY, WHARF_INSECURE_DEV */
+    bool has_master_key;
+    uint8_t master_key[WH_AEAD_KEY_LEN];
+    bool insecure_dev;
+    /* WHARF_PUBLIC_URL, without a trailing slash */
+    char public_url[1024];
+    /* WHARF_RETRY_SCHEDULE: delays between attempts; attempts = steps + 1 */
+    int64_t retry_schedule_ms[WH_MAX_RETRY_STEPS];
+    size_t retry_steps;
+    /* WHARF_DELIVERY_TIMEOUT */
+    int64_t delivery_timeout_ms;
+    /* WHARF_ALLOW_PRIVATE_DESTINATIONS */
+    bool allow_private_destinations;
+    /* WHARF_MAX_BODY */
+    size_t max_body;
+    /* WHARF_THREADS */
+    unsigned threads;
+    /* WHARF_REDIS_WAIT_REPLICAS */
+    unsigned redis_wait_replicas;
+    /* WHARF_LOG */
+    char log_level[16];
+    /* WHARF_RECLAIM_IDLE: a change-event batch pending this long on a silent consumer is taken over */
+    int64_t reclaim_idle_ms;
+    /* WHARF_MAX_INFLIGHT: deliveries in flight per worker */
+    unsigned max_inflight;
+    /* WHARF_CONSUMER: this worker's consumer name (default: hostname-pid) */
+    char consumer[128];
+    /* WHARF_SHUTDOWN_GRACE: how long SIGTERM waits for in-flight work */
+    int64_t shutdown_grace_ms;
+} wh_config_t;
+
+/* Fills `c` from getenv(); on error, errbuf holds one line naming the variable. */
+wh_err_t wh_config_load(wh_config_t *c, char *errbuf);
+
+#endif

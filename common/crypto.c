@@ -1,0 +1,227 @@
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "crypto.h"
+
+/* Fetching the HMAC implementation is the costly part of an OpenSSL 3 MAC; do it once. Immutable afterwards. */
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void)
+{
+    hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+void wh_hmac_sha256(wh_str_t key, const wh_str_t *parts, size_t n, uint8_t out[WH_SHA256_LEN])
+{
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    size_t outlen = 0;
+
+    pthread_once(&hmac_once, fetch_hmac);
+    if (hmac_impl == NULL)
+        goto Fail;
+    ctx = EVP_MAC_CTX_new(hmac_impl);
+    if (ctx == NULL)
+        goto Fail;
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_init(ctx, (const unsigned char *)key.base, key.len, params))
+        goto Fail;
+    for (size_t i = 0; i != n; ++i)
+        if (parts[i].len != 0 && !EVP_MAC_update(ctx, (const unsigned char *)parts[i].base, parts[i].len))
+            goto Fail;
+    if (!EVP_MAC_final(ctx, out, &outlen, WH_SHA256_LEN) || outlen != WH_SHA256_LEN)
+        goto Fail;
+    EVP_MAC_CTX_free(ctx);
+    return;
+Fail:
+    fprintf(stderr, "fatal: HMAC-SHA256 failed in OpenSSL\n");
+    abort();
+}
+
+void wh_sha256(const wh_str_t *parts, size_t n, uint8_t out[WH_SHA256_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned outlen = 0;
+
+    if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+        goto Fail;
+    for (size_t i = 0; i != n; ++i)
+        if (parts[i].len != 0 && !EVP_DigestUpdate(ctx, parts[i].base, parts[i].len))
+            goto Fail;
+    if (!EVP_DigestFinal_ex(ctx, out, &outlen) || outlen != WH_SHA256_LEN)
+        goto Fail;
+    EVP_MD_CTX_free(ctx);
+    return;
+Fail:
+    fprintf(stderr, "fatal: SHA-256 failed in OpenSSL\n");
+    abort();
+}
+
+bool wh_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    return alen == 0 || CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+void wh_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i != len; ++i) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long wh_hex_decode(wh_str_t in, uint8_t *out, size_t cap)
+{
+    if (in.len % 2 != 0 || in.len / 2 > cap)
+        return -1;
+    for (size_t i = 0; i != in.len / 2; ++i) {
+        int hi = hexval((unsigned char)in.base[2 * i]), lo = hexval((unsigned char)in.base[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)(in.len / 2);
+}
+
+size_t wh_base64_encode(const uint8_t *in, size_t len, char *out)
+{
+    return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+long wh_base64_decode(wh_str_t in, uint8_t *out, size_t cap)
+{
+    size_t pad = 0;
+    int n;
+
+    /* EVP_DecodeBlock neither rejects bad lengths nor strips padding from its count: do both here. */
+    if (in.len == 0)
+        return 0;
+    if (in.len % 4 != 0 || in.len > (size_t)0x7fffffff || in.len / 4 * 3 > cap)
+        return -1;
+    for (size_t i = 0; i != in.len; ++i) {
+        unsigned char c = (unsigned char)in.base[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+        if (c == '=' && i >= in.len - 2) {
+            ++pad;
+            continue;
+        }
+        if (!ok || pad != 0)
+            return -1;
+    }
+    n = EVP_DecodeBlock(out, (const unsigned char *)in.base, (int)in.len);
+    if (n < 0)
+        return -1;
+    return (long)n - (long)pad;
+}
+
+size_t wh_base64url_encode(const uint8_t *in, size_t len, char *out)
+{
+    size_t n = wh_base64_encode(in, len, out);
+    while (n > 0 && out[n - 1] == '=')
+        out[--n] = '\0';
+    for (size_t i = 0; i != n; ++i) {
+        if (out[i] == '+')
+            out[i] = '-';
+        else if (out[i] == '/')
+            out[i] = '_';
+    }
+    return n;
+}
+
+void wh_random_bytes(void *out, size_t len)
+{
+    if (RAND_bytes(out, (int)len) != 1) {
+        fprintf(stderr, "fatal: RAND_bytes failed\n");
+        abort();
+    }
+}
+
+void wh_random_id(const char *prefix, size_t bytes, char *out, size_t cap)
+{
+    uint8_t raw[32];
+    size_t plen = strlen(prefix);
+
+    if (bytes > sizeof(raw) || plen + 2 * bytes + 1 > cap) {
+        fprintf(stderr, "fatal: wh_random_id buffer too small\n");
+        abort();
+    }
+    wh_random_bytes(raw, bytes);
+    memcpy(out, prefix, plen);
+    wh_hex_encode(raw, bytes, out + plen);
+}
+
+wh_err_t wh_aead_seal(const uint8_t key[WH_AEAD_KEY_LEN], wh_str_t aad, wh_str_t plain, uint8_t *out)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    wh_err_t err = WH_ECRYPTO;
+    int len;
+
+    if (ctx == NULL)
+        goto Exit;
+    wh_random_bytes(out, 12);
+    if (!EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, out))
+        goto Exit;
+    if (aad.len != 0 && !EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad.base, (int)aad.len))
+        goto Exit;
+    if (!EVP_EncryptUpdate(ctx, out + 12, &len, (const unsigned char *)plain.base, (int)plain.len))
+        goto Exit;
+    if (!EVP_EncryptFinal_ex(ctx, out + 12 + len, &len))
+        goto Exit;
+    if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + plain.len))
+        goto Exit;
+    err = WH_OK;
+Exit:
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+wh_err_t wh_aead_open(const uint8_t key[WH_AEAD_KEY_LEN], wh_str_t aad, wh_str_t in, uint8_t *out, size_t *outlen)
+{
+    EVP_CIPHER_CTX *ctx = NULL;
+    wh_err_t err = WH_ECRYPTO;
+    size_t clen;
+    int len;
+
+    if (in.len < WH_AEAD_OVERHEAD)
+        return WH_ECRYPTO;
+    clen = in.len - WH_AEAD_OVERHEAD;
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        goto Exit;
+    if (!EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, (const unsigned char *)in.base))
+        goto Exit;
+    if (aad.len != 0 && !EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad.base, (int)aad.len))
+        goto Exit;
+    if (!EVP_DecryptUpdate(ctx, out, &len, (const unsigned char *)in.base + 12, (int)clen))
+        goto Exit;
+    if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in.base + 12 + clen)))
+        goto Exit;
+    if (EVP_DecryptFinal_ex(ctx, out + len, &len) <= 0)
+        goto Exit;
+    *outlen = clen;
+    err = WH_OK;
+Exit:
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}

@@ -1,0 +1,55 @@
+/*
+ * Every bound in one place: a name, a one-line reason, and (where the
+ * operator may need it) the configuration variable that overrides it.
+ */
+#ifndef WH_LIMITS_H
+#define WH_LIMITS_H
+
+/* Largest webhook body (WHARF_MAX_BODY). Providers send at most ~1 MiB (HubSpot: 100 events). */
+#define WH_DEFAULT_MAX_BODY (1024 * 1024)
+/* Largest management API request body: a subscription or connection is a few KiB. */
+#define WH_MAX_API_BODY (256 * 1024)
+/* Events in one provider batch: HubSpot and Salesforce send at most 100. */
+#define WH_MAX_BATCH 100
+/* JSON nesting accepted from the internet; CRM payloads are 2-4 levels deep. */
+#define WH_MAX_JSON_DEPTH 32
+/* One header value we read (signatures, timestamps, tokens). */
+#define WH_MAX_HEADER_VALUE 4096
+/* Request line + headers, enforced by h2o (H2O_MAX_REQLEN); stated here for the docs. */
+#define WH_MAX_HEADERS 100
+/* Identifiers (connection, subscription, external account, provider object ids). */
+#define WH_MAX_ID_LEN 128
+/* Distinct accounts (HubSpot portals) in one app-level batch. */
+#define WH_MAX_ACCOUNTS_PER_BATCH 8
+/* Candidate connections for one external account (same portal in several environments). */
+#define WH_MAX_CONNECTIONS_PER_ACCOUNT 16
+/* Signed-timestamp tolerance: HubSpot v3, Close and Standard Webhooks use 5 minutes. */
+#define WH_TIMESTAMP_TOLERANCE_MS (5 * 60 * 1000)
+/* Provider redeliveries are deduplicated for at least this long. */
+#define WH_DEDUPE_WINDOW_S (24 * 3600)
+/* Queue partitions (streams). Fixed for a deployment: changing it reorders connections. */
+#define WH_PARTITIONS 8
+/* Change-event batch entries read per XREADGROUP. */
+#define WH_READ_COUNT 128
+/* Encoded envelope of one request (msgpack) stored in one stream entry. */
+#define WH_MAX_ENTRY_BYTES (2 * 1024 * 1024)
+/* Bulk reply from Redis we accept (hiredis has no limit of its own). */
+#define WH_MAX_REDIS_REPLY (8 * 1024 * 1024)
+/* Redis command deadline: past it the connection is dropped and callers see WH_EUNAVAILABLE. */
+#define WH_REDIS_COMMAND_TIMEOUT_MS 3000
+/* Deliveries in flight per worker process (WHARF_MAX_INFLIGHT). */
+#define WH_DEFAULT_MAX_INFLIGHT 512
+/* Deliveries in flight per subscription unless it says otherwise (maxConcurrency). */
+#define WH_DEFAULT_SUB_CONCURRENCY 16
+/* Response body bytes kept from a delivery attempt; the rest is read and dropped. */
+#define WH_MAX_RESPONSE_KEEP 4096
+/* Subscriptions per environment matched in memory per event. */
+#define WH_MAX_SUBSCRIPTIONS_PER_ENV 1000
+/* Event types per subscription. */
+#define WH_MAX_EVENT_TYPES 64
+/* Subscription URL length. */
+#define WH_MAX_URL_LEN 2048
+/* Dead letters kept per partition before the oldest are trimmed. */
+#define WH_MAX_DEAD_LETTERS 100000
+
+#endif

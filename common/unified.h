@@ -1,0 +1,35 @@
+/*
+ * The unified vocabulary (design §4): object types and actions. Adding an
+ * object type is one table row in unified.c, not code.
+ */
+#ifndef WH_UNIFIED_H
+#define WH_UNIFIED_H
+
+#include <stddef.h>
+#include "str.h"
+
+typedef struct {
+    const char *name;   /* singular, as in events: "contact" */
+    const char *plural; /* the sync-config key customers use: "contacts" */
+} wh_object_type_t;
+
+extern const wh_object_type_t wh_object_types[];
+extern const size_t wh_object_types_count;
+
+/* The table row for a singular name, or NULL. The returned name pointer is static. */
+const wh_object_type_t *wh_object_type_find(wh_str_t name);
+/* The table row for a plural sync-config key ("contacts"), or NULL. */
+const wh_object_type_t *wh_object_type_find_plural(wh_str_t plural);
+
+/* Actions (static strings; compare by pointer or by text). */
+#define WH_ACTION_CREATED "created"
+#define WH_ACTION_UPDATED "updated"
+#define WH_ACTION_DELETED "deleted"
+#define WH_ACTION_MERGED "merged"
+#define WH_ACTION_RESTORED "restored"
+#define WH_ACTION_ASSOCIATED "associated"
+
+/* The static action string for `name`, or NULL if it is not an action. */
+const char *wh_action_find(wh_str_t name);
+
+#endif

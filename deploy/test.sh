@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# README command 2: from a fresh Debian 12 machine to every test passed.
+#
+# usage: deploy/test.sh            (run from anywhere)
+#   1. deps      deploy/deps.sh test
+#   2. build     build/ (Release, -Werror)
+#   3. ctest     unit + integration (the integration test starts its own redis-server)
+#   4. asan      build-asan/ (Debian gcc, ASan+UBSan, Debug) and ctest again
+#   5. fuzz      build-fuzz/ (clang, libFuzzer): every fuzz_* target for its share of 60 s
+# environment: WHARF_TEST_QUICK=1 skips 4 and 5 (local iteration);
+#              FUZZ_SECONDS=60 total fuzzing time.
+# Stops at the first failing phase with a message naming it, exit status 1.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+QUICK=${WHARF_TEST_QUICK:-0}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+JOBS=$(nproc)
+T_START=$(date +%s%N)
+
+PHASES=()    # "name<TAB>seconds<TAB>result", printed in the summary
+CTEST_SUMS=() # ctest's closing line of each ctest run, prefixed with its build
+CTEST_PASSED=0
+CTEST_FAILED=0
+LOGDIR=$(mktemp -d -t wharf-test.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN{printf "%.1f", (b - a) / 1e9}'; }
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+# run_phase NAME CMD...: times CMD; on failure says which phase failed and exits.
+run_phase() {
+  local name=$1 t0 rc=0
+  shift
+  banner "$name"
+  t0=$(date +%s%N)
+  "$@" || rc=$?
+  PHASES+=("$name"$'\t'"$(secs_since "$t0")"$'\t'"$([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)")")
+  if [ $rc -ne 0 ]; then
+    print_phases
+    printf '\ntest.sh: phase "%s" FAILED (exit %d) after %s s; its output is above.\n' "$name" "$rc" "$(secs_since "$t0")" >&2
+    exit 1
+  fi
+}
+skip_phase() { PHASES+=("$1"$'\t'"-"$'\t'"skipped: $2"); }
+
+print_phases() {
+  local p
+  printf '\n%-34s %8s  %s\n' "phase" "seconds" "result"
+  for p in "${PHASES[@]}"; do
+    IFS=$'\t' read -r n s r <<<"$p"
+    printf '%-34s %8s  %s\n' "$n" "$s" "$r"
+  done
+  printf '%-34s %8s\n' "total" "$(secs_since "$T_START")"
+}
+
+configure_build() { # DIR cmake-args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" "$@" && cmake --build "$dir" -j"$JOBS"
+}
+
+# ctest, with its closing summary kept for the final report (CI reads the last lines).
+run_ctest() { # LABEL DIR
+  local label=$1 dir=$2 log rc=0 sum n f
+  log=$LOGDIR/ctest-$dir.log
+  # pipefail: rc is ctest's status, not tee's
+  ctest --test-dir "$dir" --output-on-failure 2>&1 | tee "$log" || rc=$?
+  sum=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  if [ -z "$sum" ]; then
+    echo "ctest in $dir printed no summary (no tests registered?)" >&2
+    return 1
+  fi
+  n=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$sum")
+  f=$(sed -E 's/.*, ([0-9]+) tests? failed.*/\1/' <<<"$sum")
+  if [ "$n" -eq 0 ]; then
+    echo "ctest in $dir ran no test" >&2
+    return 1
+  fi
+  CTEST_SUMS+=("$label: $sum")
+  CTEST_PASSED=$((CTEST_PASSED + n - f))
+  CTEST_FAILED=$((CTEST_FAILED + f))
+  return "$rc"
+}
+
+# Every fuzz target gets an equal share of FUZZ_SECONDS, the seed corpus
+# tests/fuzz/corpus/<name without fuzz_>/ when present (read-only: libFuzzer
+# writes new inputs into the first directory only, a temp one here), and its
+# crash artifacts under build-fuzz/artifacts/.
+FUZZ_RAN=0
+run_fuzz() {
+  local targets=() t name share corpus seed rc
+  for t in tests/fuzz/fuzz_*.c; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .c)
+    targets+=("$name")
+  done
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "no tests/fuzz/fuzz_*.c targets"
+    return 0
+  fi
+  cmake -S . -B build-fuzz -DWHARF_FUZZ=ON -DCMAKE_C_COMPILER=clang -DWHARF_INTEGRATION=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
+  # only the fuzz targets: building wharf and the unit tests again with clang adds nothing here
+  cmake --build build-fuzz -j"$JOBS" --target "${targets[@]}" || return 1
+  share=$((FUZZ_SECONDS / ${#targets[@]}))
+  [ "$share" -ge 1 ] || share=1
+  mkdir -p build-fuzz/artifacts
+  for name in "${targets[@]}"; do
+    corpus=$(mktemp -d -p "$LOGDIR" "corpus-$name.XXXXXX")
+    seed=tests/fuzz/corpus/${name#fuzz_}
+    [ -d "$seed" ] || seed=
+    printf -- '-- %s: %d s%s\n' "$name" "$share" "${seed:+, seeds from $seed}"
+    rc=0
+    # halt_on_error: a UBSan finding must fail the run, not scroll past.
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+      "build-fuzz/$name" -max_total_time="$share" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="build-fuzz/artifacts/$name-" "$corpus" ${seed:+"$seed"} \
+      >"$LOGDIR/$name.log" 2>&1 || rc=$?
+    if [ $rc -ne 0 ]; then
+      tail -n 60 "$LOGDIR/$name.log"
+      echo "$name: libFuzzer exited $rc; reproducer in build-fuzz/artifacts/" >&2
+      return 1
+    fi
+    grep -E '^(Done|stat::number_of_executed_units)' "$LOGDIR/$name.log" | tail -2
+    FUZZ_RAN=$((FUZZ_RAN + 1))
+  done
+}
+
+run_phase "deps" deploy/deps.sh test
+run_phase "build (Release, -Werror)" configure_build build -DCMAKE_BUILD_TYPE=Release -DWHARF_WERROR=ON
+run_phase "ctest (Release)" run_ctest "Release" build
+
+if [ "$QUICK" = 1 ]; then
+  skip_phase "asan build" "WHARF_TEST_QUICK=1"
+  skip_phase "ctest (ASan+UBSan)" "WHARF_TEST_QUICK=1"
+  skip_phase "fuzz smoke" "WHARF_TEST_QUICK=1"
+else
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_phase "asan build (Debug, ASan+UBSan)" configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DWHARF_SANITIZE=ON
+  run_phase "ctest (ASan+UBSan)" run_ctest "ASan+UBSan" build-asan
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+  if command -v clang >/dev/null 2>&1; then
+    run_phase "fuzz smoke (${FUZZ_SECONDS} s total)" run_fuzz
+  else
+    skip_phase "fuzz smoke" "clang not installed"
+  fi
+fi
+
+# The phase table first, ctest's own closing lines last: CI reads the closing lines.
+banner "summary"
+print_phases
+if [ "$FUZZ_RAN" -gt 0 ]; then
+  printf '\nfuzz: %d targets, %d s each, no crash\n' "$FUZZ_RAN" "$((FUZZ_SECONDS / FUZZ_RAN))"
+fi
+echo
+printf '%s\n' "${CTEST_SUMS[@]}"
+# the plain closing line CI reads: every ctest run added up
+printf 'total: %d passed, %d failed\n' "$CTEST_PASSED" "$CTEST_FAILED"

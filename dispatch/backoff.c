@@ -1,0 +1,35 @@
+#include <curl/curl.h>
+#include <string.h>
+#include "../common/str.h"
+#include "backoff.h"
+
+int64_t wh_backoff_next(const int64_t *schedule, size_t steps, unsigned attempts_made, int64_t retry_after_ms, double rand01)
+{
+    int64_t nominal, jittered;
+
+    if (attempts_made == 0 || attempts_made > steps)
+        return -1;
+    nominal = schedule[attempts_made - 1];
+    jittered = (int64_t)((double)nominal * (0.8 + 0.4 * rand01));
+    if (retry_after_ms >= 0) {
+        int64_t capped = retry_after_ms < 2 * nominal ? retry_after_ms : 2 * nominal;
+        if (capped > jittered)
+            return capped;
+    }
+    return jittered;
+}
+
+int64_t wh_retry_after_ms(const char *value, int64_t now_ms)
+{
+    long long secs;
+    time_t when, now = (time_t)(now_ms / 1000);
+
+    if (value == NULL || value[0] == '\0')
+        return -1;
+    if (wh_str_to_i64(wh_str_c(value), &secs))
+        return secs < 0 ? -1 : secs > 86400 * 30 ? 86400LL * 30 * 1000 : secs * 1000;
+    when = curl_getdate(value, &now);
+    if (when == (time_t)-1)
+        return -1;
+    return when <= now ? 0 : ((int64_t)when - (int64_t)now) * 1000;
+}

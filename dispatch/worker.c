@@ -1,0 +1,1191 @@
+/*
+ * The worker: read ▸ apply ▸ fan out ▸ deliver. See worker.h for the durability argument.
+ *
+ * A batch (entries from XREADGROUP or XAUTOCLAIM) goes through two pipelined rounds: (1) the subscriptions
+ * of every environment in the batch and one cache apply per event; (2) one fanout script per entry, which
+ * creates that entry's delivery tasks and acknowledges it atomically. Deliveries then run from a local ready
+ * queue, bounded by WHARF_MAX_INFLIGHT; retries and expired leases come back through the claim script.
+ */
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../cache/cache.h"
+#include "../common/crypto.h"
+#include "../common/limits.h"
+#include "../common/log.h"
+#include "../common/secret.h"
+#include "../common/time.h"
+#include "../common/unified.h"
+#include "../queue/envelope.h"
+#include "../queue/keys.h"
+#include "../queue/redis.h"
+#include "backoff.h"
+#include "http.h"
+#include "match.h"
+#include "sign.h"
+#include "worker.h"
+
+#define READ_BLOCK_MS 1000
+#define CLAIM_PERIOD_MS 100
+#define LEASE_SLACK_MS 30000
+#define EVENT_TTL_S (7 * 86400)   /* outgoing bodies kept for retries and dead-letter inspection */
+#define DEAD_TTL_S (30 * 86400)   /* dead-letter retention */
+#define RECLAIM_COUNT 64
+
+typedef struct body {
+    unsigned refs;
+    size_t len;
+    char data[];
+} body_t;
+
+typedef struct delivery {
+    struct delivery *next;
+    struct wh_worker *w;
+    unsigned part;
+    unsigned attempt; /* attempts already made */
+    char id[WH_WEBHOOK_ID_LEN + 1];
+    char *url;
+    uint8_t key[WH_SIGN_KEY_MAX];
+    size_t keylen;
+    body_t *body;
+} delivery_t;
+
+typedef struct {
+    char id[WH_MAX_ID_LEN + 1];
+    char *url;
+    json_t *types;     /* borrowed from the environment's subscription JSON */
+    json_t *conn_ids;  /* idem, or NULL for every connection */
+    uint8_t key[WH_SIGN_KEY_MAX];
+    size_t keylen;
+} sub_t;
+
+typedef struct {
+    char env[WH_MAX_ID_LEN + 1];
+    json_t *raw; /* owns the JSON the subs borrow from */
+    sub_t *subs;
+    size_t n;
+} env_subs_t;
+
+typedef struct {
+    unsigned part;
+    char id[64];
+    json_t *events;  /* envelope objects; each gets "_object" (cached record) after apply */
+    bool poison;
+} entry_t;
+
+typedef struct batch {
+    struct wh_worker *w;
+    entry_t *entries;
+    size_t n;
+    env_subs_t *envs;
+    size_t nenvs;
+    unsigned outstanding;
+    bool from_read;
+    bool abandon; /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
+} batch_t;
+
+struct wh_worker {
+    const wh_config_t *cfg;
+    pthread_t tid;
+    uv_loop_t loop;
+    uv_async_t stop;
+    uv_timer_t read_timer, claim_timer, reclaim_timer, stop_timer;
+    wh_redis_t *rd;  /* blocking XREADGROUP only */
+    wh_redis_t *cmd; /* everything else */
+    wh_http_t *http;
+    char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
+    bool groups_ready, reading, stopping;
+    unsigned creating_groups;
+    unsigned batches;  /* batches in progress */
+    unsigned claiming;  /* claim / reclaim calls awaiting replies */
+    unsigned recording; /* delivery outcomes awaiting Redis: shutdown waits for them */
+    delivery_t *ready_head, *ready_tail;
+    size_t ready_len;
+    int64_t stop_deadline;
+    unsigned closing;
+    uint64_t rng;
+};
+
+static void schedule_read(wh_worker_t *w, uint64_t delay_ms);
+static void pump(wh_worker_t *w);
+
+/* ---- small helpers ------------------------------------------------------------------------------------- */
+
+static double rand01(wh_worker_t *w)
+{
+    /* xorshift64*: jitter only needs spread, not secrecy */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    return (double)((w->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static body_t *body_new(const char *data, size_t len)
+{
+    body_t *b = malloc(sizeof(*b) + len + 1);
+    if (b == NULL)
+        abort();
+    b->refs = 1;
+    b->len = len;
+    memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    return b;
+}
+
+static void body_release(body_t *b)
+{
+    if (b != NULL && --b->refs == 0)
+        free(b);
+}
+
+static void delivery_free(delivery_t *d)
+{
+    body_release(d->body);
+    free(d->url);
+    OPENSSL_cleanse(d->key, sizeof(d->key));
+    free(d);
+}
+
+static void enqueue(wh_worker_t *w, delivery_t *d)
+{
+    d->next = NULL;
+    if (w->ready_tail != NULL)
+        w->ready_tail->next = d;
+    else
+        w->ready_head = d;
+    w->ready_tail = d;
+    ++w->ready_len;
+}
+
+static delivery_t *dequeue(wh_worker_t *w)
+{
+    delivery_t *d = w->ready_head;
+    if (d != NULL) {
+        w->ready_head = d->next;
+        if (w->ready_head == NULL)
+            w->ready_tail = NULL;
+        --w->ready_len;
+    }
+    return d;
+}
+
+static int64_t lease_until(const wh_worker_t *w)
+{
+    return wh_now_ms() + w->cfg->delivery_timeout_ms + LEASE_SLACK_MS;
+}
+
+/* Parses one stored subscription (see gateway/api_subscriptions.c for its shape). False if unusable. */
+static bool sub_parse(wh_worker_t *w, json_t *j, sub_t *s)
+{
+    const char *id = json_string_value(json_object_get(j, "subscriptionId"));
+    const char *url = json_string_value(json_object_get(j, "url"));
+    const char *status = json_string_value(json_object_get(j, "status"));
+    json_t *sealed = json_object_get(j, "secret");
+    char *secret = NULL;
+    size_t slen;
+    bool ok = false;
+
+    memset(s, 0, sizeof(*s));
+    if (id == NULL || url == NULL || strlen(id) > WH_MAX_ID_LEN || !json_is_array(json_object_get(j, "eventTypes")) ||
+        !json_is_string(sealed) || (status != NULL && strcmp(status, "active") != 0))
+        return false;
+    if (wh_secret_open(w->cfg, wh_str_c(id), wh_str(json_string_value(sealed), json_string_length(sealed)), &secret, &slen) !=
+        WH_OK) {
+        wh_log_error("subscription_secret_unreadable", "{s:s}", "subscriptionId", id);
+        return false;
+    }
+    if (wh_sign_key_from_secret(wh_str(secret, slen), s->key, &s->keylen) == WH_OK) {
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        s->url = strdup(url);
+        s->types = json_object_get(j, "eventTypes");
+        s->conn_ids = json_object_get(j, "connectionIds");
+        if (!json_is_array(s->conn_ids))
+            s->conn_ids = NULL;
+        ok = s->url != NULL;
+    }
+    OPENSSL_cleanse(secret, slen);
+    free(secret);
+    return ok;
+}
+
+static bool sub_wants(const sub_t *s, const char *type, const char *conn)
+{
+    size_t i;
+    json_t *v;
+    bool any = false;
+
+    if (s->conn_ids != NULL) {
+        json_array_foreach(s->conn_ids, i, v) if (json_is_string(v) && strcmp(json_string_value(v), conn) == 0) any = true;
+        if (!any)
+            return false;
+    }
+    json_array_foreach(s->types, i, v)
+    {
+        if (json_is_string(v) && wh_event_type_matches(wh_str(json_string_value(v), json_string_length(v)), wh_str_c(type)))
+            return true;
+    }
+    return false;
+}
+
+static void env_subs_dispose(env_subs_t *e)
+{
+    for (size_t i = 0; i != e->n; ++i) {
+        free(e->subs[i].url);
+        OPENSSL_cleanse(e->subs[i].key, sizeof(e->subs[i].key));
+    }
+    free(e->subs);
+    json_decref(e->raw);
+}
+
+/* ---- deliveries ------------------------------------------------------------------------------------------ */
+
+static void on_finished(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_worker_t *w = data;
+    --w->recording;
+    if (err != WH_OK)
+        /* the lease will expire and the delivery will be attempted again: at least once */
+        wh_log_warn("delivery_record_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+}
+
+/* Records an outcome: "ok", "retry" (at next_due), "dead", "drop". */
+static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
+                   long status, const char *error)
+{
+    char due[WH_KEY_MAX], dead[WH_KEY_MAX], prefix[WH_KEY_MAX], nd[24], now[24], att[16], st[16], dttl[16], dmax[16];
+    const char *argv[12];
+
+    wh_key_due(due, part);
+    wh_key_dead(dead, part);
+    wh_key_delivery_prefix(prefix, part);
+    snprintf(nd, sizeof(nd), "%lld", (long long)next_due);
+    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+    snprintf(att, sizeof(att), "%u", attempts);
+    snprintf(st, sizeof(st), "%ld", status);
+    snprintf(dttl, sizeof(dttl), "%d", DEAD_TTL_S);
+    snprintf(dmax, sizeof(dmax), "%d", WH_MAX_DEAD_LETTERS);
+    argv[0] = due, argv[1] = dead, argv[2] = id, argv[3] = outcome, argv[4] = nd, argv[5] = now, argv[6] = prefix;
+    argv[7] = att, argv[8] = st, argv[9] = error != NULL ? error : "", argv[10] = dttl, argv[11] = dmax;
+    if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, 12, argv, NULL) == WH_OK)
+        ++w->recording;
+    else
+        wh_log_warn("delivery_record_failed", "{s:s, s:s}", "deliveryId", id, "error", "redis unavailable");
+}
+
+static void on_attempt_done(const wh_http_result_t *res, void *data)
+{
+    delivery_t *d = data;
+    wh_worker_t *w = d->w;
+    unsigned attempts = d->attempt + 1;
+    bool ok = res->err == WH_OK && res->status >= 200 && res->status < 300;
+
+    if (res->err == WH_ECANCELED) {
+        /* shutting down: hand it back, due now, attempt not counted */
+        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "canceled at shutdown");
+    } else if (ok) {
+        wh_log_debug("delivered", "{s:s, s:i, s:I}", "deliveryId", d->id, "status", (int)res->status, "latencyMs",
+                     (json_int_t)res->latency_ms);
+        record(w, d->part, d->id, "ok", 0, attempts, res->status, NULL);
+    } else {
+        int64_t now = wh_now_ms();
+        int64_t delay = wh_backoff_next(w->cfg->retry_schedule_ms, w->cfg->retry_steps, attempts,
+                                        wh_retry_after_ms(res->retry_after, now), rand01(w));
+        const char *why = res->err != WH_OK ? res->error : "non-2xx response";
+        /* 410 Gone disables the subscription (design §7); until that lands, it ends this delivery at once */
+        if (res->err == WH_OK && res->status == 410)
+            delay = -1;
+        wh_log_info("delivery_failed", "{s:s, s:i, s:i, s:s, s:s}", "deliveryId", d->id, "attempt", (int)attempts, "status",
+                    (int)res->status, "error", why, "next", delay < 0 ? "dead" : "retry");
+        record(w, d->part, d->id, delay < 0 ? "dead" : "retry", now + (delay < 0 ? 0 : delay), attempts, res->status, why);
+    }
+    delivery_free(d);
+    pump(w);
+}
+
+static void start_attempt(wh_worker_t *w, delivery_t *d)
+{
+    char h_id[16 + WH_WEBHOOK_ID_LEN], h_ts[48], h_sig[32 + WH_SIGNATURE_MAX], sig[WH_SIGNATURE_MAX];
+    int64_t ts = wh_now_ms() / 1000;
+    const char *headers[3] = {h_id, h_ts, h_sig};
+    wh_err_t err;
+
+    wh_sign_v1(d->key, d->keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), sig);
+    snprintf(h_id, sizeof(h_id), "webhook-id: %s", d->id);
+    snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
+    snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
+    err = wh_http_post(w->http, d->url, headers, 3, d->body->data, d->body->len, w->cfg->delivery_timeout_ms, on_attempt_done, d);
+    if (err != WH_OK) {
+        /* a URL curl refuses will never work: dead-letter it now rather than retrying for a day */
+        wh_log_warn("delivery_refused", "{s:s, s:s}", "deliveryId", d->id, "error", wh_err_name(err));
+        record(w, d->part, d->id, err == WH_ECANCELED ? "retry" : "dead", wh_now_ms(), d->attempt + (err != WH_ECANCELED), 0,
+               wh_strerror(err));
+        delivery_free(d);
+    }
+}
+
+static void pump(wh_worker_t *w)
+{
+    while (w->ready_head != NULL && wh_http_inflight(w->http) < w->cfg->max_inflight && !w->stopping)
+        start_attempt(w, dequeue(w));
+    /* reading resumes once the local backlog is back under the bound */
+    if (!w->reading && !w->stopping && w->groups_ready && w->batches == 0 && w->ready_len < w->cfg->max_inflight)
+        schedule_read(w, 0);
+}
+
+static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, unsigned attempt, const sub_t *s, body_t *body)
+{
+    delivery_t *d = calloc(1, sizeof(*d));
+    if (d == NULL || (d->url = strdup(s->url)) == NULL)
+        abort();
+    d->w = w;
+    d->part = part;
+    d->attempt = attempt;
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    memcpy(d->key, s->key, s->keylen);
+    d->keylen = s->keylen;
+    d->body = body;
+    ++body->refs;
+    return d;
+}
+
+/* ---- outgoing events ---------------------------------------------------------------------------------- */
+
+/* The cached record as an object: values were stored as JSON text; "additional.x" fields nest again. */
+static json_t *record_object(const redisReply *flat)
+{
+    json_t *obj = json_object(), *additional = NULL;
+
+    for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+        const redisReply *k = flat->element[i], *v = flat->element[i + 1];
+        json_t *val;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if ((val = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL)) == NULL)
+            continue;
+        if (k->len > 11 && memcmp(k->str, "additional.", 11) == 0) {
+            if (additional == NULL)
+                additional = json_object();
+            json_object_setn_new(additional, k->str + 11, k->len - 11, val);
+        } else {
+            json_object_setn_new(obj, k->str, k->len, val);
+        }
+    }
+    if (additional != NULL)
+        json_object_set_new(obj, "additional", additional);
+    return obj;
+}
+
+/* Design §7 body. `ev` is an envelope object; `_object` (the cached record) is used when present. */
+static char *build_body(const json_t *ev, const char *type, size_t *len)
+{
+    char occurred[WH_ISO8601_LEN], now[WH_ISO8601_LEN];
+    json_t *data, *root, *v;
+    char *text;
+
+    wh_iso8601(json_integer_value(json_object_get(ev, "occurredAt")), occurred);
+    wh_iso8601(wh_now_ms(), now);
+    data = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "eventId", json_object_get(ev, "eventId"), "connectionId",
+                     json_object_get(ev, "connectionId"), "integrationId", json_object_get(ev, "integrationId"), "objectType",
+                     json_object_get(ev, "objectType"), "objectId", json_object_get(ev, "objectId"), "action",
+                     json_object_get(ev, "action"), "occurredAt", occurred);
+    v = json_object_get(ev, "changedFields");
+    json_object_set_new(data, "changedFields", json_is_array(v) ? json_incref(v) : json_array());
+    if ((v = json_object_get(ev, "previous")) != NULL)
+        json_object_set(data, "previous", v);
+    if ((v = json_object_get(ev, "_object")) != NULL)
+        json_object_set(data, "object", v);
+    else if (!json_is_true(json_object_get(ev, "thin")))
+        json_object_set(data, "fields", json_object_get(ev, "fields"));
+    if ((v = json_object_get(ev, "extra")) != NULL)
+        json_object_set(data, "details", v);
+    json_object_set_new(data, "thin", json_boolean(json_is_true(json_object_get(ev, "thin"))));
+    root = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", now, "data", data);
+    text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL)
+        abort();
+    *len = strlen(text);
+    return text;
+}
+
+/* ---- batches -------------------------------------------------------------------------------------------- */
+
+static void batch_free(batch_t *b)
+{
+    for (size_t i = 0; i != b->n; ++i)
+        json_decref(b->entries[i].events);
+    for (size_t i = 0; i != b->nenvs; ++i)
+        env_subs_dispose(&b->envs[i]);
+    free(b->entries);
+    free(b->envs);
+    free(b);
+}
+
+static void batch_done(batch_t *b)
+{
+    wh_worker_t *w = b->w;
+    bool from_read = b->from_read;
+
+    batch_free(b);
+    --w->batches;
+    if (from_read)
+        w->reading = false;
+    pump(w);
+}
+
+static env_subs_t *env_of(batch_t *b, const char *env)
+{
+    for (size_t i = 0; i != b->nenvs; ++i)
+        if (strcmp(b->envs[i].env, env) == 0)
+            return &b->envs[i];
+    return NULL;
+}
+
+typedef struct {
+    batch_t *b;
+    entry_t *entry;
+    delivery_t *made; /* deliveries to start once the fanout is committed */
+} fanout_t;
+
+static void on_fanout(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    fanout_t *f = data;
+    batch_t *b = f->b;
+    wh_worker_t *w = b->w;
+    delivery_t *d, *next;
+    bool committed = err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+
+    if (err != WH_OK)
+        /* the entry stays pending: it is reclaimed and fanned out again (the script is idempotent) */
+        wh_log_warn("fanout_failed", "{s:s, s:s}", "entry", f->entry->id, "error", err == WH_EINTERNAL ? reply->str : "redis unavailable");
+    for (d = f->made; d != NULL; d = next) {
+        next = d->next;
+        if (committed)
+            enqueue(w, d);
+        else
+            delivery_free(d);
+    }
+    free(f);
+    if (--b->outstanding == 0)
+        batch_done(b);
+}
+
+static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_t **bodies)
+{
+    wh_worker_t *w = b->w;
+    char stream[WH_KEY_MAX], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], lease[24], ttl[16], now[24], nev[16],
+        ndel[16];
+    size_t nevents = json_array_size(e->events), cap = 16 + 2 * nevents, argc = 0, ndeliveries = 0, nd_at;
+    const char **argv;
+    size_t *argvlen;
+    char(*wids)[WH_WEBHOOK_ID_LEN + 1] = NULL;
+    fanout_t *f = calloc(1, sizeof(*f));
+    delivery_t **tail;
+    size_t nwids = 0;
+
+    if (f == NULL)
+        abort();
+    f->b = b;
+    f->entry = e;
+    tail = &f->made;
+    /* count deliveries first to size the argument vector */
+    for (size_t i = 0; i != nevents && !e->poison; ++i) {
+        json_t *ev = json_array_get(e->events, i);
+        env_subs_t *es = env_of(b, json_string_value(json_object_get(ev, "environmentId")));
+        for (size_t s = 0; es != NULL && s != es->n; ++s)
+            if (sub_wants(&es->subs[s], types[i], json_string_value(json_object_get(ev, "connectionId"))))
+                ++nwids;
+    }
+    cap += 6 * nwids;
+    argv = malloc(sizeof(*argv) * cap);
+    argvlen = malloc(sizeof(*argvlen) * cap);
+    if (nwids != 0 && (wids = malloc(sizeof(*wids) * nwids)) == NULL)
+        abort();
+    if (argv == NULL || argvlen == NULL)
+        abort();
+    wh_key_stream(stream, e->part);
+    wh_key_due(due, e->part);
+    wh_key_delivery_prefix(dprefix, e->part);
+    wh_key_event_prefix(eprefix, e->part);
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_until(w));
+    snprintf(ttl, sizeof(ttl), "%d", EVENT_TTL_S);
+    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+#define ARG(s, l) (argv[argc] = (s), argvlen[argc++] = (l))
+#define ARGS(s) ARG((s), strlen(s))
+    ARGS(stream);
+    ARGS(due);
+    ARGS(WH_CONSUMER_GROUP);
+    ARGS(e->id);
+    ARGS(lease);
+    ARGS(dprefix);
+    ARGS(eprefix);
+    ARGS(ttl);
+    ARGS(now);
+    snprintf(nev, sizeof(nev), "%zu", e->poison ? 0 : nevents);
+    ARGS(nev);
+    for (size_t i = 0; i != nevents && !e->poison; ++i) {
+        json_t *ev = json_array_get(e->events, i);
+        ARGS(json_string_value(json_object_get(ev, "eventId")));
+        ARG(bodies[i]->data, bodies[i]->len);
+    }
+    nd_at = argc;
+    ARGS(""); /* the delivery count, filled in below */
+    for (size_t i = 0; i != nevents && !e->poison; ++i) {
+        json_t *ev = json_array_get(e->events, i);
+        const char *event_id = json_string_value(json_object_get(ev, "eventId"));
+        const char *env = json_string_value(json_object_get(ev, "environmentId"));
+        const char *conn = json_string_value(json_object_get(ev, "connectionId"));
+        env_subs_t *es = env_of(b, env);
+        for (size_t s = 0; es != NULL && s != es->n; ++s) {
+            const sub_t *sub = &es->subs[s];
+            if (!sub_wants(sub, types[i], conn))
+                continue;
+            wh_webhook_id(event_id, sub->id, wids[ndeliveries]);
+            ARGS(wids[ndeliveries]);
+            ARGS(event_id);
+            ARGS(sub->id);
+            ARGS(env);
+            ARGS(conn);
+            ARGS(types[i]);
+            *tail = delivery_new(w, e->part, wids[ndeliveries], 0, sub, bodies[i]);
+            tail = &(*tail)->next;
+            ++ndeliveries;
+        }
+    }
+#undef ARG
+#undef ARGS
+    snprintf(ndel, sizeof(ndel), "%zu", ndeliveries);
+    argv[nd_at] = ndel;
+    argvlen[nd_at] = strlen(ndel);
+    ++b->outstanding;
+    if (wh_redis_script(w->cmd, &wh_script_fanout, on_fanout, f, 2, (int)argc, argv, argvlen) != WH_OK) {
+        /* no callback will come: the entry stays pending and is reclaimed later */
+        delivery_t *d, *next;
+        for (d = f->made; d != NULL; d = next) {
+            next = d->next;
+            delivery_free(d);
+        }
+        free(f);
+        --b->outstanding;
+    }
+    free(argv);
+    free(argvlen);
+    free(wids);
+}
+
+/* Round 2: every apply and subscription lookup is back. */
+static void batch_fan_out(batch_t *b)
+{
+    if (b->abandon) {
+        batch_done(b);
+        return;
+    }
+    b->outstanding = 1; /* held until every fanout is sent, so batch_done cannot run midway */
+    for (size_t i = 0; i != b->n; ++i) {
+        entry_t *e = &b->entries[i];
+        size_t n = json_array_size(e->events);
+        const char **types = calloc(n + 1, sizeof(*types));
+        body_t **bodies = calloc(n + 1, sizeof(*bodies));
+        char(*typebuf)[96] = calloc(n + 1, sizeof(*typebuf));
+        if (types == NULL || bodies == NULL || typebuf == NULL)
+            abort();
+        for (size_t k = 0; k != n && !e->poison; ++k) {
+            json_t *ev = json_array_get(e->events, k);
+            size_t len;
+            char *text;
+            snprintf(typebuf[k], sizeof(typebuf[k]), "crm.%s.%s", json_string_value(json_object_get(ev, "objectType")),
+                     json_string_value(json_object_get(ev, "action")));
+            types[k] = typebuf[k];
+            text = build_body(ev, types[k], &len);
+            bodies[k] = body_new(text, len);
+            free(text);
+        }
+        fanout_entry(b, e, types, bodies);
+        for (size_t k = 0; k != n; ++k)
+            body_release(bodies[k]);
+        free(types);
+        free(bodies);
+        free(typebuf);
+    }
+    if (--b->outstanding == 0)
+        batch_done(b);
+}
+
+typedef struct {
+    batch_t *b;
+    json_t *ev;
+} apply_t;
+
+static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    apply_t *a = data;
+    batch_t *b = a->b;
+
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply->element[0]->type == REDIS_REPLY_STRING) {
+        if (strcmp(reply->element[0]->str, "applied") == 0)
+            json_object_set_new(a->ev, "_object", record_object(reply->element[2]));
+    } else {
+        /* the cache is a derived view: an apply that failed is logged and the event still goes out */
+        wh_log_warn("cache_apply_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+    }
+    free(a);
+    if (--b->outstanding == 0)
+        batch_fan_out(b);
+}
+
+typedef struct {
+    batch_t *b;
+    env_subs_t *es;
+} subs_lookup_t;
+
+static void on_subs(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    subs_lookup_t *l = data;
+    batch_t *b = l->b;
+    env_subs_t *es = l->es;
+
+    free(l);
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY) {
+        es->raw = json_array();
+        es->subs = reply->elements != 0 ? calloc(reply->elements / 2, sizeof(*es->subs)) : NULL;
+        for (size_t i = 0; i + 1 < reply->elements && es->n < WH_MAX_SUBSCRIPTIONS_PER_ENV; i += 2) {
+            json_t *j = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, NULL);
+            if (j == NULL)
+                continue;
+            json_array_append_new(es->raw, j);
+            if (sub_parse(b->w, j, &es->subs[es->n]))
+                ++es->n;
+        }
+    } else {
+        wh_log_warn("subscriptions_unavailable", "{s:s}", "environmentId", es->env);
+        b->abandon = true;
+    }
+    if (--b->outstanding == 0)
+        batch_fan_out(b);
+}
+
+/* Sends one cache apply for `ev` (unified object types only; others are dispatched, not cached). */
+static bool send_apply(batch_t *b, json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "objectType"));
+    const char *conn = json_string_value(json_object_get(ev, "connectionId"));
+    const char *oid = json_string_value(json_object_get(ev, "objectId"));
+    json_t *fields = json_object_get(ev, "fields");
+    char kobj[WH_KEY_MAX], kver[WH_KEY_MAX], at[24];
+    wh_cache_args_t args;
+    apply_t *a;
+    bool sent;
+
+    if (wh_object_type_find(wh_str_c(type)) == NULL || oid[0] == '\0')
+        return true;
+    wh_key_obj(kobj, conn, type, oid);
+    wh_key_ver(kver, conn, type, oid);
+    snprintf(at, sizeof(at), "%lld", (long long)json_integer_value(json_object_get(ev, "occurredAt")));
+    wh_cache_args_init(&args);
+    wh_cache_args_add(&args, kobj, strlen(kobj));
+    wh_cache_args_add(&args, kver, strlen(kver));
+    wh_cache_args_add(&args, at, strlen(at));
+    wh_cache_args_add(&args, json_string_value(json_object_get(ev, "action")), strlen(json_string_value(json_object_get(ev, "action"))));
+    wh_cache_args_add(&args, oid, strlen(oid));
+    wh_cache_args_add_fields(&args, fields);
+    if ((a = malloc(sizeof(*a))) == NULL)
+        abort();
+    a->b = b;
+    a->ev = ev;
+    sent = wh_redis_script(b->w->cmd, &wh_script_apply, on_applied, a, 2, (int)args.n, args.argv, args.len) == WH_OK;
+    if (sent)
+        ++b->outstanding;
+    else
+        free(a);
+    wh_cache_args_dispose(&args);
+    return sent;
+}
+
+/* Round 1: decode, then look up subscriptions and apply to the cache, all pipelined. */
+static void batch_start(batch_t *b)
+{
+    wh_worker_t *w = b->w;
+
+    ++w->batches;
+    b->outstanding = 1; /* held while sending */
+    for (size_t i = 0; i != b->n && !b->abandon; ++i) {
+        entry_t *e = &b->entries[i];
+        size_t k;
+        json_t *ev;
+        if (e->poison)
+            continue;
+        json_array_foreach(e->events, k, ev)
+        {
+            const char *env = json_string_value(json_object_get(ev, "environmentId"));
+            if (env_of(b, env) == NULL && strlen(env) <= WH_MAX_ID_LEN) {
+                char key[WH_KEY_MAX];
+                env_subs_t *es = &b->envs[b->nenvs++];
+                subs_lookup_t *l = malloc(sizeof(*l));
+                if (l == NULL)
+                    abort();
+                snprintf(es->env, sizeof(es->env), "%s", env);
+                l->b = b;
+                l->es = es;
+                wh_key_subs(key, env);
+                const char *argv[] = {"HGETALL", key};
+                if (wh_redis_command(w->cmd, on_subs, l, 2, argv, NULL) != WH_OK) {
+                    free(l);
+                    b->abandon = true;
+                    break;
+                }
+                ++b->outstanding;
+            }
+            if (!send_apply(b, ev)) {
+                b->abandon = true;
+                break;
+            }
+        }
+    }
+    if (--b->outstanding == 0)
+        batch_fan_out(b);
+}
+
+/* Builds a batch from stream entries ([id, [field, value, …]] …) of partition `part`. */
+static void add_entries(batch_t *b, unsigned part, const redisReply *entries)
+{
+    for (size_t i = 0; i != entries->elements; ++i) {
+        const redisReply *en = entries->element[i];
+        entry_t *e = &b->entries[b->n];
+        char errbuf[WH_ERRBUF_SIZE] = "";
+        const redisReply *fv;
+        wh_err_t err = WH_EMALFORMED;
+
+        if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 || en->element[0]->type != REDIS_REPLY_STRING ||
+            en->element[0]->len >= sizeof(e->id))
+            continue; /* a deleted entry still in the PEL comes back as nil: nothing to do */
+        memset(e, 0, sizeof(*e));
+        e->part = part;
+        memcpy(e->id, en->element[0]->str, en->element[0]->len + 1);
+        fv = en->element[1];
+        for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements; k += 2) {
+            if (fv->element[k]->len == 1 && fv->element[k]->str[0] == 'b') {
+                err = wh_envelope_unpack(fv->element[k + 1]->str, fv->element[k + 1]->len, &e->events, errbuf);
+                break;
+            }
+        }
+        if (err == WH_EUNSUPPORTED) {
+            /* written by a newer wharf: leave it pending for a worker that understands it */
+            wh_log_error("entry_unsupported", "{s:s, s:s}", "entry", e->id, "error", errbuf);
+            continue;
+        }
+        if (err != WH_OK) {
+            /* cannot ever be processed: keep the raw entry aside, then acknowledge it (fanout with nothing) */
+            char poison[WH_KEY_MAX];
+            snprintf(poison, sizeof(poison), "wh:poison:{p%u}", part);
+            wh_log_error("entry_malformed", "{s:s, s:s}", "entry", e->id, "error", errbuf);
+            wh_redis_commandf(b->w->cmd, NULL, NULL, "XADD %s * entry %s", poison, e->id);
+            e->events = json_array();
+            e->poison = true;
+        }
+        ++b->n;
+    }
+}
+
+static batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read)
+{
+    batch_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        abort();
+    b->w = w;
+    b->from_read = from_read;
+    b->entries = calloc(max_entries + 1, sizeof(*b->entries));
+    /* at most one environment per event */
+    b->envs = calloc(max_entries * WH_MAX_BATCH + 1, sizeof(*b->envs));
+    if (b->entries == NULL || b->envs == NULL)
+        abort();
+    return b;
+}
+
+static int partition_of_key(const wh_worker_t *w, const redisReply *k)
+{
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, w->stream_keys[p]) == 0)
+            return (int)p;
+    return -1;
+}
+
+/* ---- reading -------------------------------------------------------------------------------------------- */
+
+static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_worker_t *w = data;
+    size_t total = 0;
+    batch_t *b;
+
+    if (err != WH_OK) {
+        if (err == WH_EINTERNAL && strncmp(reply->str, "NOGROUP", 7) == 0)
+            w->groups_ready = false; /* Redis lost its data: create the groups again */
+        else if (err == WH_EINTERNAL)
+            wh_log_warn("read_failed", "{s:s}", "error", reply->str);
+        w->reading = false;
+        schedule_read(w, 200);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) { /* nil: BLOCK timed out */
+        w->reading = false;
+        schedule_read(w, 0);
+        return;
+    }
+    for (size_t i = 0; i != reply->elements; ++i)
+        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2)
+            total += reply->element[i]->element[1]->elements;
+    b = batch_new(w, total, true);
+    for (size_t i = 0; i != reply->elements; ++i) {
+        const redisReply *s = reply->element[i];
+        int part;
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || (part = partition_of_key(w, s->element[0])) < 0)
+            continue;
+        add_entries(b, (unsigned)part, s->element[1]);
+    }
+    batch_start(b);
+}
+
+static void read_now(wh_worker_t *w)
+{
+    const char *argv[9 + 2 * WH_PARTITIONS];
+    char count[16], block[16];
+    int argc = 0;
+
+    if (w->stopping || w->reading)
+        return;
+    if (!w->groups_ready) {
+        schedule_read(w, 200);
+        return;
+    }
+    snprintf(count, sizeof(count), "%d", WH_READ_COUNT);
+    snprintf(block, sizeof(block), "%d", READ_BLOCK_MS);
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = WH_CONSUMER_GROUP;
+    argv[argc++] = w->cfg->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = block;
+    argv[argc++] = "STREAMS";
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        argv[argc++] = w->stream_keys[p];
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        argv[argc++] = ">";
+    if (wh_redis_command_blocking(w->rd, READ_BLOCK_MS, on_read, w, argc, argv, NULL) != WH_OK) {
+        schedule_read(w, 200);
+        return;
+    }
+    w->reading = true;
+}
+
+static void on_read_timer(uv_timer_t *t)
+{
+    read_now(t->data);
+}
+
+static void schedule_read(wh_worker_t *w, uint64_t delay_ms)
+{
+    if (!w->stopping)
+        uv_timer_start(&w->read_timer, on_read_timer, delay_ms, 0);
+}
+
+static void on_group(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_worker_t *w = data;
+
+    if (err == WH_EINTERNAL && strncmp(reply->str, "BUSYGROUP", 9) == 0)
+        err = WH_OK;
+    if (err != WH_OK)
+        wh_log_warn("group_create_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+    if (--w->creating_groups == 0)
+        w->groups_ready = err == WH_OK;
+}
+
+static void ensure_groups(wh_worker_t *w)
+{
+    if (w->groups_ready || w->creating_groups != 0 || !wh_redis_ready(w->cmd))
+        return;
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+        /* from 0, not $: entries queued before any worker existed are still to be processed */
+        const char *argv[] = {"XGROUP", "CREATE", w->stream_keys[p], WH_CONSUMER_GROUP, "0", "MKSTREAM"};
+        if (wh_redis_command(w->cmd, on_group, w, 6, argv, NULL) == WH_OK)
+            ++w->creating_groups;
+    }
+}
+
+/* ---- retries and reclaims --------------------------------------------------------------------------------- */
+
+typedef struct {
+    wh_worker_t *w;
+    unsigned part;
+    unsigned attempt;
+    char id[WH_WEBHOOK_ID_LEN + 1];
+    char sub[WH_MAX_ID_LEN + 1];
+    body_t *body;
+} claimed_t;
+
+static void on_claimed_sub(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    claimed_t *c = data;
+    wh_worker_t *w = c->w;
+    json_t *j = NULL;
+    sub_t s;
+
+    if (err != WH_OK) {
+        /* the lease expires and the delivery comes back */
+    } else if (reply->type != REDIS_REPLY_STRING || (j = json_loadb(reply->str, reply->len, 0, NULL)) == NULL ||
+               !sub_parse(w, j, &s)) {
+        wh_log_info("delivery_dropped", "{s:s, s:s, s:s}", "deliveryId", c->id, "subscriptionId", c->sub, "reason",
+                    "subscription deleted or inactive");
+        record(w, c->part, c->id, "drop", 0, c->attempt, 0, "subscription gone");
+    } else {
+        enqueue(w, delivery_new(w, c->part, c->id, c->attempt, &s, c->body));
+        free(s.url);
+        OPENSSL_cleanse(s.key, sizeof(s.key));
+    }
+    json_decref(j);
+    body_release(c->body);
+    free(c);
+    pump(w);
+}
+
+typedef struct {
+    wh_worker_t *w;
+    unsigned part;
+} part_call_t;
+
+static part_call_t *part_call(wh_worker_t *w, unsigned part)
+{
+    part_call_t *c = malloc(sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->w = w;
+    c->part = part;
+    return c;
+}
+
+static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    part_call_t *pc = data;
+    wh_worker_t *w = pc->w;
+    unsigned part = pc->part;
+
+    free(pc);
+    --w->claiming;
+    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    /* rows of 8: id, attempt, sub, env, conn, type, event, body */
+    for (size_t i = 0; i + 7 < reply->elements; i += 8) {
+        redisReply **row = &reply->element[i];
+        claimed_t *c;
+        char key[WH_KEY_MAX];
+        long long attempt = 0;
+        if (row[0]->type != REDIS_REPLY_STRING || row[2]->type != REDIS_REPLY_STRING || row[3]->type != REDIS_REPLY_STRING ||
+            row[0]->len > WH_WEBHOOK_ID_LEN || row[2]->len > WH_MAX_ID_LEN)
+            continue;
+        if (row[1]->type == REDIS_REPLY_STRING)
+            wh_str_to_i64(wh_str(row[1]->str, row[1]->len), &attempt);
+        if (row[7]->type != REDIS_REPLY_STRING) {
+            record(w, part, row[0]->str, "drop", 0, (unsigned)attempt, 0, "event body expired");
+            continue;
+        }
+        if ((c = calloc(1, sizeof(*c))) == NULL)
+            abort();
+        c->w = w;
+        c->part = part;
+        c->attempt = (unsigned)attempt;
+        memcpy(c->id, row[0]->str, row[0]->len + 1);
+        memcpy(c->sub, row[2]->str, row[2]->len + 1);
+        c->body = body_new(row[7]->str, row[7]->len);
+        wh_key_subs(key, row[3]->str);
+        const char *argv[] = {"HGET", key, c->sub};
+        if (wh_redis_command(w->cmd, on_claimed_sub, c, 3, argv, NULL) != WH_OK) {
+            body_release(c->body);
+            free(c);
+        }
+    }
+}
+
+static void on_claim_timer(uv_timer_t *t)
+{
+    wh_worker_t *w = t->data;
+    size_t busy = wh_http_inflight(w->http) + w->ready_len;
+    char lease[24], now[24], count[24], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX];
+
+    if (w->stopping || w->claiming != 0 || busy >= w->cfg->max_inflight || !wh_redis_ready(w->cmd))
+        return;
+    snprintf(lease, sizeof(lease), "%lld", (long long)lease_until(w));
+    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+    snprintf(count, sizeof(count), "%zu", (w->cfg->max_inflight - busy) / WH_PARTITIONS + 1);
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+        wh_key_due(due, p);
+        wh_key_delivery_prefix(dprefix, p);
+        wh_key_event_prefix(eprefix, p);
+        const char *argv[] = {due, now, lease, count, dprefix, eprefix};
+        part_call_t *pc = part_call(w, p);
+        if (wh_redis_script(w->cmd, &wh_script_claim, on_claim, pc, 1, 6, argv, NULL) == WH_OK)
+            ++w->claiming;
+        else
+            free(pc);
+    }
+    ensure_groups(w);
+}
+
+static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    part_call_t *pc = data;
+    wh_worker_t *w = pc->w;
+    unsigned part = pc->part;
+    batch_t *b;
+
+    free(pc);
+    --w->claiming;
+    /* XAUTOCLAIM: [next cursor, [entries…], [deleted ids…]] */
+    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 || reply->element[1]->type != REDIS_REPLY_ARRAY ||
+        reply->element[1]->elements == 0 || w->stopping)
+        return;
+    wh_log_info("entries_reclaimed", "{s:i, s:i}", "partition", (int)part, "count", (int)reply->element[1]->elements);
+    b = batch_new(w, reply->element[1]->elements, false);
+    add_entries(b, part, reply->element[1]);
+    batch_start(b);
+}
+
+static void on_reclaim_timer(uv_timer_t *t)
+{
+    wh_worker_t *w = t->data;
+    char idle[24], count[16];
+
+    if (w->stopping || !w->groups_ready || w->ready_len >= w->cfg->max_inflight)
+        return;
+    snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
+    snprintf(count, sizeof(count), "%d", RECLAIM_COUNT);
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+        const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p], WH_CONSUMER_GROUP, w->cfg->consumer, idle, "0-0", "COUNT", count};
+        part_call_t *pc = part_call(w, p);
+        if (wh_redis_command(w->cmd, on_reclaim, pc, 8, argv, NULL) == WH_OK)
+            ++w->claiming;
+        else
+            free(pc);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------------- */
+
+static void on_cmd_ready(wh_redis_t *r, void *data)
+{
+    wh_worker_t *w = data;
+    w->groups_ready = false;
+    ensure_groups(w);
+    schedule_read(w, 50);
+}
+
+static void on_closed(void *data)
+{
+    wh_worker_t *w = data;
+    if (--w->closing == 0)
+        uv_stop(&w->loop);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    on_closed(h->data);
+}
+
+static void close_all(wh_worker_t *w)
+{
+    w->closing = 3 + 5;
+    wh_http_close(w->http, on_closed, w);
+    wh_redis_close(w->rd, on_closed, w);
+    wh_redis_close(w->cmd, on_closed, w);
+    uv_close((uv_handle_t *)&w->read_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->claim_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->reclaim_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->stop_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->stop, on_handle_closed);
+}
+
+static void on_stop_tick(uv_timer_t *t)
+{
+    wh_worker_t *w = t->data;
+    delivery_t *d;
+
+    /* deliveries not started yet go back to Redis, due now, for whichever worker is alive */
+    while ((d = dequeue(w)) != NULL) {
+        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "released at shutdown");
+        delivery_free(d);
+    }
+    if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0) ||
+        wh_mono_ms() >= w->stop_deadline) {
+        uv_timer_stop(t);
+        close_all(w);
+    }
+}
+
+static void on_stop(uv_async_t *a)
+{
+    wh_worker_t *w = a->data;
+
+    w->stopping = true;
+    w->stop_deadline = wh_mono_ms() + w->cfg->shutdown_grace_ms;
+    uv_timer_stop(&w->read_timer);
+    uv_timer_stop(&w->claim_timer);
+    uv_timer_stop(&w->reclaim_timer);
+    uv_timer_start(&w->stop_timer, on_stop_tick, 0, 20);
+}
+
+static void *thread_main(void *arg)
+{
+    wh_worker_t *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    return NULL;
+}
+
+wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf)
+{
+    wh_worker_t *w = calloc(1, sizeof(*w));
+    uint64_t reclaim_every;
+
+    if (w == NULL)
+        abort();
+    w->cfg = cfg;
+    wh_random_bytes(&w->rng, sizeof(w->rng));
+    w->rng |= 1;
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        wh_key_stream(w->stream_keys[p], p);
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->stop, on_stop);
+    w->stop.data = w;
+    uv_timer_init(&w->loop, &w->read_timer);
+    uv_timer_init(&w->loop, &w->claim_timer);
+    uv_timer_init(&w->loop, &w->reclaim_timer);
+    uv_timer_init(&w->loop, &w->stop_timer);
+    w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w;
+    w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
+    w->cmd = wh_redis_new(&w->loop, cfg, "worker");
+    w->http = wh_http_new(&w->loop, cfg);
+    wh_redis_on_ready(w->cmd, on_cmd_ready, w);
+    wh_redis_start(w->rd);
+    wh_redis_start(w->cmd);
+    uv_timer_start(&w->claim_timer, on_claim_timer, CLAIM_PERIOD_MS, CLAIM_PERIOD_MS);
+    reclaim_every = (uint64_t)(cfg->reclaim_idle_ms / 2 > 200 ? cfg->reclaim_idle_ms / 2 : 200);
+    uv_timer_start(&w->reclaim_timer, on_reclaim_timer, reclaim_every, reclaim_every);
+    if (pthread_create(&w->tid, NULL, thread_main, w) != 0) {
+        free(w);
+        return wh_errf(errbuf, WH_EINTERNAL, "cannot start the worker thread");
+    }
+    wh_log_info("worker_started", "{s:s, s:i}", "consumer", cfg->consumer, "maxInflight", (int)cfg->max_inflight);
+    *out = w;
+    return WH_OK;
+}
+
+void wh_worker_stop(wh_worker_t *w)
+{
+    uv_async_send(&w->stop);
+    pthread_join(w->tid, NULL);
+    wh_log_info("worker_stopped", NULL);
+    free(w);
+}

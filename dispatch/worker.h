@@ -1,0 +1,24 @@
+/*
+ * The worker role: one thread with its own loop that consumes change-event
+ * batches (consumer group), applies them to the cache, turns them into outgoing
+ * events, creates delivery tasks for the matching subscriptions, acknowledges
+ * the batch, and runs the deliveries (libcurl) with retries and dead letters.
+ *
+ * Durability: a batch is acknowledged in the same Lua call that creates its
+ * delivery tasks; delivery tasks live in Redis (a due-time sorted set per
+ * partition) and are leased while in flight, so a worker that dies loses
+ * nothing: its pending batches are reclaimed (XAUTOCLAIM) and its leases expire.
+ */
+#ifndef WH_WORKER_H
+#define WH_WORKER_H
+
+#include "../common/config.h"
+#include "../common/err.h"
+
+typedef struct wh_worker wh_worker_t;
+
+wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf);
+/* Stops reading, finishes in-flight deliveries (bounded by cfg->shutdown_grace_ms), hands back the rest, frees. */
+void wh_worker_stop(wh_worker_t *w);
+
+#endif

@@ -1,0 +1,481 @@
+/*
+ * /v1/connections: create, list, get, delete (design §5, §5a, §6).
+ *
+ * A connection's record is the hash wh:conn:{c:<id>} (queue/keys.h); its environment's set and, for
+ * accounts, the app-level routing index are kept in step by the conn_* scripts, so a connection is never
+ * half created or half deleted. Credentials are sealed before they leave this file and never shown again.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "../common/limits.h"
+#include "../common/secret.h"
+#include "../common/time.h"
+#include "../common/unified.h"
+#include "../providers/provider.h"
+#include "../queue/keys.h"
+#include "api.h"
+
+/* Connections one GET /v1/connections lists, until the route grows a cursor. */
+#define LIST_MAX 1000
+
+/* One connection as the API shows it (never its credentials). Every string is borrowed. */
+typedef struct {
+    wh_str_t id, integration, account, sync, status, sync_state, created_at;
+} conn_view_t;
+
+static json_t *str_or_null(wh_str_t s)
+{
+    return s.len != 0 ? json_stringn(s.base, s.len) : json_null();
+}
+
+/* A field the record lacks is shown empty rather than failing the whole answer. */
+static wh_str_t or_empty(wh_str_t s)
+{
+    return s.base != NULL ? s : wh_str("", 0);
+}
+
+/* NULL only if memory ran out. */
+static json_t *conn_json(const wh_config_t *cfg, const conn_view_t *view)
+{
+    const conn_view_t fixed = {or_empty(view->id),     or_empty(view->integration), or_empty(view->account),   or_empty(view->sync),
+                               or_empty(view->status), or_empty(view->sync_state),  or_empty(view->created_at)};
+    const conn_view_t *v = &fixed;
+    const wh_provider_t *provider = wh_provider_find(v->integration);
+    json_t *sync = json_loadb(v->sync.base, v->sync.len, 0, NULL), *url;
+
+    /* The sync config was written by conn_create as JSON; anything else in Redis is shown as the default. */
+    if (sync == NULL || !json_is_object(sync)) {
+        json_decref(sync);
+        sync = json_pack("{s:{}}", "objects");
+    }
+    /* App-level providers post every account to one URL; the account in the payload selects the connection. */
+    if (provider != NULL && (provider->flags & WH_PROVIDER_APP_LEVEL) != 0)
+        url = json_sprintf("%s/webhooks/%.*s", cfg->public_url, (int)v->integration.len, v->integration.base);
+    else
+        url = json_sprintf("%s/webhooks/%.*s/%.*s", cfg->public_url, (int)v->integration.len, v->integration.base, (int)v->id.len,
+                           v->id.base);
+    return json_pack("{s:s%, s:s%, s:o, s:s%, s:s%, s:o, s:o, s:s%}", "connectionId", v->id.base, v->id.len, "integrationId",
+                     v->integration.base, v->integration.len, "externalAccountId", str_or_null(v->account), "status",
+                     v->status.base, v->status.len, "syncState", v->sync_state.base, v->sync_state.len, "webhookUrl", url, "sync",
+                     sync, "createdAt", v->created_at.base, v->created_at.len);
+}
+
+static wh_str_t reply_str(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING ? wh_str(r->str, (size_t)r->len) : wh_str("", 0);
+}
+
+/* ---- POST /v1/connections ---- */
+
+typedef struct {
+    wh_api_call_t call;
+    const wh_provider_t *provider; /* static */
+    char conn_id[WH_API_ID_MAX + 1];
+    char account[WH_MAX_ID_LEN + 1]; /* "" when the connection has no externalAccountId */
+    char created_at[WH_ISO8601_LEN];
+    json_t *sync; /* owned: the normalized sync config */
+} conn_create_t;
+
+/* externalAccountId: a string, or an integer (HubSpot portal ids are numbers in their payloads). */
+static int get_account(const json_t *body, char out[WH_MAX_ID_LEN + 1], char *errbuf)
+{
+    json_t *v = json_object_get(body, "externalAccountId");
+    const char *s;
+    size_t len;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        snprintf(out, WH_MAX_ID_LEN + 1, "%lld", (long long)json_integer_value(v));
+        return 1;
+    }
+    if (!json_is_string(v))
+        goto Invalid;
+    s = json_string_value(v);
+    len = json_string_length(v);
+    if (len == 0 || len > WH_MAX_ID_LEN)
+        goto Invalid;
+    /* It becomes part of a Redis key and of logs: no control characters. */
+    for (size_t i = 0; i != len; ++i)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            goto Invalid;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 1;
+Invalid:
+    wh_errf(errbuf, WH_EINVAL,
+            "externalAccountId: must be a non-negative integer or a string of 1 to %d bytes without control characters",
+            WH_MAX_ID_LEN);
+    return -1;
+}
+
+/* sync: {"objects": {"<plural type>": bool, …}}; *out is a normalized copy (owned by the caller). */
+static bool get_sync(const json_t *body, json_t **out, char *errbuf)
+{
+    static const char *const fields[] = {"objects", NULL};
+    json_t *sync = json_object_get(body, "sync"), *objects, *copy = json_object(), *value;
+    const char *name;
+
+    *out = NULL;
+    if (sync != NULL && !json_is_null(sync)) {
+        if (!json_is_object(sync)) {
+            wh_errf(errbuf, WH_EINVAL, "sync: must be an object");
+            goto Fail;
+        }
+        if (!wh_api__only_fields(sync, fields, "sync.", errbuf))
+            goto Fail;
+        objects = json_object_get(sync, "objects");
+        if (objects != NULL && !json_is_null(objects) && !json_is_object(objects)) {
+            wh_errf(errbuf, WH_EINVAL, "sync.objects: must be an object");
+            goto Fail;
+        }
+        json_object_foreach(objects, name, value)
+        {
+            if (wh_object_type_find_plural(wh_str_c(name)) == NULL) {
+                wh_errf(errbuf, WH_EINVAL,
+                        "sync.objects.%.64s: not an object type (contacts, accounts, deals, leads, tasks, notes, users, events, "
+                        "calls, emails)",
+                        name);
+                goto Fail;
+            }
+            if (!json_is_boolean(value)) {
+                wh_errf(errbuf, WH_EINVAL, "sync.objects.%s: must be true or false", name);
+                goto Fail;
+            }
+            json_object_set_new(copy, name, json_boolean(json_is_true(value)));
+        }
+    }
+    *out = json_pack("{s:o}", "objects", copy);
+    return true;
+Fail:
+    json_decref(copy);
+    return false;
+}
+
+static void on_created(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_create_t *s = data;
+    conn_view_t view;
+    char *sync_text; /* owned */
+    json_t *answer;
+
+    if (!wh_api__reply_usable(&s->call, reply, err))
+        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        wh_api__reply_internal(&s->call, "conn_create: unexpected reply");
+        return;
+    }
+    if (strcmp(reply->str, "exists") == 0) {
+        wh_api__reply_error(&s->call, 409, "connection_exists", "connection %s already exists", s->conn_id);
+        return;
+    }
+    if (strcmp(reply->str, "limit") == 0) {
+        wh_api__reply_error(&s->call, 403, "connection_limit_reached", "this environment has reached its connectionLimit");
+        return;
+    }
+    if (strcmp(reply->str, "account_limit") == 0) {
+        wh_api__reply_error(&s->call, 409, "account_limit_reached", "externalAccountId %s of %s already has %d connections",
+                            s->account, s->provider->name, WH_MAX_CONNECTIONS_PER_ACCOUNT);
+        return;
+    }
+    if (strcmp(reply->str, "ok") != 0) {
+        wh_api__reply_internal(&s->call, "conn_create: unexpected reply");
+        return;
+    }
+    sync_text = json_dumps(s->sync, JSON_COMPACT);
+    view = (conn_view_t){wh_str_c(s->conn_id),   wh_str_c(s->provider->name), wh_str_c(s->account),
+                         wh_str_c(sync_text),    WH_STRLIT("NEW_CONNECTION"), WH_STRLIT("initial-sync-in-progress"),
+                         wh_str_c(s->created_at)};
+    answer = conn_json(s->call.cfg, &view);
+    free(sync_text);
+    if (answer == NULL) {
+        wh_api__reply_internal(&s->call, "building the answer failed");
+        return;
+    }
+    wh_api__reply_json(&s->call, 201, answer);
+}
+
+static void conn_create_start(wh_api_call_t *call)
+{
+    static const char *const fields[] = {"integrationId", "externalAccountId", "credentials", "sync", "connectionId", NULL};
+    conn_create_t *s = (conn_create_t *)call;
+    char errbuf[WH_ERRBUF_SIZE];
+    const char *integration = NULL, *conn_id = NULL;
+    json_t *credentials, *acct_value = NULL;
+    char *creds_text = NULL, *sealed = NULL, *sync_text = NULL, *acct_text = NULL; /* owned, freed at Exit */
+    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], env_key[WH_KEY_MAX], acct_key[WH_KEY_MAX], per_account[16];
+    const char *argv[13];
+    size_t argvlen[13];
+    int got;
+    wh_err_t err;
+
+    if (!wh_api__only_fields(call->body, fields, "", errbuf))
+        goto Invalid;
+    got = wh_api__get_string(call->body, "integrationId", 1, 64, &integration, errbuf);
+    if (got < 0)
+        goto Invalid;
+    if (got == 0) {
+        wh_errf(errbuf, WH_EINVAL, "integrationId: required");
+        goto Invalid;
+    }
+    s->provider = wh_provider_find(wh_str_c(integration));
+    if (s->provider == NULL) {
+        wh_errf(errbuf, WH_EINVAL, "integrationId: unknown integration \"%.64s\"", integration);
+        goto Invalid;
+    }
+    got = get_account(call->body, s->account, errbuf);
+    if (got < 0)
+        goto Invalid;
+    if (got == 0 && (s->provider->flags & WH_PROVIDER_APP_LEVEL) != 0) {
+        wh_errf(errbuf, WH_EINVAL, "externalAccountId: required for %s (it routes the provider's app-level webhooks)",
+                s->provider->name);
+        goto Invalid;
+    }
+    credentials = json_object_get(call->body, "credentials");
+    if (credentials == NULL || json_is_null(credentials)) {
+        wh_errf(errbuf, WH_EINVAL, "credentials: required");
+        goto Invalid;
+    }
+    if (!json_is_object(credentials)) {
+        wh_errf(errbuf, WH_EINVAL, "credentials: must be an object");
+        goto Invalid;
+    }
+    if (s->provider->check_credentials != NULL && s->provider->check_credentials(credentials, errbuf) != WH_OK)
+        goto Invalid;
+    if (!get_sync(call->body, &s->sync, errbuf))
+        goto Invalid;
+    got = wh_api__get_string(call->body, "connectionId", 1, WH_API_ID_MAX, &conn_id, errbuf);
+    if (got < 0)
+        goto Invalid;
+    if (got == 1 && !wh_api__id_valid(wh_str_c(conn_id))) {
+        wh_errf(errbuf, WH_EINVAL, "connectionId: must be 1 to %d characters of A-Z a-z 0-9 _ -", WH_API_ID_MAX);
+        goto Invalid;
+    }
+    if (got == 1)
+        memcpy(s->conn_id, conn_id, strlen(conn_id) + 1); /* at most WH_API_ID_MAX: checked by wh_api__id_valid */
+    else
+        wh_random_id("conn_", 12, s->conn_id, sizeof(s->conn_id));
+    wh_iso8601(wh_now_ms(), s->created_at);
+
+    /* Sealed for this connection id: a blob copied onto another connection does not open. */
+    creds_text = json_dumps(credentials, JSON_COMPACT);
+    if (creds_text == NULL) {
+        wh_api__reply_internal(call, "json_dumps failed");
+        goto Exit;
+    }
+    err = wh_secret_seal(call->cfg, wh_str_c(s->conn_id), wh_str_c(creds_text), &sealed);
+    if (err == WH_EUNSUPPORTED) {
+        wh_api__reply_error(call, 500, "secrets_unavailable",
+                            "WHARF_MASTER_KEY is not set (or set WHARF_INSECURE_DEV=1 for development)");
+        goto Exit;
+    }
+    if (err != WH_OK) {
+        wh_api__reply_internal(call, "sealing credentials failed");
+        goto Exit;
+    }
+    sync_text = json_dumps(s->sync, JSON_COMPACT);
+    /* The app-level index carries the sealed credentials so ingest routes and verifies with one HGETALL. */
+    acct_value = json_pack("{s:s, s:s}", "env", call->env, "creds", sealed);
+    acct_text = acct_value != NULL ? json_dumps(acct_value, JSON_COMPACT) : NULL;
+    if (sync_text == NULL || acct_text == NULL) {
+        wh_api__reply_internal(call, "json_dumps failed");
+        goto Exit;
+    }
+    snprintf(per_account, sizeof(per_account), "%d", WH_MAX_CONNECTIONS_PER_ACCOUNT);
+
+    argv[0] = conn_key;
+    argvlen[0] = (size_t)wh_key_conn(conn_key, s->conn_id);
+    argv[1] = conns_key;
+    argvlen[1] = (size_t)wh_key_env_conns(conns_key, call->env);
+    argv[2] = env_key;
+    argvlen[2] = (size_t)wh_key_env(env_key, call->env);
+    argv[3] = acct_key;
+    /* No account: a placeholder key the script never touches (EVALSHA wants every key declared). */
+    argvlen[3] =
+        (size_t)(s->account[0] != '\0' ? wh_key_acct(acct_key, s->provider->name, s->account) : wh_key_acct(acct_key, "-", "-"));
+    argv[4] = s->conn_id;
+    argv[5] = call->env;
+    argv[6] = s->provider->name;
+    argv[7] = s->account;
+    argv[8] = sealed;
+    argv[9] = sync_text;
+    argv[10] = s->created_at;
+    argv[11] = acct_text;
+    argv[12] = per_account;
+    for (int i = 4; i != 13; ++i)
+        argvlen[i] = strlen(argv[i]);
+    wh_api__script(call, &wh_script_conn_create, on_created, 4, 13, argv, argvlen);
+    goto Exit;
+
+Invalid:
+    wh_api__reply_error(call, 400, "invalid_request", "%s", errbuf);
+Exit:
+    free(acct_text);
+    json_decref(acct_value);
+    free(sync_text);
+    free(sealed);
+    free(creds_text);
+}
+
+static void conn_create_dispose(wh_api_call_t *call)
+{
+    json_decref(((conn_create_t *)call)->sync);
+}
+
+const wh_api_op_t wh_api__conn_create = {conn_create_start, conn_create_dispose, sizeof(conn_create_t), true};
+
+/* ---- GET /v1/connections ---- */
+
+static int by_created_then_id(const void *a, const void *b)
+{
+    const conn_view_t *x = a, *y = b;
+    size_t n = x->created_at.len < y->created_at.len ? x->created_at.len : y->created_at.len;
+    int c = memcmp(x->created_at.base, y->created_at.base, n);
+
+    if (c != 0 || x->created_at.len != y->created_at.len)
+        return c != 0 ? c : (x->created_at.len < y->created_at.len ? -1 : 1);
+    n = x->id.len < y->id.len ? x->id.len : y->id.len;
+    c = memcmp(x->id.base, y->id.base, n);
+    return c != 0 ? c : (x->id.len > y->id.len) - (x->id.len < y->id.len);
+}
+
+static void on_listed(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_api_call_t *call = data;
+    conn_view_t *views = NULL; /* owned; its strings borrow from `reply` */
+    size_t n = 0;
+    json_t *list;
+
+    if (!wh_api__reply_usable(call, reply, err))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements > LIST_MAX) {
+        wh_api__reply_internal(call, "conn_list: unexpected reply");
+        return;
+    }
+    views = calloc(reply->elements + 1, sizeof(*views));
+    if (views == NULL)
+        abort();
+    for (size_t i = 0; i != reply->elements; ++i) {
+        const redisReply *row = reply->element[i];
+        if (row->type != REDIS_REPLY_ARRAY || row->elements != 7)
+            continue;
+        views[n++] = (conn_view_t){reply_str(row->element[0]), reply_str(row->element[1]), reply_str(row->element[2]),
+                                   reply_str(row->element[3]), reply_str(row->element[4]), reply_str(row->element[5]),
+                                   reply_str(row->element[6])};
+    }
+    /* Sets have no order; creation order (then id, for equal milliseconds) makes the listing stable. */
+    qsort(views, n, sizeof(*views), by_created_then_id);
+    list = json_array();
+    for (size_t i = 0; i != n; ++i)
+        json_array_append_new(list, conn_json(call->cfg, &views[i]));
+    free(views);
+    wh_api__reply_json(call, 200, json_pack("{s:o}", "connections", list));
+}
+
+static void conn_list_start(wh_api_call_t *call)
+{
+    char conns_key[WH_KEY_MAX], max[16];
+    const char *argv[3] = {conns_key, call->env, max};
+    size_t argvlen[3];
+
+    argvlen[0] = (size_t)wh_key_env_conns(conns_key, call->env);
+    argvlen[1] = strlen(call->env);
+    argvlen[2] = (size_t)snprintf(max, sizeof(max), "%d", LIST_MAX);
+    wh_api__script(call, &wh_script_conn_list, on_listed, 1, 3, argv, argvlen);
+}
+
+const wh_api_op_t wh_api__conn_list = {conn_list_start, NULL, sizeof(wh_api_call_t), false};
+
+/* ---- GET /v1/connections/{id} ---- */
+
+static void on_got(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_api_call_t *call = data;
+    conn_view_t view = {.id = wh_str_c(call->id)}; /* borrows from `reply` */
+    wh_str_t env = WH_STR_NULL;
+    json_t *answer;
+
+    if (!wh_api__reply_usable(call, reply, err))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        wh_api__reply_internal(call, "HGETALL: unexpected reply");
+        return;
+    }
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        wh_str_t name = reply_str(reply->element[i]), value = reply_str(reply->element[i + 1]);
+        if (wh_str_eq(name, WH_STRLIT("env")))
+            env = value;
+        else if (wh_str_eq(name, WH_STRLIT("integration")))
+            view.integration = value;
+        else if (wh_str_eq(name, WH_STRLIT("account")))
+            view.account = value;
+        else if (wh_str_eq(name, WH_STRLIT("sync")))
+            view.sync = value;
+        else if (wh_str_eq(name, WH_STRLIT("status")))
+            view.status = value;
+        else if (wh_str_eq(name, WH_STRLIT("syncState")))
+            view.sync_state = value;
+        else if (wh_str_eq(name, WH_STRLIT("createdAt")))
+            view.created_at = value;
+    }
+    /* Another environment's connection is answered exactly like a missing one. */
+    if (!wh_str_eq(env, wh_str_c(call->env))) {
+        wh_api__reply_error(call, 404, "not_found", "no such connection");
+        return;
+    }
+    answer = conn_json(call->cfg, &view);
+    if (answer == NULL) {
+        wh_api__reply_internal(call, "building the answer failed");
+        return;
+    }
+    wh_api__reply_json(call, 200, answer);
+}
+
+static void conn_get_start(wh_api_call_t *call)
+{
+    char key[WH_KEY_MAX];
+    const char *argv[2] = {"HGETALL", key};
+    size_t argvlen[2] = {7, (size_t)wh_key_conn(key, call->id)};
+
+    wh_api__command(call, on_got, 2, argv, argvlen);
+}
+
+const wh_api_op_t wh_api__conn_get = {conn_get_start, NULL, sizeof(wh_api_call_t), false};
+
+/* ---- DELETE /v1/connections/{id} ---- */
+
+static void on_deleted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_api_call_t *call = data;
+
+    if (!wh_api__reply_usable(call, reply, err))
+        return;
+    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "notfound") == 0) {
+        wh_api__reply_error(call, 404, "not_found", "no such connection");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, "ok") != 0) {
+        wh_api__reply_internal(call, "conn_delete: unexpected reply");
+        return;
+    }
+    /*
+     * Seam for the cache-purge issue: once the record is gone, purge wh:obj/wh:ver:{c:<id>}:* and emit
+     * system.connection.deleted here, before answering, so the id is free and its cache empty (design §6).
+     */
+    wh_api__reply_no_content(call);
+}
+
+static void conn_delete_start(wh_api_call_t *call)
+{
+    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX];
+    const char *argv[4] = {conn_key, conns_key, call->id, call->env};
+    size_t argvlen[4];
+
+    argvlen[0] = (size_t)wh_key_conn(conn_key, call->id);
+    argvlen[1] = (size_t)wh_key_env_conns(conns_key, call->env);
+    argvlen[2] = strlen(call->id);
+    argvlen[3] = strlen(call->env);
+    wh_api__script(call, &wh_script_conn_delete, on_deleted, 2, 4, argv, argvlen);
+}
+
+const wh_api_op_t wh_api__conn_delete = {conn_delete_start, NULL, sizeof(wh_api_call_t), false};

@@ -1,0 +1,489 @@
+/*
+ * POST /webhooks/{provider}[/{connectionId}]
+ *
+ * verify ▸ dedupe ▸ normalize ▸ one EVALSHA per connection (dedupe + XADD) ▸ 2xx only after Redis replied.
+ * Per connection the route looks the connection up first and verifies before parsing; on the app-level
+ * route the body names the accounts, so it is parsed first and each account's connections are tried.
+ */
+#include <msgpack.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/crypto.h"
+#include "../common/log.h"
+#include "../common/secret.h"
+#include "../common/time.h"
+#include "../providers/provider.h"
+#include "../queue/envelope.h"
+#include "../queue/keys.h"
+#include "gateway.h"
+
+#define DEDUPE_TTL_S (2 * 86400 + 3600) /* two day-buckets are read, so keep each ~49 h */
+
+typedef struct {
+    char account[WH_MAX_ID_LEN + 1];
+    char conn_id[WH_MAX_ID_LEN + 1];
+    char env_id[WH_MAX_ID_LEN + 1];
+} route_t;
+
+typedef struct {
+    wh_pending_t pending; /* first: wh_pending_new() allocates the whole struct */
+    wh_gw_thread_t *t;
+    const wh_provider_t *prov;
+    wh_inbound_t in;
+    wh_changes_t changes;
+    route_t routes[WH_MAX_ACCOUNTS_PER_BATCH];
+    size_t nroutes;
+    unsigned outstanding; /* Redis replies still awaited */
+    bool failed;          /* a write failed: answer 503, the provider retries, dedupe absorbs the rest */
+    wh_err_t refusal;     /* app-level lookups: first refusal seen (no connection / signature) */
+    size_t accepted, duplicates;
+} ingest_t;
+
+static void finish(ingest_t *g);
+
+static void refuse(h2o_req_t *req, wh_err_t err, const char *msg)
+{
+    switch (err) {
+    case WH_ESIGNATURE:
+    case WH_ENOCRED:
+        wh_respond_error(req, 401, "invalid_signature", msg);
+        break;
+    case WH_ESTALE:
+        wh_respond_error(req, 401, "stale_timestamp", msg);
+        break;
+    case WH_ENOTFOUND:
+        wh_respond_error(req, 404, "unknown_connection", msg);
+        break;
+    case WH_ETOO_LARGE:
+        wh_respond_error(req, 413, "payload_too_large", msg);
+        break;
+    case WH_EUNAVAILABLE:
+        wh_respond_unavailable(req, msg);
+        break;
+    default:
+        wh_respond_error(req, 400, "malformed_payload", msg);
+        break;
+    }
+}
+
+static void dispose(ingest_t *g)
+{
+    wh_changes_dispose(&g->changes);
+    wh_pending_free(g);
+}
+
+/* Verifies with a connection's sealed credentials. */
+static wh_err_t verify_with(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len, char *errbuf)
+{
+    char *plain = NULL;
+    size_t plain_len;
+    json_t *creds = NULL;
+    wh_err_t err;
+
+    if (wh_secret_open(g->t->cfg, wh_str_c(conn_id), wh_str(sealed, sealed_len), &plain, &plain_len) != WH_OK) {
+        wh_log_error("credentials_unreadable", "{s:s}", "connectionId", conn_id);
+        return wh_errf(errbuf, WH_ENOCRED, "connection credentials cannot be read");
+    }
+    creds = json_loadb(plain, plain_len, 0, NULL);
+    OPENSSL_cleanse(plain, plain_len);
+    free(plain);
+    if (creds == NULL)
+        return wh_errf(errbuf, WH_ENOCRED, "connection credentials cannot be read");
+    err = g->prov->verify(&g->in, creds, errbuf);
+    json_decref(creds);
+    return err;
+}
+
+static void on_waited(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    ingest_t *g = data;
+    if (err != WH_OK || reply->type != REDIS_REPLY_INTEGER || reply->integer < (long long)g->t->cfg->redis_wait_replicas) {
+        wh_log_warn("ingest_wait_replicas_failed", "{s:I}", "got", (json_int_t)(reply != NULL ? reply->integer : -1));
+        g->failed = true;
+    }
+    g->outstanding = 0;
+    finish(g);
+}
+
+static void on_appended(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    ingest_t *g = data;
+
+    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        wh_log_warn("ingest_append_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+        g->failed = true;
+    } else {
+        g->accepted += (size_t)reply->element[0]->integer;
+        g->duplicates += (size_t)reply->element[1]->integer;
+    }
+    if (--g->outstanding != 0)
+        return;
+    if (!g->failed && g->t->cfg->redis_wait_replicas > 0) {
+        /* the writes are in the primary; answer only once replicas confirm them too */
+        char n[16];
+        snprintf(n, sizeof(n), "%u", g->t->cfg->redis_wait_replicas);
+        const char *argv[] = {"WAIT", n, "1000"};
+        if (wh_redis_command_blocking(g->t->redis, 1000, on_waited, g, 3, argv, NULL) == WH_OK) {
+            g->outstanding = 1;
+            return;
+        }
+        g->failed = true;
+    }
+    finish(g);
+}
+
+static void finish(ingest_t *g)
+{
+    h2o_req_t *req = g->pending.req;
+
+    if (req != NULL) {
+        if (g->failed) {
+            wh_respond_unavailable(req, "the queue did not take the events; retry later");
+        } else if (g->prov->success != NULL) {
+            wh_reply_t reply = {0};
+            g->prov->success(&g->in, g->accepted + g->duplicates, &reply);
+            wh_respond_raw(req, reply.status, reply.content_type, reply.body, reply.body_len);
+            free(reply.body);
+        } else {
+            json_t *body = json_pack("{s:I}", "accepted", (json_int_t)(g->accepted + g->duplicates));
+            if (g->duplicates != 0)
+                json_object_set_new(body, "duplicates", json_integer((json_int_t)g->duplicates));
+            wh_respond_json(req, 202, body);
+        }
+    }
+    dispose(g);
+}
+
+/* Queues the changes routed to `rt` with one script call. Returns false if the call could not be sent. */
+static bool append_route(ingest_t *g, const route_t *rt, bool all_changes)
+{
+    char stream[WH_KEY_MAX], dd_today[WH_KEY_MAX], dd_prev[WH_KEY_MAX], nbuf[16], ttl[16];
+    unsigned part = wh_partition_of(rt->conn_id);
+    long long day = g->in.now_ms / 86400000;
+    const wh_envelope_ctx_t ectx = {rt->conn_id, rt->env_id, g->prov->name, "webhook", g->in.now_ms};
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+    size_t n = 0, offs[WH_MAX_BATCH + 1];
+    char keys_hex[WH_MAX_BATCH][2 * WH_DEDUPE_KEY_LEN + 1];
+    const char *argv[5 + 2 * WH_MAX_BATCH + 1];
+    size_t argvlen[5 + 2 * WH_MAX_BATCH + 1];
+    int argc = 0;
+    wh_err_t err;
+
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    for (size_t i = 0; i != g->changes.size; ++i) {
+        const wh_change_t *c = &g->changes.items[i];
+        char event_id[WH_EVENT_ID_LEN + 1];
+        if (!all_changes && strcmp(c->account, rt->account) != 0)
+            continue;
+        wh_random_id("evt_", 16, event_id, sizeof(event_id));
+        offs[n] = sbuf.size;
+        wh_envelope_pack(&pk, &ectx, c, event_id);
+        wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, keys_hex[n]);
+        ++n;
+    }
+    offs[n] = sbuf.size;
+    wh_key_stream(stream, part);
+    wh_key_dedupe(dd_today, part, day);
+    wh_key_dedupe(dd_prev, part, day - 1);
+    snprintf(nbuf, sizeof(nbuf), "%zu", n);
+    snprintf(ttl, sizeof(ttl), "%d", DEDUPE_TTL_S);
+    argv[argc] = stream, argvlen[argc++] = strlen(stream);
+    argv[argc] = dd_today, argvlen[argc++] = strlen(dd_today);
+    argv[argc] = dd_prev, argvlen[argc++] = strlen(dd_prev);
+    argv[argc] = rt->conn_id, argvlen[argc++] = strlen(rt->conn_id);
+    argv[argc] = nbuf, argvlen[argc++] = strlen(nbuf);
+    for (size_t i = 0; i != n; ++i)
+        argv[argc] = keys_hex[i], argvlen[argc++] = 2 * WH_DEDUPE_KEY_LEN;
+    for (size_t i = 0; i != n; ++i)
+        argv[argc] = sbuf.data + offs[i], argvlen[argc++] = offs[i + 1] - offs[i];
+    argv[argc] = ttl, argvlen[argc++] = strlen(ttl);
+    /* hiredis copies the arguments into its output buffer, so sbuf can go right after */
+    err = wh_redis_script(g->t->redis, &wh_script_ingest, on_appended, g, 3, argc, argv, argvlen);
+    msgpack_sbuffer_destroy(&sbuf);
+    return err == WH_OK;
+}
+
+/* All routes are known and verified: write every group. */
+static void append_all(ingest_t *g, bool single)
+{
+    h2o_req_t *req = g->pending.req;
+
+    g->outstanding = 0;
+    for (size_t i = 0; i != g->nroutes; ++i) {
+        if (!append_route(g, &g->routes[i], single)) {
+            g->failed = true;
+            break;
+        }
+        ++g->outstanding;
+    }
+    if (g->outstanding == 0) {
+        /* nothing was sent: no callback will come */
+        if (req != NULL)
+            wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        dispose(g);
+    }
+}
+
+static wh_err_t parse_body(ingest_t *g, char *errbuf)
+{
+    return g->prov->parse(&g->in, &g->changes, errbuf);
+}
+
+/* ---- per-connection route ------------------------------------------------------------------------------ */
+
+static void on_connection(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    ingest_t *g = data;
+    h2o_req_t *req = g->pending.req;
+    char errbuf[WH_ERRBUF_SIZE] = "";
+    route_t *rt = &g->routes[0];
+
+    if (req == NULL)
+        goto Exit; /* the client went away; nothing was queued */
+    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        goto Exit;
+    }
+    if (reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[1]->str, g->prov->name) != 0 || reply->element[0]->len > WH_MAX_ID_LEN) {
+        wh_respond_error(req, 404, "unknown_connection", "no such connection for this provider");
+        goto Exit;
+    }
+    memcpy(rt->env_id, reply->element[0]->str, reply->element[0]->len + 1);
+    if (reply->element[2]->type != REDIS_REPLY_STRING) {
+        refuse(req, WH_ENOCRED, "the connection has no credentials; every request is refused");
+        goto Exit;
+    }
+    if ((err = verify_with(g, rt->conn_id, reply->element[2]->str, reply->element[2]->len, errbuf)) != WH_OK) {
+        refuse(req, err, errbuf);
+        goto Exit;
+    }
+    if ((err = parse_body(g, errbuf)) != WH_OK) {
+        refuse(req, err, errbuf);
+        goto Exit;
+    }
+    g->nroutes = 1;
+    append_all(g, true);
+    return;
+Exit:
+    dispose(g);
+}
+
+/* ---- app-level route ----------------------------------------------------------------------------------- */
+
+static void on_accounts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    ingest_t *g = data;
+    h2o_req_t *req;
+    char errbuf[WH_ERRBUF_SIZE] = "";
+    size_t idx = g->nroutes - g->outstanding; /* replies arrive in the order the lookups were sent */
+    route_t *rt = &g->routes[idx];
+
+    --g->outstanding;
+    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY) {
+        g->failed = true;
+    } else if (g->refusal == WH_OK && g->pending.req != NULL) {
+        wh_err_t best = WH_ENOTFOUND;
+        /* several environments may hold the same portal: the app's signature says whose request it is */
+        for (size_t i = 0; i + 1 < reply->elements && i / 2 < WH_MAX_CONNECTIONS_PER_ACCOUNT; i += 2) {
+            redisReply *id = reply->element[i], *val = reply->element[i + 1];
+            json_t *route = json_loadb(val->str, val->len, 0, NULL);
+            const char *env = json_string_value(json_object_get(route, "env"));
+            json_t *creds = json_object_get(route, "creds");
+            if (env != NULL && json_is_string(creds) && id->len <= WH_MAX_ID_LEN && strlen(env) <= WH_MAX_ID_LEN) {
+                wh_err_t v = verify_with(g, id->str, json_string_value(creds), json_string_length(creds), errbuf);
+                if (v == WH_OK) {
+                    memcpy(rt->conn_id, id->str, id->len + 1);
+                    snprintf(rt->env_id, sizeof(rt->env_id), "%s", env);
+                    best = WH_OK;
+                } else if (best != WH_OK && (best == WH_ENOTFOUND || v == WH_ESTALE)) {
+                    best = v;
+                }
+            }
+            json_decref(route);
+            if (best == WH_OK)
+                break;
+        }
+        if (best != WH_OK) {
+            g->refusal = best;
+            if (best == WH_ENOTFOUND)
+                snprintf(errbuf, sizeof(errbuf), "no connection for %s account %s", g->prov->name, rt->account);
+            wh_log_info("ingest_refused", "{s:s, s:s, s:s}", "provider", g->prov->name, "account", rt->account, "reason",
+                        wh_err_name(best));
+            refuse(g->pending.req, best, errbuf);
+        }
+    }
+    if (g->outstanding != 0)
+        return;
+    req = g->pending.req;
+    if (g->refusal != WH_OK || req == NULL) {
+        dispose(g);
+        return;
+    }
+    if (g->failed) {
+        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        dispose(g);
+        return;
+    }
+    append_all(g, false);
+}
+
+static void start_app_level(ingest_t *g)
+{
+    h2o_req_t *req = g->pending.req;
+    char errbuf[WH_ERRBUF_SIZE] = "";
+    wh_err_t err;
+
+    if ((err = parse_body(g, errbuf)) != WH_OK) {
+        refuse(req, err, errbuf);
+        dispose(g);
+        return;
+    }
+    for (size_t i = 0; i != g->changes.size; ++i) {
+        const char *acct = g->changes.items[i].account;
+        size_t j;
+        for (j = 0; j != g->nroutes && strcmp(g->routes[j].account, acct) != 0; ++j)
+            ;
+        if (j != g->nroutes)
+            continue;
+        if (acct[0] == '\0') {
+            refuse(req, WH_EMALFORMED, "an event does not name its account");
+            dispose(g);
+            return;
+        }
+        if (g->nroutes == WH_MAX_ACCOUNTS_PER_BATCH) {
+            refuse(req, WH_ETOO_LARGE, "too many distinct accounts in one batch");
+            dispose(g);
+            return;
+        }
+        snprintf(g->routes[g->nroutes++].account, WH_MAX_ID_LEN + 1, "%s", acct);
+    }
+    for (size_t i = 0; i != g->nroutes; ++i) {
+        char key[WH_KEY_MAX];
+        wh_key_acct(key, g->prov->name, g->routes[i].account);
+        const char *argv[] = {"HGETALL", key};
+        if (wh_redis_command(g->t->redis, on_accounts, g, 2, argv, NULL) != WH_OK) {
+            g->failed = true;
+            break;
+        }
+        ++g->outstanding;
+    }
+    if (g->outstanding == 0) {
+        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        dispose(g);
+    }
+    /* replies may come back fewer than nroutes if a send failed midway: on_accounts indexes from the end */
+    g->nroutes = g->outstanding;
+}
+
+/* ---- entry --------------------------------------------------------------------------------------------- */
+
+static bool valid_id(h2o_iovec_t s)
+{
+    if (s.len == 0 || s.len > 64)
+        return false;
+    for (size_t i = 0; i != s.len; ++i) {
+        char c = s.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
+{
+    wh_gw_thread_t *t = wh_gw_thread_of(req);
+    h2o_iovec_t name = rest, conn = {NULL, 0};
+    const wh_provider_t *prov;
+    ingest_t *g;
+    wh_header_t *headers;
+    size_t nh = 0;
+
+    for (size_t i = 0; i != rest.len; ++i) {
+        if (rest.base[i] == '?') {
+            name.len = i;
+            break;
+        }
+    }
+    for (size_t i = 0; i != name.len; ++i) {
+        if (name.base[i] == '/') {
+            conn = h2o_iovec_init(name.base + i + 1, name.len - i - 1);
+            name.len = i;
+            break;
+        }
+    }
+    if ((prov = wh_provider_find(wh_str(name.base, name.len))) == NULL) {
+        wh_respond_error(req, 404, "unknown_provider", "no such provider");
+        return 0;
+    }
+    if (conn.base != NULL && !valid_id(conn)) {
+        wh_respond_error(req, 404, "unknown_connection", "no such connection");
+        return 0;
+    }
+    if (conn.base == NULL && (prov->flags & WH_PROVIDER_APP_LEVEL) == 0) {
+        wh_respond_error(req, 404, "unknown_connection", "this provider posts to /webhooks/<provider>/<connectionId>");
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        wh_respond_error(req, 405, "method_not_allowed", "webhooks are POSTed");
+        return 0;
+    }
+    if (req->entity.len > t->cfg->max_body) {
+        wh_respond_error(req, 413, "payload_too_large", "the body exceeds WHARF_MAX_BODY");
+        return 0;
+    }
+    if (prov->content_type != NULL && !wh_req_content_type_is(req, prov->content_type)) {
+        wh_respond_error(req, 415, "unsupported_media_type", "unexpected Content-Type for this provider");
+        return 0;
+    }
+
+    g = wh_pending_new(req, sizeof(*g));
+    g->t = t;
+    g->prov = prov;
+    wh_changes_init(&g->changes);
+    headers = h2o_mem_alloc_pool(&req->pool, sizeof(*headers) * (req->headers.size + 1));
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        headers[nh++] = (wh_header_t){wh_str(h->name->base, h->name->len), wh_str(h->value.base, h->value.len)};
+    }
+    {
+        /* the URL the provider called: behind an ingress, the public base plus the path and query as received */
+        size_t blen = strlen(t->cfg->public_url);
+        char *url = h2o_mem_alloc_pool(&req->pool, blen + req->path.len + 1);
+        memcpy(url, t->cfg->public_url, blen);
+        memcpy(url + blen, req->path.base, req->path.len);
+        g->in.url = wh_str(url, blen + req->path.len);
+    }
+    g->in.method = wh_str(req->method.base, req->method.len);
+    g->in.headers = headers;
+    g->in.nheaders = nh;
+    g->in.body = wh_str(req->entity.base != NULL ? req->entity.base : "", req->entity.len);
+    g->in.now_ms = wh_now_ms();
+
+    if (prov->handshake != NULL) {
+        wh_reply_t reply = {0};
+        if (prov->handshake(&g->in, &reply)) {
+            wh_respond_raw(req, reply.status, reply.content_type, reply.body, reply.body_len);
+            free(reply.body);
+            dispose(g);
+            return 0;
+        }
+    }
+    if (conn.base != NULL) {
+        char key[WH_KEY_MAX];
+        memcpy(g->routes[0].conn_id, conn.base, conn.len);
+        g->routes[0].conn_id[conn.len] = '\0';
+        wh_key_conn(key, g->routes[0].conn_id);
+        const char *argv[] = {"HMGET", key, "env", "integration", "creds"};
+        if (wh_redis_command(t->redis, on_connection, g, 5, argv, NULL) != WH_OK) {
+            wh_respond_unavailable(req, "the queue is unavailable; retry later");
+            dispose(g);
+        }
+        return 0;
+    }
+    start_app_level(g);
+    return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * The HTTP side: WHARF_THREADS event-loop threads, each with its own h2o
+ * context, SO_REUSEPORT listener and Redis connection, sharing one read-only
+ * h2o configuration.
+ */
+#ifndef WH_SERVER_H
+#define WH_SERVER_H
+
+#include "../common/config.h"
+#include "../common/err.h"
+
+typedef struct wh_server wh_server_t;
+
+/* Binds the listeners (errors reported here, before any thread starts), then starts the threads. */
+wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf);
+/*
+ * Graceful stop: close the listeners, answer /readyz 503, let in-flight requests finish (their events are
+ * acknowledged only once queued), then stop the loops; waits at most cfg->shutdown_grace_ms. Frees the server.
+ */
+void wh_server_stop(wh_server_t *s);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * The parts of the provider contract every provider shares: header lookup on
+ * the inbound view and the bounded change list.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "provider.h"
+
+wh_str_t wh_inbound_header(const wh_inbound_t *in, wh_str_t lname)
+{
+    for (size_t i = 0; i != in->nheaders; ++i) {
+        if (!wh_str_ieq(in->headers[i].name, lname))
+            continue;
+        /* A present header always has a non-NULL base, even when empty, so callers can tell it from an absent one. */
+        if (in->headers[i].value.base == NULL)
+            return wh_str("", 0);
+        return in->headers[i].value;
+    }
+    return WH_STR_NULL;
+}
+
+void wh_changes_init(wh_changes_t *c)
+{
+    c->items = NULL;
+    c->size = 0;
+    c->capacity = 0;
+}
+
+void wh_changes_dispose(wh_changes_t *c)
+{
+    for (size_t i = 0; i != c->size; ++i) {
+        wh_change_t *ch = &c->items[i];
+        json_decref(ch->fields);
+        json_decref(ch->changed_fields);
+        json_decref(ch->previous);
+        json_decref(ch->extra);
+    }
+    free(c->items);
+    wh_changes_init(c);
+}
+
+/*
+ * The array grows geometrically up to WH_MAX_BATCH, so a pointer returned here is valid only until the next push.
+ * Running out of memory aborts (style.md: bounds are errors, exhaustion is fatal).
+ */
+wh_change_t *wh_changes_push(wh_changes_t *c)
+{
+    wh_change_t *item;
+
+    if (c->size >= WH_MAX_BATCH)
+        return NULL;
+    if (c->size == c->capacity) {
+        size_t cap = c->capacity == 0 ? 8 : c->capacity * 2;
+        wh_change_t *items;
+        if (cap > WH_MAX_BATCH)
+            cap = WH_MAX_BATCH;
+        items = realloc(c->items, cap * sizeof(*items));
+        if (items == NULL) {
+            fprintf(stderr, "fatal: out of memory growing a change list\n");
+            abort();
+        }
+        c->items = items;
+        c->capacity = cap;
+    }
+    item = &c->items[c->size++];
+    memset(item, 0, sizeof(*item));
+    return item;
+}

@@ -1,0 +1,49 @@
+/*
+ * Every Redis key wharf uses, in one place. Keys of one connection carry the
+ * hash tag {c:<connectionId>}, queue partitions {p<N>}, environments
+ * {e:<environmentId>}, so multi-key operations can stay within one slot.
+ *
+ *   wh:tok:<sha256 hex of token>      STRING  environmentId              (API token, stored hashed)
+ *   wh:env:{e:<env>}                  HASH    name kind connectionLimit createdAt
+ *   wh:env:{e:<env>}:conns            SET     connection ids
+ *   wh:subs:{e:<env>}                 HASH    subscriptionId -> subscription JSON (secret sealed)
+ *   wh:conn:{c:<conn>}                HASH    env integration account creds sync status syncState createdAt
+ *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
+ *   wh:obj:{c:<conn>}:<type>:<id>     HASH    cached record fields (JSON values)
+ *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it ("_deleted" tombstone)
+ *   wh:q:{p<N>}                       STREAM  change-event batches (field "b": msgpack), group "wharf"
+ *   wh:dd:{p<N>}:<day>                SET     dedupe keys seen that day (connection id + provider key)
+ *   wh:dq:{p<N>}                      ZSET    delivery id -> due ms (or lease expiry while in flight)
+ *   wh:d:{p<N>}:<deliveryId>          HASH    one delivery: sub env conn event type webhookId attempt body …
+ *   wh:dlq:{p<N>}                     ZSET    dead delivery id -> time of death
+ *   wh:ev:{p<N>}:<eventId>            STRING  outgoing event JSON body (kept for replay/inspection)
+ */
+#ifndef WH_KEYS_H
+#define WH_KEYS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "../common/limits.h"
+
+#define WH_CONSUMER_GROUP "wharf"
+#define WH_KEY_MAX 512
+
+/* The queue partition of a connection: FNV-1a of its id modulo WH_PARTITIONS. Stable across versions. */
+unsigned wh_partition_of(const char *connection_id);
+
+#define wh_key_token(buf, hex) snprintf((buf), WH_KEY_MAX, "wh:tok:%s", (hex))
+#define wh_key_env(buf, env) snprintf((buf), WH_KEY_MAX, "wh:env:{e:%s}", (env))
+#define wh_key_env_conns(buf, env) snprintf((buf), WH_KEY_MAX, "wh:env:{e:%s}:conns", (env))
+#define wh_key_subs(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subs:{e:%s}", (env))
+#define wh_key_conn(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:conn:{c:%s}", (conn))
+#define wh_key_acct(buf, integ, acct) snprintf((buf), WH_KEY_MAX, "wh:acct:%s:%s", (integ), (acct))
+#define wh_key_obj(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:obj:{c:%s}:%s:%s", (conn), (type), (id))
+#define wh_key_ver(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:ver:{c:%s}:%s:%s", (conn), (type), (id))
+#define wh_key_stream(buf, p) snprintf((buf), WH_KEY_MAX, "wh:q:{p%u}", (p))
+#define wh_key_dedupe(buf, p, day) snprintf((buf), WH_KEY_MAX, "wh:dd:{p%u}:%lld", (p), (long long)(day))
+#define wh_key_due(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dq:{p%u}", (p))
+#define wh_key_delivery_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:d:{p%u}:", (p))
+#define wh_key_dead(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dlq:{p%u}", (p))
+#define wh_key_event_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:ev:{p%u}:", (p))
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * hiredis 0.14 on libuv. hiredis gives us the protocol and the adapter; what
+ * it lacks (stack-notes §7) is written here: reconnects, a command deadline,
+ * and knowing when a fresh connection is usable (AUTH, SELECT and every script
+ * loaded) before callers may send.
+ */
+#include <hiredis/async.h>
+#include <hiredis/adapters/libuv.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/limits.h"
+#include "../common/log.h"
+#include "redis.h"
+
+typedef enum { ST_DISCONNECTED, ST_CONNECTING, ST_READY, ST_CLOSING } state_t;
+
+static const char *const state_names[] = {"disconnected", "connecting", "ready", "closing"};
+
+typedef struct cmd {
+    struct cmd *next, *prev;
+    wh_redis_t *r;
+    wh_redis_cb cb; /* NULL for the client's own setup commands */
+    void *data;
+    uint64_t deadline; /* uv_now() ms */
+} cmd_t;
+
+struct wh_redis {
+    uv_loop_t *loop;
+    const wh_config_t *cfg;
+    char name[32];
+    state_t state;
+    redisAsyncContext *ac;
+    uv_timer_t watchdog; /* command deadlines; also drives reconnects */
+    uint64_t reconnect_at;
+    uint64_t backoff_ms;
+    bool reset_requested; /* e.g. NOSCRIPT: drop the connection from the watchdog, outside hiredis callbacks */
+    size_t setup_pending;
+    cmd_t outstanding; /* sentinel of a list in send order (Redis answers in order) */
+    void (*ready_cb)(wh_redis_t *r, void *data);
+    void *ready_data;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+#define WATCHDOG_PERIOD_MS 100
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+static void connect_now(wh_redis_t *r);
+
+/* The one place that changes r->state. */
+static void go_state(wh_redis_t *r, state_t to)
+{
+    if (r->state == to)
+        return;
+    wh_log(to == ST_DISCONNECTED && r->state == ST_READY ? WH_LOG_WARN : WH_LOG_INFO, "redis_state", "{s:s, s:s, s:s}", "client",
+           r->name, "from", state_names[r->state], "to", state_names[to]);
+    r->state = to;
+}
+
+static void unlink_cmd(cmd_t *c)
+{
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+}
+
+static void schedule_reconnect(wh_redis_t *r)
+{
+    r->reconnect_at = uv_now(r->loop) + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+/* Frees the hiredis context; every pending callback runs with a NULL reply. */
+static void drop_connection(wh_redis_t *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+
+    if (ac == NULL)
+        return;
+    wh_log_warn("redis_drop", "{s:s, s:s}", "client", r->name, "reason", why);
+    r->ac = NULL;
+    r->reset_requested = false;
+    if (r->state != ST_CLOSING) {
+        go_state(r, ST_DISCONNECTED);
+        schedule_reconnect(r);
+    }
+    redisAsyncFree(ac);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    cmd_t *c = privdata;
+    wh_redis_t *r = c->r;
+    redisReply *reply = reply_;
+    wh_err_t err = reply == NULL ? WH_EUNAVAILABLE : reply->type == REDIS_REPLY_ERROR ? WH_EINTERNAL : WH_OK;
+
+    unlink_cmd(c);
+    if (c->cb == NULL) {
+        /* setup command (AUTH, SELECT, SCRIPT LOAD) on the connection being established */
+        if (ac != r->ac)
+            goto Exit;
+        if (err != WH_OK) {
+            wh_log_error("redis_setup_failed", "{s:s, s:s}", "client", r->name, "error",
+                         reply != NULL ? reply->str : "connection lost");
+            r->reset_requested = true;
+            goto Exit;
+        }
+        if (--r->setup_pending == 0) {
+            go_state(r, ST_READY);
+            r->backoff_ms = BACKOFF_MIN_MS;
+            if (r->ready_cb != NULL)
+                r->ready_cb(r, r->ready_data);
+        }
+        goto Exit;
+    }
+    if (err == WH_EINTERNAL && reply->len >= 8 && memcmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* Redis lost our scripts (restart without AOF, SCRIPT FLUSH): reconnecting reloads them. */
+        r->reset_requested = true;
+    }
+    c->cb(r, err == WH_EUNAVAILABLE ? NULL : reply, err, c->data);
+Exit:
+    free(c);
+}
+
+static cmd_t *new_cmd(wh_redis_t *r, wh_redis_cb cb, void *data, int64_t extra_ms)
+{
+    cmd_t *c = malloc(sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->r = r;
+    c->cb = cb;
+    c->data = data;
+    c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
+    c->prev = r->outstanding.prev;
+    c->next = &r->outstanding;
+    c->prev->next = c;
+    r->outstanding.prev = c;
+    return c;
+}
+
+static wh_err_t send_argv(wh_redis_t *r, bool setup, int64_t extra_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
+                          const size_t *argvlen)
+{
+    cmd_t *c;
+
+    if (r->ac == NULL || (!setup && r->state != ST_READY))
+        return WH_EUNAVAILABLE;
+    c = new_cmd(r, cb, data, extra_ms);
+    if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen) != REDIS_OK) {
+        unlink_cmd(c);
+        free(c);
+        return WH_EUNAVAILABLE;
+    }
+    return WH_OK;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    wh_redis_t *r = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this returns; pending callbacks see NULL replies */
+        if (r->ac == ac) {
+            wh_log_warn("redis_connect_failed", "{s:s, s:s}", "client", r->name, "error", ac->errstr);
+            r->ac = NULL;
+            go_state(r, ST_DISCONNECTED);
+            schedule_reconnect(r);
+        }
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    wh_redis_t *r = ac->data;
+
+    if (r->ac != ac)
+        return; /* we dropped it ourselves */
+    wh_log_warn("redis_disconnected", "{s:s, s:s}", "client", r->name, "error", status == REDIS_OK ? "closed" : ac->errstr);
+    r->ac = NULL;
+    if (r->state != ST_CLOSING) {
+        go_state(r, ST_DISCONNECTED);
+        schedule_reconnect(r);
+    }
+}
+
+static void connect_now(wh_redis_t *r)
+{
+    const wh_config_t *cfg = r->cfg;
+    redisAsyncContext *ac;
+    char db[16];
+
+    ac = cfg->redis_unix_path[0] != '\0' ? redisAsyncConnectUnix(cfg->redis_unix_path)
+                                         : redisAsyncConnect(cfg->redis_host, cfg->redis_port);
+    if (ac == NULL)
+        abort();
+    if (ac->err != 0) {
+        wh_log_warn("redis_connect_failed", "{s:s, s:s}", "client", r->name, "error", ac->errstr);
+        redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(r);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    go_state(r, ST_CONNECTING);
+    /* hiredis learns of a failed connect only on first I/O (stack-notes P11): queue the setup at once. */
+    r->setup_pending = 0;
+    if (cfg->redis_password[0] != '\0') {
+        const char *argv[] = {"AUTH", cfg->redis_password};
+        ++r->setup_pending;
+        send_argv(r, true, 0, NULL, NULL, 2, argv, NULL);
+    }
+    if (cfg->redis_db != 0) {
+        const char *argv[] = {"SELECT", db};
+        snprintf(db, sizeof(db), "%d", cfg->redis_db);
+        ++r->setup_pending;
+        send_argv(r, true, 0, NULL, NULL, 2, argv, NULL);
+    }
+    for (size_t i = 0; i != wh_scripts_count; ++i) {
+        const char *argv[] = {"SCRIPT", "LOAD", wh_scripts_all[i]->source};
+        size_t argvlen[] = {6, 4, wh_scripts_all[i]->len};
+        ++r->setup_pending;
+        send_argv(r, true, 0, NULL, NULL, 3, argv, argvlen);
+    }
+    {
+        const char *argv[] = {"PING"};
+        ++r->setup_pending;
+        send_argv(r, true, 0, NULL, NULL, 1, argv, NULL);
+    }
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    wh_redis_t *r = t->data;
+    uint64_t now = uv_now(r->loop);
+    cmd_t *head = r->outstanding.next;
+
+    if (r->state == ST_CLOSING)
+        return;
+    if (r->ac != NULL && head != &r->outstanding && head->deadline <= now) {
+        drop_connection(r, "command deadline exceeded");
+        return;
+    }
+    if (r->ac != NULL && r->reset_requested) {
+        drop_connection(r, "reset requested");
+        return;
+    }
+    if (r->ac == NULL && r->state == ST_DISCONNECTED && now >= r->reconnect_at)
+        connect_now(r);
+}
+
+wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *name)
+{
+    wh_redis_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        abort();
+    r->loop = loop;
+    r->cfg = cfg;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->state = ST_DISCONNECTED;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    r->outstanding.next = r->outstanding.prev = &r->outstanding;
+    uv_timer_init(loop, &r->watchdog);
+    r->watchdog.data = r;
+    return r;
+}
+
+void wh_redis_start(wh_redis_t *r)
+{
+    connect_now(r);
+    uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_PERIOD_MS, WATCHDOG_PERIOD_MS);
+}
+
+bool wh_redis_ready(const wh_redis_t *r)
+{
+    return r->state == ST_READY;
+}
+
+void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), void *data)
+{
+    r->ready_cb = cb;
+    r->ready_data = data;
+}
+
+wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    return send_argv(r, false, 0, cb, data, argc, argv, argvlen);
+}
+
+wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
+                                   const size_t *argvlen)
+{
+    return send_argv(r, false, block_ms, cb, data, argc, argv, argvlen);
+}
+
+wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char *fmt, ...)
+{
+    cmd_t *c;
+    va_list ap;
+    int rc;
+
+    if (r->ac == NULL || r->state != ST_READY)
+        return WH_EUNAVAILABLE;
+    c = new_cmd(r, cb, data, 0);
+    va_start(ap, fmt);
+    rc = redisvAsyncCommand(r->ac, on_reply, c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        unlink_cmd(c);
+        free(c);
+        return WH_EUNAVAILABLE;
+    }
+    return WH_OK;
+}
+
+wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
+                         const char **argv, const size_t *argvlen)
+{
+    const char *stack_argv[64], **av = stack_argv;
+    size_t stack_len[64], *al = stack_len;
+    char nk[16];
+    wh_err_t err;
+
+    if (argc < 0 || nkeys < 0 || nkeys > argc)
+        return WH_EINVAL;
+    if (argc + 3 > 64) {
+        av = malloc(sizeof(*av) * (size_t)(argc + 3));
+        al = malloc(sizeof(*al) * (size_t)(argc + 3));
+        if (av == NULL || al == NULL)
+            abort();
+    }
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = script->sha1;
+    al[1] = 40;
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i != argc; ++i) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+    }
+    err = send_argv(r, false, 0, cb, data, argc + 3, av, al);
+    if (av != stack_argv) {
+        free(av);
+        free(al);
+    }
+    return err;
+}
+
+static void on_watchdog_closed(uv_handle_t *h)
+{
+    wh_redis_t *r = h->data;
+    if (r->close_cb != NULL)
+        r->close_cb(r->close_data);
+    free(r);
+}
+
+void wh_redis_close(wh_redis_t *r, void (*cb)(void *data), void *data)
+{
+    redisAsyncContext *ac = r->ac;
+
+    r->close_cb = cb;
+    r->close_data = data;
+    go_state(r, ST_CLOSING);
+    r->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);
+    uv_timer_stop(&r->watchdog);
+    uv_close((uv_handle_t *)&r->watchdog, on_watchdog_closed);
+}

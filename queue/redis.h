@@ -1,0 +1,52 @@
+/*
+ * hiredis on a libuv loop: one connection, its state machine, reconnects with
+ * backoff, a command deadline, and scripts loaded on every (re)connect.
+ *
+ * The async contract: if a call returns an error its callback never fires;
+ * otherwise the callback fires exactly once, with err = WH_EUNAVAILABLE and
+ * reply = NULL when the connection was lost, timed out or closed (the command
+ * may or may not have run: callers are idempotent or at-least-once).
+ */
+#ifndef WH_REDIS_H
+#define WH_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+#include "../common/config.h"
+#include "../common/err.h"
+#include "scripts.h"
+
+typedef struct wh_redis wh_redis_t;
+
+/*
+ * `reply` is valid only during the callback. err: WH_OK (reply is not an error), WH_EINTERNAL (reply is a
+ * REDIS_REPLY_ERROR; reply->str says why), WH_EUNAVAILABLE (reply == NULL).
+ */
+typedef void (*wh_redis_cb)(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
+
+/* `name` labels logs ("gateway-0", "worker-read"). `cfg` is borrowed for the client's lifetime. */
+wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *name);
+/* Connects now and keeps reconnecting (100 ms doubling to 2 s) until wh_redis_close(). */
+void wh_redis_start(wh_redis_t *r);
+/* True once AUTH/SELECT/SCRIPT LOAD succeeded on the current connection. */
+bool wh_redis_ready(const wh_redis_t *r);
+/* Called whenever the client becomes ready (after every reconnect). Optional. */
+void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), void *data);
+
+/* Sends one command (binary-safe argv). WH_EUNAVAILABLE at once when not ready. */
+wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
+/* Like wh_redis_command for a blocking command: the deadline is extended by `block_ms`. */
+wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
+                                   const size_t *argvlen);
+/* printf-style (hiredis formatting: %s, %b with pointer+len, %d…) for fixed commands off the hot path. */
+wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char *fmt, ...);
+/* EVALSHA `script` with `nkeys` keys followed by the other args in argv. */
+wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
+                         const char **argv, const size_t *argvlen);
+
+/* Disconnects; pending callbacks fire with WH_EUNAVAILABLE; then `cb` runs and the client is freed. */
+void wh_redis_close(wh_redis_t *r, void (*cb)(void *data), void *data);
+
+#endif

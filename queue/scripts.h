@@ -1,0 +1,31 @@
+/*
+ * Lua scripts run by Redis, embedded at build time from the .lua files in
+ * queue/scripts/ and cache/scripts/ (see embed_scripts.cmake). Each is loaded with SCRIPT
+ * LOAD when a connection becomes ready and called with EVALSHA.
+ */
+#ifndef WH_SCRIPTS_H
+#define WH_SCRIPTS_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *name;
+    const char *sha1; /* hex, what EVALSHA takes */
+    const char *source;
+    size_t len;
+} wh_script_t;
+
+extern const wh_script_t wh_script_ingest;      /* queue/scripts/ingest.lua: dedupe + XADD of one request's events */
+extern const wh_script_t wh_script_fanout;      /* queue/scripts/fanout.lua: delivery tasks + XACK, atomically */
+extern const wh_script_t wh_script_claim;       /* queue/scripts/claim.lua: lease due deliveries */
+extern const wh_script_t wh_script_finish;      /* queue/scripts/finish.lua: record an attempt's outcome */
+extern const wh_script_t wh_script_conn_create; /* queue/scripts/conn_create.lua */
+extern const wh_script_t wh_script_conn_delete; /* queue/scripts/conn_delete.lua */
+extern const wh_script_t wh_script_conn_list;   /* queue/scripts/conn_list.lua */
+extern const wh_script_t wh_script_apply;       /* cache/scripts/apply.lua: last-writer-wins per field */
+
+/* Every script, for SCRIPT LOAD on connect. */
+extern const wh_script_t *const wh_scripts_all[];
+extern const size_t wh_scripts_count;
+
+#endif

@@ -1,0 +1,19 @@
+-- Lease deliveries that are due (new retries, or leases that expired with their worker).
+-- KEYS[1] due zset
+-- ARGV[1] now ms, ARGV[2] lease-until ms, ARGV[3] max count, ARGV[4] delivery key prefix, ARGV[5] event key prefix
+-- Returns a flat list: id, attempt, sub, env, conn, type, event id, body (false when the body expired).
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(due) do
+  local d = redis.call('HMGET', ARGV[4] .. id, 'attempt', 'sub', 'env', 'conn', 'type', 'event')
+  if d[2] == false then
+    redis.call('ZREM', KEYS[1], id)
+  else
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    local body = redis.call('GET', ARGV[5] .. d[6])
+    out[#out + 1] = id
+    for k = 1, 6 do out[#out + 1] = d[k] end
+    out[#out + 1] = body
+  end
+end
+return out
