@@ -52,7 +52,7 @@ done
 deploy/deps.sh bench
 WHARF_BIN=$ROOT/build/wharf
 if [[ " ${TARGETS[*]} " == *" wharf "* ]]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWHARF_WERROR=OFF >/dev/null # -Werror is for CI only
   cmake --build build -j"$(nproc)" --target wharf
 fi
 
@@ -503,11 +503,11 @@ report() {
       }
       print ""
       if (("wharf" in M) && M["wharf"] > 0) {
-        if ("node-full" in M) { x = M["wharf"] / M["node-full"]; printf "wharf / node-full   closed-loop req/s: %.2fx  (target >= 3.5x: %s)\n", x, x >= 3.5 ? "met" : "NOT met" }
-        if ("nginx-floor" in M) { x = M["wharf"] / M["nginx-floor"]; printf "wharf / nginx-floor closed-loop req/s: %.2fx  (target >= 0.7x: %s)\n", x, x >= 0.7 ? "met" : "NOT met" }
-        if (("wharf", 10000) in FR) printf "wharf p99 at 10,000 req/s fixed rate: %.3f ms  (target <= 2 ms: %s)\n", FR["wharf", 10000], FR["wharf", 10000] <= 2 ? "met" : "NOT met"
+        if ("node-full" in M) { x = M["wharf"] / M["node-full"]; printf "wharf / node-full   closed-loop req/s: %.2fx  (target >= 3.5x: %s)\n", x, (x >= 3.5 ? "met" : "NOT met") }
+        if ("nginx-floor" in M) { x = M["wharf"] / M["nginx-floor"]; printf "wharf / nginx-floor closed-loop req/s: %.2fx  (target >= 0.7x: %s)\n", x, (x >= 0.7 ? "met" : "NOT met") }
+        if (("wharf", 10000) in FR) printf "wharf p99 at 10,000 req/s fixed rate: %.3f ms  (target <= 2 ms: %s)\n", FR["wharf", 10000], (FR["wharf", 10000] <= 2 ? "met" : "NOT met")
         else print "wharf p99 at 10,000 req/s fixed rate: not measured (RATES has no 10000)  (target <= 2 ms: not measured)"
-        printf "wharf peak RSS: %.1f MiB  (target <= 30 MiB: %s)\n", RSS["wharf"], RSS["wharf"] <= 30 ? "met" : "NOT met"
+        printf "wharf peak RSS: %.1f MiB  (target <= 30 MiB: %s)\n", RSS["wharf"], (RSS["wharf"] <= 30 ? "met" : "NOT met")
         if ("wharf" in sd) printf "wharf stream growth: %d entries for %d responses over all runs (one lone request adds %s)\n", sd["wharf"], resp["wharf"], per_wharf
       }
     }' "$RUNS_TSV"

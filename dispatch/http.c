@@ -187,7 +187,8 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 
     if (status < 0) {
         /* libuv reports POLLERR (a failed connect, a reset) as an error and stops the poll; let curl find out
-         * what happened by reading and writing. */
+         * what happened by reading and writing. curl then fails the transfer and closes the socket; were it to
+         * keep waiting on it instead, the transfer's deadline would still end it. */
         flags = CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
     } else {
         if (events & UV_READABLE)
@@ -354,10 +355,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-#define SETOPT(rc, easy, opt, val)                                                                                             \
-    do {                                                                                                                       \
-        if ((rc) == CURLE_OK)                                                                                                  \
-            (rc) = curl_easy_setopt((easy), (opt), (val));                                                                     \
+#define SETOPT(rc, easy, opt, val)                                                                                                 \
+    do {                                                                                                                           \
+        if ((rc) == CURLE_OK)                                                                                                      \
+            (rc) = curl_easy_setopt((easy), (opt), (val));                                                                         \
     } while (0)
 
 /* A transfer from the free list, or a new one with the options every POST shares. NULL if curl refuses. */
@@ -597,10 +598,10 @@ wh_http_t *wh_http_new(uv_loop_t *loop, const wh_config_t *cfg)
     h->multi = curl_multi_init();
     if (h->multi == NULL)
         oom();
-#define MSETOPT(opt, val)                                                                                                      \
-    do {                                                                                                                       \
-        if (mc == CURLM_OK)                                                                                                    \
-            mc = curl_multi_setopt(h->multi, (opt), (val));                                                                    \
+#define MSETOPT(opt, val)                                                                                                          \
+    do {                                                                                                                           \
+        if (mc == CURLM_OK)                                                                                                        \
+            mc = curl_multi_setopt(h->multi, (opt), (val));                                                                        \
     } while (0)
     MSETOPT(CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     MSETOPT(CURLMOPT_SOCKETDATA, (void *)h);
@@ -623,8 +624,8 @@ static bool starts_with_ci(const char *line, wh_str_t name)
     return strnlen(line, name.len) == name.len && wh_str_ieq(wh_str(line, name.len), name);
 }
 
-wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers, size_t nheaders, const char *body,
-                      size_t len, int64_t timeout_ms, wh_http_cb cb, void *data)
+wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers, size_t nheaders, const char *body, size_t len,
+                      int64_t timeout_ms, wh_http_cb cb, void *data)
 {
     struct transfer *t = NULL;
     bool has_content_type = false;

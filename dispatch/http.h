@@ -80,35 +80,36 @@ typedef void (*wh_http_cb)(const wh_http_result_t *res, void *data);
 typedef bool (*wh_http_address_policy_cb)(const struct sockaddr *addr, void *data);
 
 typedef struct {
-    size_t inflight;             /* transfers started and not yet completed */
-    uint64_t transfers_started;  /* wh_http_post() calls that returned WH_OK */
-    uint64_t connections_opened; /* sockets opened for connections (address policy allowed) */
+    size_t inflight;              /* transfers started and not yet completed */
+    uint64_t transfers_started;   /* wh_http_post() calls that returned WH_OK */
+    uint64_t connections_opened;  /* sockets opened for connections (address policy allowed) */
     uint64_t connections_refused; /* connects the address policy refused */
-    size_t sockets_open;         /* connection sockets currently open (in use or kept alive) */
-    uint64_t polls_created;      /* uv_poll handles created: one per socket, not one per transfer */
+    size_t sockets_open;          /* connection sockets currently open (in use or kept alive) */
+    uint64_t polls_created;       /* uv_poll handles created: one per socket, not one per transfer */
 } wh_http_stats_t;
 
-/* `loop` and `cfg` are borrowed and must outlive the client. Aborts if libcurl cannot allocate. */
+/* `loop` and `cfg` are borrowed and must outlive the client. Aborts if libcurl cannot allocate. Needs libcurl
+ * >= 7.87 (CURLOPT_QUICK_EXIT, CURLOPT_PROTOCOLS_STR): with an older one every wh_http_post() fails. */
 wh_http_t *wh_http_new(uv_loop_t *loop, const wh_config_t *cfg);
 
 /*
  * Starts a POST of `body` (`len` bytes, binary-safe) to `url` (NUL-terminated, at most WH_MAX_URL_LEN).
  * `url`, `body` and `headers` (nheaders NUL-terminated "Name: value" lines, no CR/LF) are borrowed for the
  * call only: libcurl copies them. "Content-Type: application/json" is added unless the caller passes a
- * Content-Type; "User-Agent: wharf/<version>" is always sent; "Expect: 100-continue" never is.
+ * Content-Type; "User-Agent: wharf/<version>" unless the caller passes a User-Agent; "Expect: 100-continue" never.
  * `timeout_ms` bounds the whole attempt (queueing, connect, request, response); <= 0 means the configured
- * WHARF_DELIVERY_TIMEOUT. `data` is passed through untouched.
- * Returns WH_OK (cb fires exactly once, later), WH_EINVAL (NULL arguments, CR/LF in a header),
+ * WHARF_DELIVERY_TIMEOUT (cfg->delivery_timeout_ms). `data` is passed through untouched.
+ * Returns WH_OK (cb fires exactly once, later), WH_EINVAL (NULL arguments, CR/LF in a header, no timeout),
  * WH_ETOO_LARGE (URL too long), WH_ECANCELED (wh_http_close() was called) or WH_EINTERNAL (curl refused
  * the transfer); on an error cb never fires.
  */
-wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers, size_t nheaders, const char *body,
-                      size_t len, int64_t timeout_ms, wh_http_cb cb, void *data);
+wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers, size_t nheaders, const char *body, size_t len,
+                      int64_t timeout_ms, wh_http_cb cb, void *data);
 
 /* Transfers started and not yet completed. */
 size_t wh_http_inflight(const wh_http_t *h);
 
-/* Counters for /metrics and tests. */
+/* Counters for /metrics and tests (a copy). */
 void wh_http_stats(const wh_http_t *h, wh_http_stats_t *out);
 
 /*
@@ -120,7 +121,7 @@ void wh_http_set_address_policy(wh_http_t *h, wh_http_address_policy_cb allow, v
 
 /*
  * Cancels every transfer in flight (their callbacks fire with WH_ECANCELED before wh_http_close returns, or,
- * when called from inside a wh_http callback, right after that callback returns), closes all connections,
+ * when called from inside a wh_http callback, once the transfers that already finished have had theirs), closes all connections,
  * then calls `cb(data)` from the loop once libuv has released every handle; the client is freed before `cb`
  * runs. Call once; `h` must not be used afterwards except by callbacks still firing with WH_ECANCELED
  * (wh_http_post() then returns WH_ECANCELED).

@@ -292,8 +292,9 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
         int64_t delay = wh_backoff_next(w->cfg->retry_schedule_ms, w->cfg->retry_steps, attempts,
                                         wh_retry_after_ms(res->retry_after, now), rand01(w));
         const char *why = res->err != WH_OK ? res->error : "non-2xx response";
-        /* 410 Gone disables the subscription (design §7); until that lands, it ends this delivery at once */
-        if (res->err == WH_OK && res->status == 410)
+        /* 410 Gone disables the subscription (design §7); until that lands, it ends this delivery at once.
+           A URL curl rejects (WH_EINVAL) will never work either: no point retrying it for a day. */
+        if ((res->err == WH_OK && res->status == 410) || res->err == WH_EINVAL)
             delay = -1;
         wh_log_info("delivery_failed", "{s:s, s:i, s:i, s:s, s:s}", "deliveryId", d->id, "attempt", (int)attempts, "status",
                     (int)res->status, "error", why, "next", delay < 0 ? "dead" : "retry");

@@ -11,7 +11,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include "../common/config.h"
+#include "../common/limits.h"
 #include "../queue/redis.h"
+#include "routecache.h"
 
 /* One HTTP event-loop thread. h2o's context is first so h2o_context_t* converts back to it. */
 typedef struct wh_gw_thread {
@@ -22,6 +24,8 @@ typedef struct wh_gw_thread {
     unsigned index;
     bool shutting_down;
     unsigned inflight; /* requests waiting on async work (wh_pending_t): shutdown waits for them */
+    wh_route_cache_t *routes; /* verified webhook routes (gateway/routecache.h) */
+    h2o_iovec_t accepted_bodies[WH_MAX_BATCH + 1]; /* {"accepted":N}, built on first use */
 } wh_gw_thread_t;
 
 static inline wh_gw_thread_t *wh_gw_thread_of(h2o_req_t *req)

@@ -73,26 +73,44 @@ static void dispose(ingest_t *g)
     wh_pending_free(g);
 }
 
-/* Verifies with a connection's sealed credentials. */
-static wh_err_t verify_with(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len, char *errbuf)
+/* Decrypts and parses a connection's sealed credentials; NULL (logged) when they cannot be read. */
+static json_t *open_creds(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len)
 {
     char *plain = NULL;
     size_t plain_len;
-    json_t *creds = NULL;
-    wh_err_t err;
+    json_t *creds;
 
     if (wh_secret_open(g->t->cfg, wh_str_c(conn_id), wh_str(sealed, sealed_len), &plain, &plain_len) != WH_OK) {
         wh_log_error("credentials_unreadable", "{s:s}", "connectionId", conn_id);
-        return wh_errf(errbuf, WH_ENOCRED, "connection credentials cannot be read");
+        return NULL;
     }
     creds = json_loadb(plain, plain_len, 0, NULL);
     OPENSSL_cleanse(plain, plain_len);
     free(plain);
+    return creds;
+}
+
+/* Verifies with sealed credentials; on success *out holds the parsed credentials (caller owns). */
+static wh_err_t verify_sealed(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len, json_t **out,
+                              char *errbuf)
+{
+    json_t *creds = open_creds(g, conn_id, sealed, sealed_len);
+    wh_err_t err;
+
+    *out = NULL;
     if (creds == NULL)
         return wh_errf(errbuf, WH_ENOCRED, "connection credentials cannot be read");
-    err = g->prov->verify(&g->in, creds, errbuf);
-    json_decref(creds);
+    if ((err = g->prov->verify(&g->in, creds, errbuf)) == WH_OK)
+        *out = creds;
+    else
+        json_decref(creds);
     return err;
+}
+
+/* Route-cache ids: accounts and connection ids live in one table, so they are told apart by a prefix. */
+static void cache_id(char *out, size_t cap, const char *kind, const char *id)
+{
+    snprintf(out, cap, "%s:%s", kind, id);
 }
 
 static void on_waited(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
@@ -133,6 +151,21 @@ static void on_appended(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
     finish(g);
 }
 
+/* `{"accepted":N}`, built once per thread and N by jansson: the common answer costs no serialization. */
+static const h2o_iovec_t *accepted_body(wh_gw_thread_t *t, size_t n)
+{
+    h2o_iovec_t *b = &t->accepted_bodies[n];
+    if (b->base == NULL) {
+        json_t *j = json_pack("{s:I}", "accepted", (json_int_t)n);
+        char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (text == NULL)
+            abort();
+        *b = h2o_iovec_init(text, strlen(text));
+    }
+    return b;
+}
+
 static void finish(ingest_t *g)
 {
     h2o_req_t *req = g->pending.req;
@@ -145,6 +178,9 @@ static void finish(ingest_t *g)
             g->prov->success(&g->in, g->accepted + g->duplicates, &reply);
             wh_respond_raw(req, reply.status, reply.content_type, reply.body, reply.body_len);
             free(reply.body);
+        } else if (g->duplicates == 0 && g->accepted <= WH_MAX_BATCH) {
+            const h2o_iovec_t *body = accepted_body(g->t, g->accepted);
+            wh_respond_raw(req, 202, "application/json", body->base, body->len);
         } else {
             json_t *body = json_pack("{s:I}", "accepted", (json_int_t)(g->accepted + g->duplicates));
             if (g->duplicates != 0)
@@ -171,6 +207,10 @@ static bool append_route(ingest_t *g, const route_t *rt, bool all_changes)
     int argc = 0;
     wh_err_t err;
 
+    uint8_t random[WH_MAX_BATCH][16];
+
+    /* one draw for the whole request: the RNG's per-call overhead dominates 16-byte reads */
+    wh_random_bytes(random, 16 * g->changes.size);
     msgpack_sbuffer_init(&sbuf);
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
     for (size_t i = 0; i != g->changes.size; ++i) {
@@ -178,7 +218,8 @@ static bool append_route(ingest_t *g, const route_t *rt, bool all_changes)
         char event_id[WH_EVENT_ID_LEN + 1];
         if (!all_changes && strcmp(c->account, rt->account) != 0)
             continue;
-        wh_random_id("evt_", 16, event_id, sizeof(event_id));
+        memcpy(event_id, "evt_", 4);
+        wh_hex_encode(random[i], 16, event_id + 4);
         offs[n] = sbuf.size;
         wh_envelope_pack(&pk, &ectx, c, event_id);
         wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, keys_hex[n]);
@@ -257,9 +298,16 @@ static void on_connection(wh_redis_t *r, redisReply *reply, wh_err_t err, void *
         refuse(req, WH_ENOCRED, "the connection has no credentials; every request is refused");
         goto Exit;
     }
-    if ((err = verify_with(g, rt->conn_id, reply->element[2]->str, reply->element[2]->len, errbuf)) != WH_OK) {
-        refuse(req, err, errbuf);
-        goto Exit;
+    {
+        json_t *creds;
+        char cid[WH_MAX_ID_LEN + 4];
+        if ((err = verify_sealed(g, rt->conn_id, reply->element[2]->str, reply->element[2]->len, &creds, errbuf)) != WH_OK) {
+            refuse(req, err, errbuf);
+            goto Exit;
+        }
+        cache_id(cid, sizeof(cid), "c", rt->conn_id);
+        wh_route_cache_put(g->t->routes, g->prov->name, cid, rt->conn_id, rt->env_id, creds, wh_mono_ms());
+        json_decref(creds);
     }
     if ((err = parse_body(g, errbuf)) != WH_OK) {
         refuse(req, err, errbuf);
@@ -294,10 +342,15 @@ static void on_accounts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
             const char *env = json_string_value(json_object_get(route, "env"));
             json_t *creds = json_object_get(route, "creds");
             if (env != NULL && json_is_string(creds) && id->len <= WH_MAX_ID_LEN && strlen(env) <= WH_MAX_ID_LEN) {
-                wh_err_t v = verify_with(g, id->str, json_string_value(creds), json_string_length(creds), errbuf);
+                json_t *opened;
+                wh_err_t v = verify_sealed(g, id->str, json_string_value(creds), json_string_length(creds), &opened, errbuf);
                 if (v == WH_OK) {
+                    char aid[WH_MAX_ID_LEN + 4];
                     memcpy(rt->conn_id, id->str, id->len + 1);
                     snprintf(rt->env_id, sizeof(rt->env_id), "%s", env);
+                    cache_id(aid, sizeof(aid), "a", rt->account);
+                    wh_route_cache_put(g->t->routes, g->prov->name, aid, rt->conn_id, rt->env_id, opened, wh_mono_ms());
+                    json_decref(opened);
                     best = WH_OK;
                 } else if (best != WH_OK && (best == WH_ENOTFOUND || v == WH_ESTALE)) {
                     best = v;
@@ -331,6 +384,24 @@ static void on_accounts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
     append_all(g, false);
 }
 
+/* True when every account has a cached route whose credentials verify this request. */
+static bool routes_from_cache(ingest_t *g)
+{
+    int64_t now = wh_mono_ms();
+    char errbuf[WH_ERRBUF_SIZE];
+
+    for (size_t i = 0; i != g->nroutes; ++i) {
+        char aid[WH_MAX_ID_LEN + 4];
+        const wh_route_t *r;
+        cache_id(aid, sizeof(aid), "a", g->routes[i].account);
+        if ((r = wh_route_cache_get(g->t->routes, g->prov->name, aid, now)) == NULL || g->prov->verify(&g->in, r->creds, errbuf) != WH_OK)
+            return false;
+        memcpy(g->routes[i].conn_id, r->conn_id, sizeof(r->conn_id));
+        memcpy(g->routes[i].env_id, r->env_id, sizeof(r->env_id));
+    }
+    return true;
+}
+
 static void start_app_level(ingest_t *g)
 {
     h2o_req_t *req = g->pending.req;
@@ -360,6 +431,10 @@ static void start_app_level(ingest_t *g)
             return;
         }
         snprintf(g->routes[g->nroutes++].account, WH_MAX_ID_LEN + 1, "%s", acct);
+    }
+    if (routes_from_cache(g)) {
+        append_all(g, false);
+        return;
     }
     for (size_t i = 0; i != g->nroutes; ++i) {
         char key[WH_KEY_MAX];
@@ -473,9 +548,23 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
         }
     }
     if (conn.base != NULL) {
-        char key[WH_KEY_MAX];
+        char key[WH_KEY_MAX], cid[WH_MAX_ID_LEN + 4], errbuf[WH_ERRBUF_SIZE] = "";
+        const wh_route_t *r;
         memcpy(g->routes[0].conn_id, conn.base, conn.len);
         g->routes[0].conn_id[conn.len] = '\0';
+        cache_id(cid, sizeof(cid), "c", g->routes[0].conn_id);
+        if ((r = wh_route_cache_get(t->routes, prov->name, cid, wh_mono_ms())) != NULL && prov->verify(&g->in, r->creds, errbuf) == WH_OK) {
+            wh_err_t err;
+            memcpy(g->routes[0].env_id, r->env_id, sizeof(r->env_id));
+            if ((err = parse_body(g, errbuf)) != WH_OK) {
+                refuse(req, err, errbuf);
+                dispose(g);
+                return 0;
+            }
+            g->nroutes = 1;
+            append_all(g, true);
+            return 0;
+        }
         wh_key_conn(key, g->routes[0].conn_id);
         const char *argv[] = {"HMGET", key, "env", "integration", "creds"};
         if (wh_redis_command(t->redis, on_connection, g, 5, argv, NULL) != WH_OK) {

@@ -111,6 +111,7 @@ static void *thread_main(void *arg)
     h2o_context_init(&th->t.h2o, &th->loop, &th->server->globalconf);
     th->accept_ctx.ctx = &th->t.h2o;
     th->accept_ctx.hosts = th->server->globalconf.hosts;
+    th->t.routes = wh_route_cache_new();
     th->t.redis = wh_redis_new(&th->loop, th->server->cfg, name);
     wh_redis_start(th->t.redis);
     uv_tcp_init(&th->loop, &th->listener);

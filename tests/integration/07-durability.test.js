@@ -41,7 +41,9 @@ ctx.test(`worker SIGKILL mid-run: all ${N} acknowledged events are delivered`, {
     await h.waitUntil(() => sink.to('/hook').length >= 20,
         { timeout: 20000, what: 'the first 20 deliveries from worker-1', procs: [gateway.proc, worker1.proc] });
     worker1.proc.kill('SIGKILL');
+    const killedAt = Date.now();
     const atKill = distinct();
+    const recsAtKill = sink.to('/hook').length;
     await worker1.proc.waitExit(5000);
     t.diagnostic(`worker-1 SIGKILLed after ${atKill} distinct deliveries`);
     assert.ok(atKill < N, `worker-1 delivered all ${N} events before it could be killed: the test proved nothing (raise N or the sink delay)`);
@@ -49,9 +51,13 @@ ctx.test(`worker SIGKILL mid-run: all ${N} acknowledged events are delivered`, {
     const worker2 = await ctx.wharf({ redis, role: 'worker', name: 'worker-2', env: workerEnv });
     await h.waitUntil(() => distinct() >= N,
         { timeout: 60000, what: `all ${N} events delivered after the takeover (have ${distinct()})`, procs: [gateway.proc, worker2.proc] });
+    const doneAt = Date.now();
     await h.delay(1000);
 
     const recs = sink.to('/hook');
+    const afterKill = recs.slice(recsAtKill);
+    t.diagnostic(`after the kill: first delivery +${afterKill.length ? afterKill[0].at - killedAt : '-'} ms, ` +
+        `all ${N} delivered +${doneAt - killedAt} ms (${afterKill.length} deliveries after the kill)`);
     const byObject = new Map();
     for (const r of recs) {
         const p = h.verifyDelivery(r, sub.secret);

@@ -618,7 +618,14 @@ function context(name) {
     ctx.dumpLogs = () => {
         let out = `\n===== logs of ${name} (${dir}) =====\n`;
         for (const p of ctx.procs) {
-            out += `--- ${p.name} [${p.exited ? p.exitDescription() : 'running'}] ${p.logFile} (tail) ---\n${p.tail(40)}\n`;
+            // only what the process wrote since the previous dump, so each failing test shows its own lines
+            const all = p.log();
+            const fresh = all.slice(p.dumped || 0);
+            p.dumped = all.length;
+            const n = p.isWharf ? 40 : 8;
+            const lines = fresh.split('\n').slice(-n - 1).join('\n');
+            out += `--- ${p.name} [${p.exited ? p.exitDescription() : 'running'}] ${p.logFile} (new output, last ${n} lines) ---\n` +
+                (fresh ? lines : '(nothing new)') + '\n';
             if (VALGRIND && p.isWharf) out += `--- valgrind (tail) ---\n${tailFile(p.logFile + '.valgrind', 40)}\n`;
         }
         for (const s of ctx.sinks) out += s.summary() + '\n';
