@@ -147,8 +147,8 @@ static wh_err_t parse_bool(const char *name, const char *v, bool *out, char *err
 static wh_err_t parse_duration(const char *name, const char *v, int64_t min, int64_t *out, char *errbuf)
 {
     if (!wh_parse_duration_ms(wh_str_c(v), out) || *out < min)
-        return wh_errf(errbuf, WH_EINVAL, "%s: expected a duration like 15s (at least %lldms), got \"%s\"", name,
-                       (long long)min, v);
+        return wh_errf(errbuf, WH_EINVAL, "%s: expected a duration like 15s (at least %lldms), got \"%s\"", name, (long long)min,
+                       v);
     return WH_OK;
 }
 
@@ -243,8 +243,8 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
         host[sizeof(host) - 1] = '\0';
         snprintf(c->consumer, sizeof(c->consumer), "%s-%ld", host, (long)getpid());
     }
-    if ((err = parse_duration("WHARF_SHUTDOWN_GRACE", env_or("WHARF_SHUTDOWN_GRACE", "20s"), 0, &c->shutdown_grace_ms,
-                              errbuf)) != WH_OK)
+    if ((err = parse_duration("WHARF_SHUTDOWN_GRACE", env_or("WHARF_SHUTDOWN_GRACE", "20s"), 0, &c->shutdown_grace_ms, errbuf)) !=
+        WH_OK)
         return err;
     return WH_OK;
 }

@@ -10,21 +10,21 @@
 #define WH_ERRBUF_SIZE 256
 
 /* X(name, symbol, message) */
-#define WH_ERR_MAP(X)                                                                                                          \
-    X(OK, "ok", "success")                                                                                                     \
-    X(EINVAL, "invalid", "invalid argument")                                                                                   \
-    X(ETOO_LARGE, "too_large", "a limit was exceeded")                                                                         \
-    X(EMALFORMED, "malformed", "malformed input")                                                                              \
-    X(ESIGNATURE, "invalid_signature", "signature does not verify")                                                            \
-    X(ESTALE, "stale_timestamp", "timestamp outside the tolerance window")                                                     \
-    X(ENOTFOUND, "not_found", "no such object")                                                                                \
-    X(EUNAVAILABLE, "unavailable", "backend unavailable")                                                                      \
-    X(ECONFLICT, "conflict", "conflicting state")                                                                              \
-    X(ECANCELED, "canceled", "operation canceled")                                                                             \
-    X(ETIMEDOUT, "timed_out", "operation timed out")                                                                           \
-    X(ECRYPTO, "crypto", "cryptographic failure")                                                                              \
-    X(ENOCRED, "no_credentials", "connection lacks the credential its provider needs")                                         \
-    X(EUNSUPPORTED, "unsupported", "unsupported")                                                                              \
+#define WH_ERR_MAP(X)                                                                                                              \
+    X(OK, "ok", "success")                                                                                                         \
+    X(EINVAL, "invalid", "invalid argument")                                                                                       \
+    X(ETOO_LARGE, "too_large", "a limit was exceeded")                                                                             \
+    X(EMALFORMED, "malformed", "malformed input")                                                                                  \
+    X(ESIGNATURE, "invalid_signature", "signature does not verify")                                                                \
+    X(ESTALE, "stale_timestamp", "timestamp outside the tolerance window")                                                         \
+    X(ENOTFOUND, "not_found", "no such object")                                                                                    \
+    X(EUNAVAILABLE, "unavailable", "backend unavailable")                                                                          \
+    X(ECONFLICT, "conflict", "conflicting state")                                                                                  \
+    X(ECANCELED, "canceled", "operation canceled")                                                                                 \
+    X(ETIMEDOUT, "timed_out", "operation timed out")                                                                               \
+    X(ECRYPTO, "crypto", "cryptographic failure")                                                                                  \
+    X(ENOCRED, "no_credentials", "connection lacks the credential its provider needs")                                             \
+    X(EUNSUPPORTED, "unsupported", "unsupported")                                                                                  \
     X(EINTERNAL, "internal", "internal error")
 
 typedef enum {

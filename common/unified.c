@@ -1,14 +1,13 @@
 #include "unified.h"
 
 const wh_object_type_t wh_object_types[] = {
-    {"contact", "contacts"}, {"account", "accounts"}, {"deal", "deals"}, {"lead", "leads"},
-    {"task", "tasks"},       {"note", "notes"},       {"user", "users"}, {"event", "events"},
-    {"call", "calls"},       {"email", "emails"},
+    {"contact", "contacts"}, {"account", "accounts"}, {"deal", "deals"},   {"lead", "leads"}, {"task", "tasks"},
+    {"note", "notes"},       {"user", "users"},       {"event", "events"}, {"call", "calls"}, {"email", "emails"},
 };
 const size_t wh_object_types_count = sizeof(wh_object_types) / sizeof(wh_object_types[0]);
 
-static const char *const actions[] = {WH_ACTION_CREATED,  WH_ACTION_UPDATED,  WH_ACTION_DELETED,
-                                      WH_ACTION_MERGED,   WH_ACTION_RESTORED, WH_ACTION_ASSOCIATED};
+static const char *const actions[] = {WH_ACTION_CREATED, WH_ACTION_UPDATED,  WH_ACTION_DELETED,
+                                      WH_ACTION_MERGED,  WH_ACTION_RESTORED, WH_ACTION_ASSOCIATED};
 
 const wh_object_type_t *wh_object_type_find(wh_str_t name)
 {

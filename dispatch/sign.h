@@ -8,7 +8,7 @@
 #include "../common/str.h"
 
 #define WH_SIGN_KEY_MAX 64
-#define WH_SIGNATURE_MAX 64 /* "v1," + 44 base64 chars + NUL */
+#define WH_SIGNATURE_MAX 64  /* "v1," + 44 base64 chars + NUL */
 #define WH_WEBHOOK_ID_LEN 36 /* "msg_" + 32 hex */
 
 /* "whsec_<base64>" (the prefix is optional, as in the reference libraries) -> key bytes (1..64). */

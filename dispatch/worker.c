@@ -29,8 +29,8 @@
 #define READ_BLOCK_MS 1000
 #define CLAIM_PERIOD_MS 100
 #define LEASE_SLACK_MS 30000
-#define EVENT_TTL_S (7 * 86400)   /* outgoing bodies kept for retries and dead-letter inspection */
-#define DEAD_TTL_S (30 * 86400)   /* dead-letter retention */
+#define EVENT_TTL_S (7 * 86400) /* outgoing bodies kept for retries and dead-letter inspection */
+#define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
 
 typedef struct body {
@@ -54,8 +54,8 @@ typedef struct delivery {
 typedef struct {
     char id[WH_MAX_ID_LEN + 1];
     char *url;
-    json_t *types;     /* borrowed from the environment's subscription JSON */
-    json_t *conn_ids;  /* idem, or NULL for every connection */
+    json_t *types;    /* borrowed from the environment's subscription JSON */
+    json_t *conn_ids; /* idem, or NULL for every connection */
     uint8_t key[WH_SIGN_KEY_MAX];
     size_t keylen;
 } sub_t;
@@ -70,7 +70,7 @@ typedef struct {
 typedef struct {
     unsigned part;
     char id[64];
-    json_t *events;  /* envelope objects; each gets "_object" (cached record) after apply */
+    json_t *events; /* envelope objects; each gets "_object" (cached record) after apply */
     bool poison;
 } entry_t;
 
@@ -97,7 +97,7 @@ struct wh_worker {
     char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
     bool groups_ready, reading, stopping;
     unsigned creating_groups;
-    unsigned batches;  /* batches in progress */
+    unsigned batches;   /* batches in progress */
     unsigned claiming;  /* claim / reclaim calls awaiting replies */
     unsigned recording; /* delivery outcomes awaiting Redis: shutdown waits for them */
     delivery_t *ready_head, *ready_tail;
@@ -459,7 +459,8 @@ static void on_fanout(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
 
     if (err != WH_OK)
         /* the entry stays pending: it is reclaimed and fanned out again (the script is idempotent) */
-        wh_log_warn("fanout_failed", "{s:s, s:s}", "entry", f->entry->id, "error", err == WH_EINTERNAL ? reply->str : "redis unavailable");
+        wh_log_warn("fanout_failed", "{s:s, s:s}", "entry", f->entry->id, "error",
+                    err == WH_EINTERNAL ? reply->str : "redis unavailable");
     for (d = f->made; d != NULL; d = next) {
         next = d->next;
         if (committed)
@@ -687,7 +688,8 @@ static bool send_apply(batch_t *b, json_t *ev)
     wh_cache_args_add(&args, kobj, strlen(kobj));
     wh_cache_args_add(&args, kver, strlen(kver));
     wh_cache_args_add(&args, at, strlen(at));
-    wh_cache_args_add(&args, json_string_value(json_object_get(ev, "action")), strlen(json_string_value(json_object_get(ev, "action"))));
+    wh_cache_args_add(&args, json_string_value(json_object_get(ev, "action")),
+                      strlen(json_string_value(json_object_get(ev, "action"))));
     wh_cache_args_add(&args, oid, strlen(oid));
     wh_cache_args_add_fields(&args, fields);
     if ((a = malloc(sizeof(*a))) == NULL)

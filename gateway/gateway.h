@@ -23,8 +23,8 @@ typedef struct wh_gw_thread {
     wh_redis_t *redis;
     unsigned index;
     bool shutting_down;
-    unsigned inflight; /* requests waiting on async work (wh_pending_t): shutdown waits for them */
-    wh_route_cache_t *routes; /* verified webhook routes (gateway/routecache.h) */
+    unsigned inflight;                             /* requests waiting on async work (wh_pending_t): shutdown waits for them */
+    wh_route_cache_t *routes;                      /* verified webhook routes (gateway/routecache.h) */
     h2o_iovec_t accepted_bodies[WH_MAX_BATCH + 1]; /* {"accepted":N}, built on first use */
 } wh_gw_thread_t;
 

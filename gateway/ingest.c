@@ -91,8 +91,7 @@ static json_t *open_creds(ingest_t *g, const char *conn_id, const char *sealed, 
 }
 
 /* Verifies with sealed credentials; on success *out holds the parsed credentials (caller owns). */
-static wh_err_t verify_sealed(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len, json_t **out,
-                              char *errbuf)
+static wh_err_t verify_sealed(ingest_t *g, const char *conn_id, const char *sealed, size_t sealed_len, json_t **out, char *errbuf)
 {
     json_t *creds = open_creds(g, conn_id, sealed, sealed_len);
     wh_err_t err;
@@ -394,7 +393,8 @@ static bool routes_from_cache(ingest_t *g)
         char aid[WH_MAX_ID_LEN + 4];
         const wh_route_t *r;
         cache_id(aid, sizeof(aid), "a", g->routes[i].account);
-        if ((r = wh_route_cache_get(g->t->routes, g->prov->name, aid, now)) == NULL || g->prov->verify(&g->in, r->creds, errbuf) != WH_OK)
+        if ((r = wh_route_cache_get(g->t->routes, g->prov->name, aid, now)) == NULL ||
+            g->prov->verify(&g->in, r->creds, errbuf) != WH_OK)
             return false;
         memcpy(g->routes[i].conn_id, r->conn_id, sizeof(r->conn_id));
         memcpy(g->routes[i].env_id, r->env_id, sizeof(r->env_id));
@@ -553,7 +553,8 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
         memcpy(g->routes[0].conn_id, conn.base, conn.len);
         g->routes[0].conn_id[conn.len] = '\0';
         cache_id(cid, sizeof(cid), "c", g->routes[0].conn_id);
-        if ((r = wh_route_cache_get(t->routes, prov->name, cid, wh_mono_ms())) != NULL && prov->verify(&g->in, r->creds, errbuf) == WH_OK) {
+        if ((r = wh_route_cache_get(t->routes, prov->name, cid, wh_mono_ms())) != NULL &&
+            prov->verify(&g->in, r->creds, errbuf) == WH_OK) {
             wh_err_t err;
             memcpy(g->routes[0].env_id, r->env_id, sizeof(r->env_id));
             if ((err = parse_body(g, errbuf)) != WH_OK) {

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
     static wh_config_t cfg; /* lives for the whole process; handed to every thread read-only */
     char errbuf[WH_ERRBUF_SIZE];
     wh_role_t role;
-    wh_server_t *server = NULL;
+    static wh_server_t *server; /* process lifetime: gateway threads may hold connections open until exit */
     wh_worker_t *worker = NULL;
     sigset_t sigs;
     int sig = 0, rc;
@@ -106,7 +106,9 @@ int main(int argc, char **argv)
         return 2;
     }
     wh_log_info("started", "{s:s, s:s}", "version", WHARF_VERSION, "role",
-                role == WH_ROLE_ALL ? "all" : role == WH_ROLE_GATEWAY ? "gateway" : "worker");
+                role == WH_ROLE_ALL       ? "all"
+                : role == WH_ROLE_GATEWAY ? "gateway"
+                                          : "worker");
     sigwait(&sigs, &sig);
     wh_log_info("stopping", "{s:i}", "signal", sig);
     if (server != NULL)

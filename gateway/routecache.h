@@ -22,7 +22,7 @@ typedef struct {
     char key[2 * WH_MAX_ID_LEN + 4];
     char conn_id[WH_MAX_ID_LEN + 1];
     char env_id[WH_MAX_ID_LEN + 1];
-    json_t *creds; /* owned */
+    json_t *creds;   /* owned */
     int64_t expires; /* monotonic ms */
 } wh_route_t;
 

@@ -15,7 +15,8 @@ typedef struct wh_server wh_server_t;
 wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf);
 /*
  * Graceful stop: close the listeners, answer /readyz 503, let in-flight requests finish (their events are
- * acknowledged only once queued), then stop the loops; waits at most cfg->shutdown_grace_ms. Frees the server.
+ * acknowledged only once queued), then stop the loops; waits at most cfg->shutdown_grace_ms. The server is
+ * not freed: idle keep-alive connections may still be open (h2o 2.2 cannot close them), and the process exits.
  */
 void wh_server_stop(wh_server_t *s);
 

@@ -153,8 +153,8 @@ void wh_envelope_pack(msgpack_packer *pk, const wh_envelope_ctx_t *ctx, const wh
     }
 }
 
-static const char *const required_strings[] = {"eventId", "connectionId", "environmentId", "integrationId",
-                                               "objectType", "action", "objectId", "source"};
+static const char *const required_strings[] = {"eventId",    "connectionId", "environmentId", "integrationId",
+                                               "objectType", "action",       "objectId",      "source"};
 
 wh_err_t wh_envelope_unpack(const char *buf, size_t len, json_t **out, char *errbuf)
 {
@@ -168,8 +168,7 @@ wh_err_t wh_envelope_unpack(const char *buf, size_t len, json_t **out, char *err
     if (len > WH_MAX_ENTRY_BYTES)
         return wh_errf(errbuf, WH_ETOO_LARGE, "entry of %zu bytes", len);
     msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
-        u.data.type != MSGPACK_OBJECT_ARRAY) {
+    if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len || u.data.type != MSGPACK_OBJECT_ARRAY) {
         wh_errf(errbuf, WH_EMALFORMED, "entry is not one msgpack array");
         goto Exit;
     }
