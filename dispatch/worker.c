@@ -28,7 +28,6 @@
 
 #define READ_BLOCK_MS 1000
 #define CLAIM_PERIOD_MS 100
-#define LEASE_SLACK_MS 30000
 #define EVENT_TTL_S (7 * 86400) /* outgoing bodies kept for retries and dead-letter inspection */
 #define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
@@ -170,9 +169,14 @@ static delivery_t *dequeue(wh_worker_t *w)
     return d;
 }
 
+/*
+ * A delivery being attempted is leased: if its worker dies, it comes due again when the lease ends. One knob,
+ * WHARF_RECLAIM_IDLE, says how long a silent worker's work waits before another takes it over; the lease adds
+ * the attempt's own timeout to it.
+ */
 static int64_t lease_until(const wh_worker_t *w)
 {
-    return wh_now_ms() + w->cfg->delivery_timeout_ms + LEASE_SLACK_MS;
+    return wh_now_ms() + w->cfg->delivery_timeout_ms + w->cfg->reclaim_idle_ms;
 }
 
 /* Parses one stored subscription (see gateway/api_subscriptions.c for its shape). False if unusable. */

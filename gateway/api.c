@@ -2,7 +2,6 @@
  * Management API front door: routing, bearer-token authentication, JSON bodies, and the helpers the
  * route ops share (api.h). The ops themselves live in api_env.c, api_connections.c, api_subscriptions.c.
  */
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +24,7 @@ typedef struct {
 
 /*
  * Adding a route is one row here and one op. Rows are matched in order; the first whose pattern and method
- * both match wins. A path some implemented row matches under another method answers 405.
+ * both match wins. A path some implemented row matches under another method answers 405 (with Allow).
  */
 static const route_t routes[] = {
     {"POST", "environments", ACCESS_ADMIN, &wh_api__env_create},
@@ -240,19 +239,20 @@ int wh_api_handle(h2o_req_t *req, h2o_iovec_t rest)
 
     for (size_t i = 0; i != ROUTES_COUNT && route == NULL; ++i) {
         wh_str_t row_id;
-        if (routes[i].op == NULL || !match(routes[i].pattern, path, &row_id))
+        if (!match(routes[i].pattern, path, &row_id))
             continue;
         if (wh_str_eq(method, wh_str_c(routes[i].method))) {
             route = &routes[i];
             id = row_id;
-        } else {
+        } else if (routes[i].op != NULL) {
             int n = snprintf(allow + allow_len, sizeof(allow) - allow_len, "%s%s", allow_len != 0 ? ", " : "", routes[i].method);
             if (n > 0 && (size_t)n < sizeof(allow) - allow_len)
                 allow_len += (size_t)n;
         }
     }
-    if (route == NULL) {
-        if (allow_len == 0) {
+    if (route == NULL || route->op == NULL) {
+        /* A reserved row (op NULL) is a route of a later issue: not found until it exists, whatever the method. */
+        if (route != NULL || allow_len == 0) {
             wh_respond_error(req, 404, "not_found", "no such route");
         } else {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, h2o_strdup(&req->pool, allow, allow_len).base,

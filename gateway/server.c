@@ -59,6 +59,56 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/*
+ * h2o refuses a body over max_request_entity_size itself, before any handler runs, with a plain-text 413.
+ * This output filter turns that answer into the contract's JSON error; answers of our own pass untouched.
+ */
+typedef struct {
+    h2o_filter_t super;
+    h2o_iovec_t body; /* {"error":{"code":"payload_too_large",…}}, built once with jansson */
+} json413_filter_t;
+
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+} json413_ostream_t;
+
+static void json413_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    json413_ostream_t *o = (json413_ostream_t *)self;
+    if (!o->sent) {
+        o->sent = true;
+        h2o_ostream_send_next(self, req, &o->body, 1, state);
+    } else {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+    }
+}
+
+static void json413_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    json413_filter_t *f = (json413_filter_t *)self;
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+
+    if (req->res.status == 413 && ct >= 0 && h2o_memis(req->res.headers.entries[ct].value.base, 10, H2O_STRLIT("text/plain"))) {
+        json413_ostream_t *o = (json413_ostream_t *)h2o_add_ostream(req, sizeof(*o), slot);
+        req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.content_length = f->body.len;
+        o->super.do_send = json413_send;
+        o->body = f->body;
+        o->sent = false;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+static void add_json413_filter(h2o_pathconf_t *path, h2o_iovec_t body)
+{
+    json413_filter_t *f = (json413_filter_t *)h2o_create_filter(path, sizeof(*f));
+    f->super.on_setup_ostream = json413_setup;
+    f->body = body;
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     thread_t *th = listener->data;
@@ -168,15 +218,25 @@ wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("wharf"));
     /*
-     * Bodies up to WHARF_MAX_BODY reach the handler; up to twice that the handler answers 413 with our JSON
-     * error; beyond, h2o answers 413 itself and closes (it never buffers more than that).
+     * A Content-Length body over this never reaches a handler (h2o answers 413 and closes); the handler checks
+     * WHARF_MAX_BODY exactly. One byte of slack because h2o refuses a chunked body of exactly the limit.
      */
-    s->globalconf.max_request_entity_size = cfg->max_body * 2;
+    s->globalconf.max_request_entity_size = cfg->max_body + 1;
     s->globalconf.http1.upgrade_to_http2 = 0;
     host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
+    {
+        json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", "payload_too_large", "message", "the body exceeds WHARF_MAX_BODY");
+        char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(j);
+        if (text == NULL)
+            abort();
+        /* an oversized body is refused before routing: h2o answers through the host's fallback path */
+        add_json413_filter(&host->fallback_path, h2o_iovec_init(text, strlen(text)));
+        add_json413_filter(path, h2o_iovec_init(text, strlen(text)));
+    }
 
     s->nthreads = cfg->threads;
     s->threads = calloc(s->nthreads, sizeof(*s->threads));

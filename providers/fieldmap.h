@@ -32,7 +32,14 @@ typedef struct {
     size_t count;
 } wh_fieldmap_t;
 
-#define WH_FIELDMAP(table) ((wh_fieldmap_t){(table), sizeof(table) / sizeof((table)[0])})
+/* Initializer for a wh_fieldmap_t over a const array of rows (usable for static tables). */
+#define WH_FIELDMAP_INIT(rows)                                                                                                     \
+    {                                                                                                                              \
+        (rows), sizeof(rows) / sizeof((rows)[0])                                                                                   \
+    }
+
+/* Provider tables: one per provider, in providers/fieldmap_<provider>.c. */
+extern const wh_fieldmap_t wh_fieldmap_hubspot;
 
 /* The unified name of `property` on `object_type` (static), or NULL when the table has no row for it. */
 const char *wh_fieldmap_find(const wh_fieldmap_t *map, const char *object_type, wh_str_t property);

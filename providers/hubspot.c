@@ -95,65 +95,6 @@ static const struct {
 };
 #define GENERIC_OBJECT_TYPE "object"
 
-/* HubSpot internal property names -> unified fields (design §4). Rows are keyed by the event's object_type. */
-static const wh_fieldmap_entry_t fieldmap_rows[] = {
-    {"contact", "firstname", "firstName"},
-    {"contact", "lastname", "lastName"},
-    {"contact", "email", "email"},
-    {"contact", "phone", "phone"},
-    {"contact", "mobilephone", "mobilePhone"},
-    {"contact", "company", "companyName"},
-    {"contact", "jobtitle", "title"},
-    {"contact", "hubspot_owner_id", "ownerId"},
-    {"contact", "lifecyclestage", "lifecycleStage"},
-    {"contact", "createdate", "createdAt"},
-    {"contact", "lastmodifieddate", "updatedAt"},
-    {"contact", "associatedcompanyid", "accountId"},
-
-    {"account", "name", "name"},
-    {"account", "domain", "domain"},
-    {"account", "phone", "phone"},
-    {"account", "industry", "industry"},
-    {"account", "hubspot_owner_id", "ownerId"},
-    {"account", "numberofemployees", "numberOfEmployees"},
-    {"account", "annualrevenue", "annualRevenue"},
-    {"account", "createdate", "createdAt"},
-    {"account", "hs_lastmodifieddate", "updatedAt"},
-
-    {"deal", "dealname", "name"},
-    {"deal", "amount", "amount"},
-    {"deal", "dealstage", "stage"},
-    {"deal", "pipeline", "pipeline"},
-    {"deal", "closedate", "closeDate"},
-    {"deal", "hubspot_owner_id", "ownerId"},
-    {"deal", "createdate", "createdAt"},
-    {"deal", "hs_lastmodifieddate", "updatedAt"},
-
-    {"lead", "hubspot_owner_id", "ownerId"},
-    {"lead", "hs_createdate", "createdAt"},
-
-    {"task", "hs_task_subject", "title"},
-    {"task", "hs_task_status", "status"},
-    {"task", "hs_timestamp", "dueDate"},
-    {"task", "hubspot_owner_id", "ownerId"},
-    {"task", "hs_createdate", "createdAt"},
-
-    {"note", "hs_note_body", "body"},
-    {"note", "hubspot_owner_id", "ownerId"},
-    {"note", "hs_createdate", "createdAt"},
-
-    {"call", "hs_call_title", "title"},
-    {"call", "hubspot_owner_id", "ownerId"},
-    {"call", "hs_createdate", "createdAt"},
-
-    {"event", "hs_meeting_title", "title"},
-    {"event", "hubspot_owner_id", "ownerId"},
-    {"event", "hs_createdate", "createdAt"},
-
-    {"email", "hubspot_owner_id", "ownerId"},
-    {"email", "hs_createdate", "createdAt"},
-};
-
 /* Everything one event contributes, gathered before the change is written. */
 typedef struct {
     size_t index;
@@ -761,12 +702,6 @@ static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
     copy_scalar(ev, "toObjectTypeId", extra);
 }
 
-static const wh_fieldmap_t *fieldmap(void)
-{
-    static const wh_fieldmap_t map = {fieldmap_rows, sizeof(fieldmap_rows) / sizeof(fieldmap_rows[0])};
-    return &map;
-}
-
 static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, char *errbuf)
 {
     event_t e;
@@ -799,8 +734,8 @@ static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, c
 
         c->changed_fields = must(json_array());
         /* HubSpot sends the new value as a string; an absent or null value (a cleared property) is JSON null. */
-        err = wh_fieldmap_put(fieldmap(), e.object_type, e.property, value != NULL ? json_incref((json_t *)value) : json_null(),
-                              c->fields, name);
+        err = wh_fieldmap_put(&wh_fieldmap_hubspot, e.object_type, e.property,
+                              value != NULL ? json_incref((json_t *)value) : json_null(), c->fields, name);
         if (err != WH_OK)
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: propertyName is not usable as a field name", index);
         json_array_append_new(c->changed_fields, must(json_string(name)));

@@ -28,11 +28,12 @@ typedef struct {
     wh_str_t url;               /* the URL the provider called: WHARF_PUBLIC_URL + path + query, as received (not decoded) */
     const wh_header_t *headers; /* names lower-case */
     size_t nheaders;
-    wh_str_t body;    /* raw bytes; signatures are verified over exactly these */
-    int64_t now_ms;   /* wharf's wall clock when the request arrived */
+    wh_str_t body;  /* raw bytes; signatures are verified over exactly these */
+    int64_t now_ms; /* wharf's wall clock when the request arrived */
 } wh_inbound_t;
 
-/* First header named `lname` (lower-case), or WH_STR_NULL (base == NULL) when absent. */
+/* First header named `lname` (ASCII case-insensitive), or WH_STR_NULL (base == NULL) when absent;
+ * a present but empty header has a non-NULL base. */
 wh_str_t wh_inbound_header(const wh_inbound_t *in, wh_str_t lname);
 
 #define WH_DEDUPE_KEY_LEN 16
@@ -43,14 +44,14 @@ typedef struct {
     const char *action;      /* static, WH_ACTION_* */
     char object_id[WH_MAX_ID_LEN + 1];
     int64_t occurred_at_ms;
-    char account[WH_MAX_ID_LEN + 1];       /* external account id from the payload (HubSpot portalId); "" if none */
+    char account[WH_MAX_ID_LEN + 1];           /* external account id from the payload (HubSpot portalId); "" if none */
     char provider_event_id[WH_MAX_ID_LEN + 1]; /* as the provider names it (may be ""); for humans and the envelope */
-    uint8_t dedupe_key[WH_DEDUPE_KEY_LEN]; /* stable across the provider's redeliveries of this event */
-    json_t *fields;         /* owned object: unified name -> value; unknown properties under "additional" */
-    json_t *changed_fields; /* owned array of names, or NULL */
-    json_t *previous;       /* owned object, or NULL */
-    json_t *extra;          /* owned object, or NULL: action details (merge: {"mergedIds":[…]}; associated: {…}) */
-    bool thin;              /* the provider sent ids only: fields is empty */
+    uint8_t dedupe_key[WH_DEDUPE_KEY_LEN];     /* stable across the provider's redeliveries of this event */
+    json_t *fields;                            /* owned object: unified name -> value; unknown properties under "additional" */
+    json_t *changed_fields;                    /* owned array of names, or NULL */
+    json_t *previous;                          /* owned object, or NULL */
+    json_t *extra; /* owned object, or NULL: action details (merge: {"mergedIds":[…]}; associated: {…}) */
+    bool thin;     /* the provider sent ids only: fields is empty */
 } wh_change_t;
 
 typedef struct {
@@ -60,7 +61,8 @@ typedef struct {
 
 void wh_changes_init(wh_changes_t *c);
 void wh_changes_dispose(wh_changes_t *c);
-/* Appends a zeroed change; NULL once WH_MAX_BATCH changes are held (the caller answers WH_ETOO_LARGE). */
+/* Appends a zeroed change; NULL once WH_MAX_BATCH changes are held (the caller answers WH_ETOO_LARGE).
+ * The array may move: a returned pointer is valid only until the next push. */
 wh_change_t *wh_changes_push(wh_changes_t *c);
 
 /* What the gateway answers on success when the provider wants something other than 202 {"accepted":N}. */
@@ -102,6 +104,9 @@ typedef struct wh_provider {
     /* Fills the success answer for `accepted` events. NULL: 202 {"accepted":N}. */
     void (*success)(const wh_inbound_t *in, size_t accepted, wh_reply_t *reply);
 } wh_provider_t;
+
+/* Providers (one per providers/<name>.c), listed in registry.c. */
+extern const wh_provider_t wh_provider_hubspot;
 
 /* The provider named `name` (route segment / integrationId), or NULL. */
 const wh_provider_t *wh_provider_find(wh_str_t name);

@@ -24,7 +24,6 @@
 #define SECRET "fuzz-secret"
 #define NOW_MS 1732356000000LL
 
-extern const wh_provider_t wh_provider_hubspot;
 
 typedef struct {
     wh_header_t headers[MAX_HEADERS + 2];

@@ -23,7 +23,7 @@ static void assert_fields(const json_t *fields, const char *want)
 
 static void test_find(void **state)
 {
-    wh_fieldmap_t map = WH_FIELDMAP(rows);
+    wh_fieldmap_t map = WH_FIELDMAP_INIT(rows);
 
     assert_int_equal(map.count, 3);
     assert_string_equal(wh_fieldmap_find(&map, "contact", WH_STRLIT("firstname")), "firstName");
@@ -37,7 +37,7 @@ static void test_find(void **state)
 
 static void test_put(void **state)
 {
-    wh_fieldmap_t map = WH_FIELDMAP(rows);
+    wh_fieldmap_t map = WH_FIELDMAP_INIT(rows);
     json_t *fields = json_object();
     char name[WH_FIELDMAP_NAME_CAP];
 
@@ -55,7 +55,7 @@ static void test_put(void **state)
 
 static void test_put_bounds(void **state)
 {
-    wh_fieldmap_t map = WH_FIELDMAP(rows);
+    wh_fieldmap_t map = WH_FIELDMAP_INIT(rows);
     json_t *fields = json_object();
     char prop[WH_FIELDMAP_MAX_PROPERTY + 1], name[WH_FIELDMAP_NAME_CAP];
 
@@ -74,7 +74,7 @@ static void test_put_bounds(void **state)
 
 static void test_put_additional_clash(void **state)
 {
-    wh_fieldmap_t map = WH_FIELDMAP(rows);
+    wh_fieldmap_t map = WH_FIELDMAP_INIT(rows);
     json_t *fields = json_pack("{s:s}", "additional", "not an object");
     char name[WH_FIELDMAP_NAME_CAP];
 
@@ -83,13 +83,62 @@ static void test_put_additional_clash(void **state)
     json_decref(fields);
 }
 
+/* The HubSpot table: the rows the unified model promises, no duplicates, nothing mapped onto "additional". */
+static void test_hubspot_table(void **state)
+{
+    static const char *const required[][3] = {
+        {"contact", "firstname", "firstName"},
+        {"contact", "lastname", "lastName"},
+        {"contact", "email", "email"},
+        {"contact", "phone", "phone"},
+        {"contact", "mobilephone", "mobilePhone"},
+        {"contact", "company", "companyName"},
+        {"contact", "jobtitle", "title"},
+        {"contact", "hubspot_owner_id", "ownerId"},
+        {"contact", "lifecyclestage", "lifecycleStage"},
+        {"contact", "createdate", "createdAt"},
+        {"contact", "lastmodifieddate", "updatedAt"},
+        {"contact", "associatedcompanyid", "accountId"},
+        {"account", "name", "name"},
+        {"account", "domain", "domain"},
+        {"account", "phone", "phone"},
+        {"account", "industry", "industry"},
+        {"account", "hubspot_owner_id", "ownerId"},
+        {"account", "numberofemployees", "numberOfEmployees"},
+        {"account", "annualrevenue", "annualRevenue"},
+        {"account", "createdate", "createdAt"},
+        {"deal", "dealname", "name"},
+        {"deal", "amount", "amount"},
+        {"deal", "dealstage", "stage"},
+        {"deal", "pipeline", "pipeline"},
+        {"deal", "closedate", "closeDate"},
+        {"deal", "hubspot_owner_id", "ownerId"},
+        {"deal", "createdate", "createdAt"},
+    };
+    const wh_fieldmap_t *map = &wh_fieldmap_hubspot;
+
+    for (size_t i = 0; i != sizeof(required) / sizeof(required[0]); ++i) {
+        const char *got = wh_fieldmap_find(map, required[i][0], wh_str_c(required[i][1]));
+        print_message("  %s.%s\n", required[i][0], required[i][1]);
+        assert_non_null(got);
+        assert_string_equal(got, required[i][2]);
+    }
+    for (size_t i = 0; i != map->count; ++i) {
+        assert_string_not_equal(map->entries[i].field, WH_FIELDMAP_ADDITIONAL);
+        assert_true(strlen(map->entries[i].property) <= WH_FIELDMAP_MAX_PROPERTY);
+        for (size_t j = i + 1; j != map->count; ++j)
+            if (strcmp(map->entries[i].object_type, map->entries[j].object_type) == 0 &&
+                strcmp(map->entries[i].property, map->entries[j].property) == 0)
+                fail_msg("rows %zu and %zu both map %s.%s", i, j, map->entries[i].object_type, map->entries[i].property);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_put),
-        cmocka_unit_test(test_put_bounds),
-        cmocka_unit_test(test_put_additional_clash),
+        cmocka_unit_test(test_find),          cmocka_unit_test(test_put),
+        cmocka_unit_test(test_put_bounds),    cmocka_unit_test(test_put_additional_clash),
+        cmocka_unit_test(test_hubspot_table),
     };
     return cmocka_run_group_tests_name("providers/fieldmap", tests, NULL, NULL);
 }
