@@ -1,7 +1,6 @@
 /* Every provider wharf knows, by route segment / integrationId. Adding one is one line here. */
 #include "provider.h"
 
-
 static const wh_provider_t *const providers[] = {
     &wh_provider_hubspot,
 };

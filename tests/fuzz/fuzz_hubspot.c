@@ -24,7 +24,6 @@
 #define SECRET "fuzz-secret"
 #define NOW_MS 1732356000000LL
 
-
 typedef struct {
     wh_header_t headers[MAX_HEADERS + 2];
     char names[MAX_HEADERS][64];
