@@ -213,7 +213,7 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
     }
     {
         char dflt[24];
-        snprintf(dflt, sizeof(dflt), "%ld", cores > 0 ? cores : 1);
+        snprintf(dflt, sizeof(dflt), "%ld", cores < 1 ? 1 : cores > 64 ? 64 : cores);
         if ((err = parse_uint("WHARF_THREADS", env_or("WHARF_THREADS", dflt), 1, 64, &c->threads, errbuf)) != WH_OK)
             return err;
     }

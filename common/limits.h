@@ -11,8 +11,15 @@
 #define WH_MAX_API_BODY (256 * 1024)
 /* Events in one provider batch: HubSpot and Salesforce send at most 100. */
 #define WH_MAX_BATCH 100
-/* JSON nesting accepted from the internet; CRM payloads are 2-4 levels deep. */
-#define WH_MAX_JSON_DEPTH 32
+/* JSON nesting accepted from the internet (webhook and API bodies); CRM payloads are 2-4 levels deep. */
+#define WH_MAX_JSON_DEPTH 24
+/*
+ * Nesting of a stored envelope: msgpack-c 4.0 unpacks at most 32 levels (MSGPACK_EMBED_STACK_SIZE, fixed at
+ * its build). An accepted body's values sit up to 4 levels deeper in the envelope (entry array, envelope map,
+ * fields, additional), so the inbound bound keeps a margin below it: whatever was answered 2xx can be read.
+ */
+#define WH_MAX_ENVELOPE_DEPTH 32
+_Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON must fit in an envelope");
 /* One header value we read (signatures, timestamps, tokens). */
 #define WH_MAX_HEADER_VALUE 4096
 /* Request line + headers, enforced by h2o (H2O_MAX_REQLEN); stated here for the docs. */

@@ -45,6 +45,13 @@ static bool digits(const char *p, int n, int *out)
     return true;
 }
 
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
 bool wh_parse_iso8601(wh_str_t s, int64_t *ms)
 {
     const char *p = s.base, *end = s.base + s.len;
@@ -55,7 +62,7 @@ bool wh_parse_iso8601(wh_str_t s, int64_t *ms)
         (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || !digits(p + 11, 2, &h) || p[13] != ':' || !digits(p + 14, 2, &mi) ||
         p[16] != ':' || !digits(p + 17, 2, &sec))
         return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
         return false;
     p += 19;
     if (p < end && *p == '.') {

@@ -3,6 +3,8 @@
 #include "../common/str.h"
 #include "backoff.h"
 
+#define MAX_RETRY_AFTER_S (86400LL * 30) /* a Retry-After beyond 30 days is treated as 30 days */
+
 int64_t wh_backoff_next(const int64_t *schedule, size_t steps, unsigned attempts_made, int64_t retry_after_ms, double rand01)
 {
     int64_t nominal, jittered;
@@ -26,8 +28,14 @@ int64_t wh_retry_after_ms(const char *value, int64_t now_ms)
 
     if (value == NULL || value[0] == '\0')
         return -1;
+    if (value[0] >= '0' && value[0] <= '9' && strspn(value, "0123456789") == strlen(value)) {
+        /* delta-seconds: any digit string is valid, so one too long for int64 is simply very far away */
+        if (!wh_str_to_i64(wh_str_c(value), &secs) || secs > MAX_RETRY_AFTER_S)
+            secs = MAX_RETRY_AFTER_S;
+        return secs * 1000;
+    }
     if (wh_str_to_i64(wh_str_c(value), &secs))
-        return secs < 0 ? -1 : secs > 86400 * 30 ? 86400LL * 30 * 1000 : secs * 1000;
+        return -1; /* a negative number */
     when = curl_getdate(value, &now);
     if (when == (time_t)-1)
         return -1;

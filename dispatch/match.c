@@ -2,6 +2,8 @@
 
 bool wh_event_type_matches(wh_str_t pattern, wh_str_t type)
 {
+    if (pattern.len == 0)
+        return false;
     if (pattern.len == 1 && pattern.base[0] == '*')
         return true;
     if (pattern.len >= 2 && pattern.base[pattern.len - 1] == '*' && pattern.base[pattern.len - 2] == '.') {

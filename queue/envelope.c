@@ -1,6 +1,9 @@
 #include <string.h>
 #include "../common/limits.h"
 #include "envelope.h"
+#include <msgpack/unpack_define.h>
+
+_Static_assert(MSGPACK_EMBED_STACK_SIZE >= WH_MAX_ENVELOPE_DEPTH, "msgpack-c cannot unpack envelopes this deep");
 
 static void pack_cstr(msgpack_packer *pk, const char *s)
 {
@@ -62,7 +65,8 @@ json_t *wh_msgpack_to_json(const msgpack_object *o, int depth)
 {
     json_t *out = NULL;
 
-    if (depth > WH_MAX_JSON_DEPTH)
+    /* `depth` containers enclose this object: one more container is allowed only below the bound */
+    if ((o->type == MSGPACK_OBJECT_ARRAY || o->type == MSGPACK_OBJECT_MAP) && depth >= WH_MAX_ENVELOPE_DEPTH)
         return NULL;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:

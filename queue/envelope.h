@@ -34,12 +34,12 @@ void wh_envelope_pack(msgpack_packer *pk, const wh_envelope_ctx_t *ctx, const wh
 
 /*
  * Decodes a stream entry's "b" field into a JSON array of envelope objects (caller owns it).
- * Bounded: WH_MAX_ENTRY_BYTES input, WH_MAX_JSON_DEPTH nesting. WH_EMALFORMED on anything unexpected,
+ * Bounded: WH_MAX_ENTRY_BYTES input, WH_MAX_ENVELOPE_DEPTH nesting. WH_EMALFORMED on anything unexpected,
  * WH_EUNSUPPORTED for an envelope version newer than this build.
  */
 wh_err_t wh_envelope_unpack(const char *buf, size_t len, json_t **out, char *errbuf);
 
-/* msgpack <-> JSON values, shared with the cache and tests. Depth-bounded by WH_MAX_JSON_DEPTH. */
+/* msgpack <-> JSON values, shared with the cache and tests. Depth-bounded by WH_MAX_ENVELOPE_DEPTH. */
 void wh_msgpack_pack_json(msgpack_packer *pk, const json_t *v);
 json_t *wh_msgpack_to_json(const msgpack_object *o, int depth);
 

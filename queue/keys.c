@@ -2,11 +2,20 @@
 
 unsigned wh_partition_of(const char *connection_id)
 {
-    /* FNV-1a, 32 bit: fixed forever, since it decides which stream orders a connection's events. */
+    /*
+     * FNV-1a, 32 bit, then murmur3's finalizer: FNV's low bits depend only on the low bits of each byte, so
+     * taken modulo a small count ids like conn_a and conn_q would always share a partition. Fixed once
+     * released, since it decides which stream orders a connection's events.
+     */
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)connection_id; *p != '\0'; ++p) {
         h ^= *p;
         h *= 16777619u;
     }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h % WH_PARTITIONS;
 }

@@ -28,7 +28,7 @@
 #define WH_CONSUMER_GROUP "wharf"
 #define WH_KEY_MAX 512
 
-/* The queue partition of a connection: FNV-1a of its id modulo WH_PARTITIONS. Stable across versions. */
+/* The queue partition of a connection: FNV-1a of its id, avalanched, modulo WH_PARTITIONS. Stable across versions. */
 unsigned wh_partition_of(const char *connection_id);
 
 #define wh_key_token(buf, hex) snprintf((buf), WH_KEY_MAX, "wh:tok:%s", (hex))
