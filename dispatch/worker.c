@@ -77,8 +77,8 @@ typedef struct batch {
     struct wh_worker *w;
     entry_t *entries;
     size_t n;
-    env_subs_t *envs;
-    size_t nenvs;
+    env_subs_t **envs; /* one per environment in the batch; pointers stay put while lookups are in flight */
+    size_t nenvs, cap_envs;
     unsigned outstanding;
     bool from_read;
     bool abandon; /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
@@ -420,8 +420,10 @@ static void batch_free(batch_t *b)
 {
     for (size_t i = 0; i != b->n; ++i)
         json_decref(b->entries[i].events);
-    for (size_t i = 0; i != b->nenvs; ++i)
-        env_subs_dispose(&b->envs[i]);
+    for (size_t i = 0; i != b->nenvs; ++i) {
+        env_subs_dispose(b->envs[i]);
+        free(b->envs[i]);
+    }
     free(b->entries);
     free(b->envs);
     free(b);
@@ -442,9 +444,24 @@ static void batch_done(batch_t *b)
 static env_subs_t *env_of(batch_t *b, const char *env)
 {
     for (size_t i = 0; i != b->nenvs; ++i)
-        if (strcmp(b->envs[i].env, env) == 0)
-            return &b->envs[i];
+        if (strcmp(b->envs[i]->env, env) == 0)
+            return b->envs[i];
     return NULL;
+}
+
+static env_subs_t *env_add(batch_t *b, const char *env)
+{
+    env_subs_t *es = calloc(1, sizeof(*es));
+    if (es == NULL)
+        abort();
+    if (b->nenvs == b->cap_envs) {
+        b->cap_envs = b->cap_envs == 0 ? 4 : b->cap_envs * 2;
+        if ((b->envs = realloc(b->envs, b->cap_envs * sizeof(*b->envs))) == NULL)
+            abort();
+    }
+    snprintf(es->env, sizeof(es->env), "%s", env);
+    b->envs[b->nenvs++] = es;
+    return es;
 }
 
 typedef struct {
@@ -727,11 +744,10 @@ static void batch_start(batch_t *b)
             const char *env = json_string_value(json_object_get(ev, "environmentId"));
             if (env_of(b, env) == NULL && strlen(env) <= WH_MAX_ID_LEN) {
                 char key[WH_KEY_MAX];
-                env_subs_t *es = &b->envs[b->nenvs++];
+                env_subs_t *es = env_add(b, env);
                 subs_lookup_t *l = malloc(sizeof(*l));
                 if (l == NULL)
                     abort();
-                snprintf(es->env, sizeof(es->env), "%s", env);
                 l->b = b;
                 l->es = es;
                 wh_key_subs(key, env);
@@ -802,9 +818,7 @@ static batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read)
     b->w = w;
     b->from_read = from_read;
     b->entries = calloc(max_entries + 1, sizeof(*b->entries));
-    /* at most one environment per event */
-    b->envs = calloc(max_entries * WH_MAX_BATCH + 1, sizeof(*b->envs));
-    if (b->entries == NULL || b->envs == NULL)
+    if (b->entries == NULL)
         abort();
     return b;
 }
@@ -840,13 +854,15 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         return;
     }
     for (size_t i = 0; i != reply->elements; ++i)
-        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2)
+        if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2 &&
+            reply->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
             total += reply->element[i]->element[1]->elements;
     b = batch_new(w, total, true);
     for (size_t i = 0; i != reply->elements; ++i) {
         const redisReply *s = reply->element[i];
         int part;
-        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || (part = partition_of_key(w, s->element[0])) < 0)
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || (part = partition_of_key(w, s->element[0])) < 0 ||
+            s->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         add_entries(b, (unsigned)part, s->element[1]);
     }
