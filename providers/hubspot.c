@@ -539,7 +539,7 @@ Unknown:
 static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
 {
     const json_t *v;
-    int64_t portal;
+    int64_t portal = 0; /* set by read_count on success; initialized for the compiler's flow analysis */
     wh_err_t err;
 
     if (!json_is_object(ev))
