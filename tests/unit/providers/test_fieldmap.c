@@ -119,7 +119,6 @@ static void test_hubspot_table(void **state)
 
     for (size_t i = 0; i != sizeof(required) / sizeof(required[0]); ++i) {
         const char *got = wh_fieldmap_find(map, required[i][0], wh_str_c(required[i][1]));
-        print_message("  %s.%s\n", required[i][0], required[i][1]);
         assert_non_null(got);
         assert_string_equal(got, required[i][2]);
     }
