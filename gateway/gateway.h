@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include "../common/config.h"
 #include "../common/limits.h"
+#include "../queue/append.h"
 #include "../queue/redis.h"
 #include "routecache.h"
 
@@ -21,6 +22,7 @@ typedef struct wh_gw_thread {
     uv_loop_t *loop;
     const wh_config_t *cfg;
     wh_redis_t *redis;
+    wh_appender_t *appender; /* batches this thread's ingest writes per loop turn */
     unsigned index;
     bool shutting_down;
     unsigned inflight;                             /* requests waiting on async work (wh_pending_t): shutdown waits for them */

@@ -14,11 +14,10 @@
 #include "../common/secret.h"
 #include "../common/time.h"
 #include "../providers/provider.h"
+#include "../queue/append.h"
 #include "../queue/envelope.h"
 #include "../queue/keys.h"
 #include "gateway.h"
-
-#define DEDUPE_TTL_S (2 * 86400 + 3600) /* two day-buckets are read, so keep each ~49 h */
 
 typedef struct {
     char account[WH_MAX_ID_LEN + 1];
@@ -123,16 +122,16 @@ static void on_waited(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
     finish(g);
 }
 
-static void on_appended(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+static void on_appended(size_t queued, size_t duplicates, wh_err_t err, void *data)
 {
     ingest_t *g = data;
 
-    if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-        wh_log_warn("ingest_append_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+    if (err != WH_OK) {
+        wh_log_warn("ingest_append_failed", "{s:s}", "error", wh_err_name(err));
         g->failed = true;
     } else {
-        g->accepted += (size_t)reply->element[0]->integer;
-        g->duplicates += (size_t)reply->element[1]->integer;
+        g->accepted += queued;
+        g->duplicates += duplicates;
     }
     if (--g->outstanding != 0)
         return;
@@ -190,28 +189,27 @@ static void finish(ingest_t *g)
     dispose(g);
 }
 
-/* Queues the changes routed to `rt` with one script call. Returns false if the call could not be sent. */
+/* Queues the changes routed to `rt` as one stream entry (sent with this loop turn's batch). */
 static bool append_route(ingest_t *g, const route_t *rt, bool all_changes)
 {
-    char stream[WH_KEY_MAX], dd_today[WH_KEY_MAX], dd_prev[WH_KEY_MAX], nbuf[16], ttl[16];
-    unsigned part = wh_partition_of(rt->conn_id);
-    long long day = g->in.now_ms / 86400000;
     const wh_envelope_ctx_t ectx = {rt->conn_id, rt->env_id, g->prov->name, "webhook", g->in.now_ms};
+    uint8_t random[WH_MAX_BATCH][16], keys[WH_MAX_BATCH][WH_DEDUPE_KEY_LEN];
+    size_t n = 0, offs[WH_MAX_BATCH + 1];
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
-    size_t n = 0, offs[WH_MAX_BATCH + 1];
-    char keys_hex[WH_MAX_BATCH][2 * WH_DEDUPE_KEY_LEN + 1];
-    const char *argv[5 + 2 * WH_MAX_BATCH + 1];
-    size_t argvlen[5 + 2 * WH_MAX_BATCH + 1];
-    int argc = 0;
     wh_err_t err;
 
-    uint8_t random[WH_MAX_BATCH][16];
+    size_t count = 0;
 
+    for (size_t i = 0; i != g->changes.size; ++i)
+        if (all_changes || strcmp(g->changes.items[i].account, rt->account) == 0)
+            ++count;
     /* one draw for the whole request: the RNG's per-call overhead dominates 16-byte reads */
     wh_random_bytes(random, 16 * g->changes.size);
     msgpack_sbuffer_init(&sbuf);
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    /* the entry exactly as stored: an array header, then each envelope */
+    msgpack_pack_array(&pk, count);
     for (size_t i = 0; i != g->changes.size; ++i) {
         const wh_change_t *c = &g->changes.items[i];
         char event_id[WH_EVENT_ID_LEN + 1];
@@ -221,27 +219,13 @@ static bool append_route(ingest_t *g, const route_t *rt, bool all_changes)
         wh_hex_encode(random[i], 16, event_id + 4);
         offs[n] = sbuf.size;
         wh_envelope_pack(&pk, &ectx, c, event_id);
-        wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, keys_hex[n]);
+        memcpy(keys[n], c->dedupe_key, WH_DEDUPE_KEY_LEN);
         ++n;
     }
     offs[n] = sbuf.size;
-    wh_key_stream(stream, part);
-    wh_key_dedupe(dd_today, part, day);
-    wh_key_dedupe(dd_prev, part, day - 1);
-    snprintf(nbuf, sizeof(nbuf), "%zu", n);
-    snprintf(ttl, sizeof(ttl), "%d", DEDUPE_TTL_S);
-    argv[argc] = stream, argvlen[argc++] = strlen(stream);
-    argv[argc] = dd_today, argvlen[argc++] = strlen(dd_today);
-    argv[argc] = dd_prev, argvlen[argc++] = strlen(dd_prev);
-    argv[argc] = rt->conn_id, argvlen[argc++] = strlen(rt->conn_id);
-    argv[argc] = nbuf, argvlen[argc++] = strlen(nbuf);
-    for (size_t i = 0; i != n; ++i)
-        argv[argc] = keys_hex[i], argvlen[argc++] = 2 * WH_DEDUPE_KEY_LEN;
-    for (size_t i = 0; i != n; ++i)
-        argv[argc] = sbuf.data + offs[i], argvlen[argc++] = offs[i + 1] - offs[i];
-    argv[argc] = ttl, argvlen[argc++] = strlen(ttl);
-    /* hiredis copies the arguments into its output buffer, so sbuf can go right after */
-    err = wh_redis_script(g->t->redis, &wh_script_ingest, on_appended, g, 3, argc, argv, argvlen);
+    err = n == 0 ? WH_EINVAL
+                 : wh_append(g->t->appender, rt->conn_id, n, (const uint8_t(*)[WH_DEDUPE_KEY_LEN])keys, sbuf.data, offs,
+                             on_appended, g);
     msgpack_sbuffer_destroy(&sbuf);
     return err == WH_OK;
 }

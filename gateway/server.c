@@ -164,6 +164,7 @@ static void *thread_main(void *arg)
     th->t.routes = wh_route_cache_new();
     th->t.redis = wh_redis_new(&th->loop, th->server->cfg, name);
     wh_redis_start(th->t.redis);
+    th->t.appender = wh_appender_new(&th->loop, th->t.redis);
     uv_tcp_init(&th->loop, &th->listener);
     th->listener.data = th;
     uv_async_init(&th->loop, &th->stop, on_stop);
