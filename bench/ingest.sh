@@ -8,11 +8,16 @@
 #   node-full    the Node baseline (verify, parse, 3 pipelined XADDs, 202 after Redis)
 #   nginx-floor  nginx `return 202`, the C HTTP floor
 #   (node-noredis and node-floor work too)
+# Two closed loops per target: the shared method (body.json resent as is), and
+# "distinct": the same body with new event ids in every request, pre-signed by
+# bench/unique/gen.js and replayed by bench/unique/rotate.lua. wharf dedupes
+# redelivered event ids (design §3), so only the distinct loop measures its
+# ingestion (stream writes); the repeated body measures its redelivery path.
 # environment: RUNS=3 DUR=10 CONNS=64 WARM_S=5 RATES="1000 5000 10000"
 #              MAX_ATTEMPTS=8 MAX_OTHER_PCT=10 (as in the shared harness)
 #              QUICK=1: RUNS=1 DUR=5 RATES=5000 MAX_ATTEMPTS=2 (smoke test)
 #              QUIET_MAX=600: longest wait for an idle box before a run (0: forever)
-#              KEEP_WORK=1 keeps the temp copy of the harness
+#              KEEP_WORK=1 keeps the temp copy of the harness; DISTINCT=0 skips the distinct loop
 # Results: bench/results/ingest-<date>/{summary.md,runs.tsv,checks.txt,versions.txt,raw/,logs/}
 #
 # ../shared is read-only and stays out of this repository: its bench/ folder is
@@ -120,6 +125,7 @@ BODY=$WORK/body.json
 SIGNED_PATH=/webhooks/hubspot
 STREAM=hubspot:events
 PORTAL_ID=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1]))[0].portalId)' "$BODY")
+BODY_EVENTS=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).length)' "$BODY")
 REDIS_PORT=$(free_port) # the baseline's redis; lib.sh's fixed 16379 may be another run's
 
 {
@@ -244,15 +250,52 @@ target_keys() {
   wharf) echo "${W_STREAMS[*]}" "$(wcli --scan --pattern 'wh:dd:*' | tr '\n' ' ')" ;;
   esac
 }
-stream_len() { # entries in the target's stream(s)
-  local n=0 s
+# Events queued in the target's stream(s). node-full writes one entry per event.
+# wharf writes one entry per accepted request and connection, whose field "b" is
+# a msgpack array of that request's new events (queue/keys.h, queue/scripts/
+# ingest.lua): its array header says how many, so redis counts them in Lua
+# rather than us shipping every entry out.
+W_COUNT_LUA='local n = 0
+for _, k in ipairs(KEYS) do
+  local last = "-"
+  while true do
+    local r = redis.call("XRANGE", k, last, "+", "COUNT", 1000)
+    if #r == 0 then break end
+    for _, e in ipairs(r) do
+      local f = e[2]
+      for i = 1, #f, 2 do
+        if f[i] == "b" then
+          local b = string.byte(f[i + 1], 1)
+          if b >= 0x90 and b <= 0x9f then n = n + b - 0x90
+          elseif b == 0xdc then n = n + string.byte(f[i + 1], 2) * 256 + string.byte(f[i + 1], 3)
+          else return -1 end
+        end
+      end
+    end
+    last = "(" .. r[#r][1]
+  end
+end
+return n'
+stream_len() {
   case $1 in
   node-full) rcli XLEN "$STREAM" ;;
-  wharf)
-    for s in "${W_STREAMS[@]}"; do n=$((n + $(wcli XLEN "$s"))); done
-    echo "$n"
-    ;;
+  wharf) wcli EVAL "$W_COUNT_LUA" "${#W_STREAMS[@]}" "${W_STREAMS[@]}" ;;
   esac
+}
+# Zero loss, per run: every acknowledged event is in the stream. wrk stops with
+# up to CONNS requests in flight that may have been queued but not counted, hence
+# the upper bound. wharf deduplicates provider redeliveries (design §3) and
+# body.json's event ids are the same in every request, so with dedupe each run
+# must queue each of its distinct events exactly once, however often acknowledged.
+loss_check() { # target test delta responses -> ok… | FAIL…
+  local t=$1 test=$2 d=$3 r=$4
+  if ((d >= BODY_EVENTS * r && d <= BODY_EVENTS * (r + CONNS))); then
+    echo "ok: all $((BODY_EVENTS * r)) acknowledged events queued"
+  elif [ "$t" = wharf ] && [ "$test" != distinct ] && ((d == BODY_EVENTS)); then
+    echo "ok: deduplicated, the $BODY_EVENTS distinct events queued once for $r acknowledgements"
+  else
+    echo "FAIL: $d events queued for $r acknowledged requests of $BODY_EVENTS events"
+  fi
 }
 uses_redis() { [ "$1" = wharf ] || [ "$1" = node-full ]; }
 
@@ -293,7 +336,7 @@ run_checks() {
     sleep 0.2
     n1=$(stream_len "$t")
     PER_REQ[$t]=$((n1 - n0))
-    log "$t: one accepted request adds $((n1 - n0)) stream entries"
+    log "$t: one accepted request queues $((n1 - n0)) events"
     if [ "$t" = wharf ]; then
       wcli --scan --pattern 'wh:q:*' | head -1 | xargs -r -I{} redis-cli -p "$W_REDIS_PORT" XRANGE {} - + COUNT 1 \
         >"$OUT/wharf-sample-entry.txt" 2>&1 || true
@@ -312,18 +355,49 @@ to_ms() { # wrk latency value (e.g. 812.00us, 3.41ms, 1.02s) -> ms
 }
 kv() { sed -n 's/.*[ ^]'"$1"'=\([^ ]*\).*/\1/p' "$2" | tail -1; } # RESULT key=value
 
-printf 'target\ttest\trun\treq_s\tp50_ms\tp99_ms\tsrv_rss_kb\tredis_rss_kb\tsrv_cpu_us_req\tredis_cpu_us_req\tclient_cpu_pct\tforeign_cpu_pct\tbad\tdrain_ms\twork_s\tstream_delta\tresponses\tnote\n' >"$RUNS_TSV"
+printf 'target\ttest\trun\treq_s\tp50_ms\tp99_ms\tsrv_rss_kb\tredis_rss_kb\tsrv_cpu_us_req\tredis_cpu_us_req\tclient_cpu_pct\tforeign_cpu_pct\tbad\tdrain_ms\twork_s\tevents_queued\tresponses\tzero_loss\tnote\n' >"$RUNS_TSV"
 
-# $1 target, $2 test: wrk | warmup | rate, $3 run number
+# Pre-signed distinct requests for the "distinct" loop: enough for the fastest
+# Redis-writing target's closed-loop rate (+30 %) so wrk never wraps around to
+# repeats, rewritten when older than 150 s (HubSpot's window is 5 minutes).
+REQS=
+REQS_AT=0
+distinct_fresh() { [ -n "$REQS" ] && (($(date +%s) - REQS_AT <= 150)); }
+distinct_prepare() {
+  local cap=0 t c count
+  distinct_fresh && return 0
+  for t in "${TARGETS[@]}"; do
+    uses_redis "$t" || continue
+    c=${CAP[$t]:-0}
+    c=${c%.*}
+    ((c > cap)) && cap=$c
+  done
+  ((cap > 0)) || cap=50000
+  count=$((cap * DUR * 13 / 10 + 10000))
+  REQS=$WORK/distinct.reqs
+  node "$ROOT/bench/unique/gen.js" "$count" "$SECRET" "$PUBLIC_BASE_URL" "$BODY" "$REQS" "$SIGNED_PATH" || {
+    log "bench/unique/gen.js failed"
+    exit 1
+  }
+  REQS_AT=$(date +%s)
+  log "wrote $count distinct signed requests ($(du -m "$REQS" | cut -f1) MiB)"
+}
+
+# $1 target, $2 test: wrk | distinct | warmup | rate, $3 run number
 measure() {
   local test=$2 run=$3 attempt raw flag rs rr lp c0 c1 r0 r1 k0 k1 w0 w1 n0 n1 drain wl rpid
-  local rps p50 p99 reqs bad note wall work srv_us redis_us client_pct other_pct srss rrss delta
+  local rps p50 p99 reqs bad note wall work srv_us redis_us client_pct other_pct srss rrss delta loss
   T=$1
   URL=${T_URL[$T]}
   read -r -a SRV_PIDS <<<"${T_PIDS[$T]}"
   rpid=${T_RPID[$T]:-}
   for attempt in $(seq 1 "$MAX_ATTEMPTS"); do
-    wait_quiet
+    if [ "$test" = distinct ]; then
+      # generating is CPU work: done before the wait for an idle box, and redone if that wait was long
+      until distinct_prepare && wait_quiet && distinct_fresh; do :; done
+    else
+      wait_quiet
+    fi
     # shellcheck disable=SC2046
     uses_redis "$T" && REDIS_PORT=${T_RPORT[$T]} redis_reset $(target_keys "$T")
     sign_now
@@ -347,6 +421,10 @@ measure() {
       [ "$test" = warmup ] && d=$WARM_S
       env BODY_FILE="$BODY" HDR1="$HDR1" HDR2="$HDR2" HDR3="$HDR3" \
         wrk -t1 -c"$CONNS" -d"${d}s" --latency -s "$WORK/wrk/post.lua" "$URL" >"$raw" 2>&1 &
+      ;;
+    distinct)
+      env REQUESTS_FILE="$REQS" \
+        wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$ROOT/bench/unique/rotate.lua" "$URL" >"$raw" 2>&1 &
       ;;
     *)
       "$WORK/tools/openloop" -u "$URL" -r "$test" -d "$DUR" -w 1 -c "$CONNS" -b "$BODY" -s 202 \
@@ -379,7 +457,7 @@ measure() {
     fi
     break
   done
-  if [ "$test" = wrk ]; then
+  if [ "$test" = wrk ] || [ "$test" = distinct ]; then
     rps=$(awk '/^Requests\/sec:/{print $2}' "$raw")
     p50=$(to_ms "$(awk '$1=="50%"{print $2}' "$raw")")
     p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$raw")")
@@ -398,15 +476,17 @@ measure() {
   [ -n "$rpid" ] && redis_us=$(awk -v t=$((r1 - r0)) -v n="$reqs" -v hz="$HZ" 'BEGIN{printf "%.1f", n ? t / hz * 1e6 / n : 0}')
   client_pct=$(awk -v t=$((k1 - k0)) -v w=$(((wl - w0) / 1000000)) -v hz="$HZ" 'BEGIN{printf "%.0f", t / hz * 1e5 / w}')
   delta=-
+  loss=-
   if uses_redis "$T"; then
     sleep 0.3
     n1=$(stream_len "$T")
     delta=$((n1 - n0))
-    note="${note:+$note; }stream +$delta for $reqs responses (${PER_REQ[$T]:-?} per request alone)"
+    loss=$(loss_check "$T" "$test" "$delta" "$reqs")
+    note="${note:+$note; }$delta events queued for $reqs responses: zero loss $loss"
   fi
   work=$(awk -v n="$reqs" -v w=$(((wl - w0) / 1000000 + drain)) 'BEGIN{printf "%.0f", n * 1000 / w}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$T" "$test" "$run" "$rps" "$p50" "$p99" \
-    "$srss" "$rrss" "$srv_us" "$redis_us" "$client_pct" "$other_pct" "$bad" "$drain" "$work" "$delta" "$reqs" "$note" >>"$RUNS_TSV"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$T" "$test" "$run" "$rps" "$p50" "$p99" \
+    "$srss" "$rrss" "$srv_us" "$redis_us" "$client_pct" "$other_pct" "$bad" "$drain" "$work" "$delta" "$reqs" "${loss%%:*}" "$note" >>"$RUNS_TSV"
   log "$T $test #$run: $rps req/s p50 ${p50}ms p99 ${p99}ms rss ${srss}KiB srv ${srv_us}us/req client ${client_pct}% bad $bad ${note} (wall ${wall}ms)"
 }
 
@@ -433,13 +513,19 @@ for T in "${TARGETS[@]}"; do
   # shellcheck disable=SC2046
   CAP[$T]=$(median $(awk -F'\t' -v t="$T" '$1==t && $2=="wrk"{print ($15 + 0 < $4 + 0) ? $15 : $4}' "$RUNS_TSV"))
 done
+if [ "${DISTINCT:-1}" = 1 ]; then
+  for run in $(seq 1 "$RUNS"); do
+    for T in "${TARGETS[@]}"; do measure "$T" distinct "$run"; done
+  done
+  rm -f "$REQS"
+fi
 for rate in $RATES; do
   for run in $(seq 1 "$RUNS"); do
     for T in "${TARGETS[@]}"; do
       if awk -v r="$rate" -v c="${CAP[$T]}" 'BEGIN{exit !(r > 0.9 * c)}'; then
         if [ "$run" = 1 ]; then
           log "$T: skipping fixed rate $rate (over 90% of its closed-loop capacity ${CAP[$T]})"
-          printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tskipped: above 90%% of closed-loop capacity (%s req/s)\n' \
+          printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tskipped: above 90%% of closed-loop capacity (%s req/s)\n' \
             "$T" "$rate" "${CAP[$T]}" >>"$RUNS_TSV"
         fi
         continue
@@ -452,7 +538,7 @@ done
 # --- report ---------------------------------------------------------------------------------
 # medians per target and test (as run-ingest.sh's medians.tsv), then the table, ratios and targets
 awk -F'\t' 'NR==1{next} $3=="-"{next} {k=$1"\t"$2; keys[k]=1; n[k]++; for(i=4;i<=17;i++) v[k,i,n[k]]=$i}
-  END{ print "target\ttest\truns\treq_s\tp50_ms\tp99_ms\tsrv_rss_kb\tredis_rss_kb\tsrv_cpu_us_req\tredis_cpu_us_req\tclient_cpu_pct\tforeign_cpu_pct\tbad\tdrain_ms\twork_s\tstream_delta\tresponses"
+  END{ print "target\ttest\truns\treq_s\tp50_ms\tp99_ms\tsrv_rss_kb\tredis_rss_kb\tsrv_cpu_us_req\tredis_cpu_us_req\tclient_cpu_pct\tforeign_cpu_pct\tbad\tdrain_ms\twork_s\tevents_queued\tresponses"
        for (k in keys) { line=k"\t"n[k]
          for(i=4;i<=17;i++){ m=n[k]; delete a; c=0; for(j=1;j<=m;j++){ if (v[k,i,j] != "-") a[++c]=v[k,i,j]+0 }
            if (c==0) { line=line"\t-"; continue }
@@ -462,7 +548,7 @@ awk -F'\t' 'NR==1{next} $3=="-"{next} {k=$1"\t"$2; keys[k]=1; n[k]++; for(i=4;i<
 
 report() {
   awk -F'\t' -v targets="${TARGETS[*]}" -v rates="$RATES" -v runs="$RUNS" -v dur="$DUR" \
-    -v per_wharf="${PER_REQ[wharf]:-}" -v per_node="${PER_REQ[node-full]:-}" '
+    -v per_wharf="${PER_REQ[wharf]:-}" -v body_events="$BODY_EVENTS" '
     function med(arr, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (arr[j] < arr[i]) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
                                       return n ? arr[int((n + 1) / 2)] : "" }
     function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
@@ -472,16 +558,17 @@ report() {
       t = $1; test = $2
       if ($7 != "-" && $7 + 0 > rss[t]) rss[t] = $7 + 0
       bad[t] += $13
-      if ($16 != "-") { sd[t] += $16; resp[t] += $17 }
+      if ($16 != "-") { sd[t] += $16; resp[t] += $17; nl[t]++; if ($18 == "ok") okl[t]++ }
       if (test == "wrk") { nw[t]++; rps[t, nw[t]] = $4 + 0; p50[t, nw[t]] = $5 + 0; p99[t, nw[t]] = $6 + 0 }
+      else if (test == "distinct") { nd[t]++; drps[t, nd[t]] = $4 + 0; dp99[t, nd[t]] = $6 + 0 }
       else { nr[t, test]++; rp99[t, test, nr[t, test]] = $6 + 0; ach[t, test, nr[t, test]] = $4 + 0 }
     }
     END {
       nt = split(targets, T, " "); nrt = split(rates, R, " ")
-      hdr = "| target | closed-loop req/s median (min–max) | p50 ms | p99 ms |"
-      sep = "|---|---|---|---|"
+      hdr = "| target | closed loop, body.json repeated: req/s median (min–max) | p50 ms | p99 ms | closed loop, distinct events: req/s (min–max) | p99 ms |"
+      sep = "|---|---|---|---|---|---|"
       for (i = 1; i <= nrt; i++) { hdr = hdr " p99 ms @ " R[i] "/s |"; sep = sep "---|" }
-      hdr = hdr " peak RSS MiB | non-2xx/errors | stream entries / responses |"; sep = sep "---|---|---|"
+      hdr = hdr " peak RSS MiB | non-2xx/errors | events queued / responses |"; sep = sep "---|---|---|"
       print "Ingest: " runs " run(s) of " dur " s per test, medians; fixed-rate latency from the intended send time (openloop)."
       print ""; print hdr; print sep
       for (i = 1; i <= nt; i++) {
@@ -490,6 +577,11 @@ report() {
           if (mn == "" || a[j] < mn) mn = a[j]; if (mx == "" || a[j] > mx) mx = a[j] }
         m = med(a, n); M[t] = m
         line = sprintf("| %s | %s (%s–%s) | %s | %s |", t, fmt(m, 0), fmt(mn, 0), fmt(mx, 0), fmt(med(b, n), 3), fmt(med(c, n), 3))
+        n = nd[t]; mn = ""; mx = ""
+        for (j = 1; j <= n; j++) { a[j] = drps[t, j]; c[j] = dp99[t, j]
+          if (mn == "" || a[j] < mn) mn = a[j]; if (mx == "" || a[j] > mx) mx = a[j] }
+        if (n) { D[t] = med(a, n); line = line sprintf(" %s (%s–%s) | %s |", fmt(D[t], 0), fmt(mn, 0), fmt(mx, 0), fmt(med(c, n), 3)) }
+        else line = line " – | – |"
         for (k = 1; k <= nrt; k++) {
           r = R[k]; q = nr[t, r]
           if (skipped[t, r]) { line = line " skipped |"; continue }
@@ -503,12 +595,28 @@ report() {
       }
       print ""
       if (("wharf" in M) && M["wharf"] > 0) {
-        if ("node-full" in M) { x = M["wharf"] / M["node-full"]; printf "wharf / node-full   closed-loop req/s: %.2fx  (target >= 3.5x: %s)\n", x, (x >= 3.5 ? "met" : "NOT met") }
-        if ("nginx-floor" in M) { x = M["wharf"] / M["nginx-floor"]; printf "wharf / nginx-floor closed-loop req/s: %.2fx  (target >= 0.7x: %s)\n", x, (x >= 0.7 ? "met" : "NOT met") }
-        if (("wharf", 10000) in FR) printf "wharf p99 at 10,000 req/s fixed rate: %.3f ms  (target <= 2 ms: %s)\n", FR["wharf", 10000], (FR["wharf", 10000] <= 2 ? "met" : "NOT met")
+        # the targets are judged on distinct events (what ingestion costs) when that loop ran
+        for (pi = 1; pi <= 2; pi++) {
+          peer = pi == 1 ? "node-full" : "nginx-floor"; goal = pi == 1 ? 3.5 : 0.7
+          if (!(peer in M)) continue
+          if (("wharf" in D) && (peer in D)) {
+            x = D["wharf"] / D[peer]
+            printf "wharf / %-11s closed-loop req/s, distinct events: %.2fx  (target >= %.1fx: %s); body.json repeated: %.2fx\n", peer, x, goal, (x >= goal ? "met" : "NOT met"), M["wharf"] / M[peer]
+          } else {
+            x = M["wharf"] / M[peer]
+            printf "wharf / %-11s closed-loop req/s, body.json repeated: %.2fx  (target >= %.1fx: %s; wharf answers these as redeliveries)\n", peer, x, goal, (x >= goal ? "met" : "NOT met")
+          }
+        }
+        if (("wharf", 10000) in FR) printf "wharf p99 at 10,000 req/s fixed rate: %.3f ms  (target <= 2 ms: %s; openloop resends body.json: redelivery path)\n", FR["wharf", 10000], (FR["wharf", 10000] <= 2 ? "met" : "NOT met")
         else print "wharf p99 at 10,000 req/s fixed rate: not measured (RATES has no 10000)  (target <= 2 ms: not measured)"
         printf "wharf peak RSS: %.1f MiB  (target <= 30 MiB: %s)\n", RSS["wharf"], (RSS["wharf"] <= 30 ? "met" : "NOT met")
-        if ("wharf" in sd) printf "wharf stream growth: %d entries for %d responses over all runs (one lone request adds %s)\n", sd["wharf"], resp["wharf"], per_wharf
+      }
+      for (i = 1; i <= nt; i++) {
+        t = T[i]
+        if (!(t in nl)) continue
+        printf "zero-loss check %-11s %d/%d runs ok (summed over the runs: %d events queued for %d acknowledged requests of %d events", t ":", okl[t], nl[t], sd[t], resp[t], body_events
+        if (t == "wharf" && sd[t] < resp[t]) printf "; body.json runs: the same %d event ids every time, queued once per run (one lone request queued %s)", body_events, per_wharf
+        print ")"
       }
     }' "$RUNS_TSV"
 }

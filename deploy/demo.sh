@@ -128,14 +128,18 @@ esac
 # What this run started is stopped again if it fails before the demo is up;
 # once up, Ctrl-C (foreground) stops everything.
 STARTED_REDIS=0
+STARTED_SINK=0
 STARTED_WHARF=0
 UP=0
 on_exit() {
   local rc=$?
   if [ "$UP" = 0 ]; then
-    stop_app >/dev/null
-    [ "$STARTED_REDIS" = 1 ] && stop_pidfile "$REDIS_PIDF" redis-server 20 >/dev/null
-    [ "$STARTED_WHARF" = 1 ] && [ "$rc" -ne 0 ] && { echo "--- last lines of $WHARF_LOGF:" >&2; tail -n 20 "$WHARF_LOGF" >&2; }
+    if [ "$STARTED_WHARF" = 1 ]; then
+      [ "$rc" -eq 0 ] || { echo "--- last lines of $WHARF_LOGF:" >&2; tail -n 20 "$WHARF_LOGF" >&2; }
+      stop_pidfile "$WHARF_PIDF" build/wharf 20 >/dev/null
+    fi
+    [ "$STARTED_SINK" = 0 ] || stop_pidfile "$SINK_PIDF" demo-sink.py 5 >/dev/null
+    [ "$STARTED_REDIS" = 0 ] || stop_pidfile "$REDIS_PIDF" redis-server 20 >/dev/null
   fi
   rm -f "$STATE/api.out" # holds tokens
   exit "$rc"
@@ -209,6 +213,7 @@ if [ -z "$sport" ] || ! port_free "$sport"; then sport=$(free_port); fi
 setsid python3 "$ROOT/deploy/demo-sink.py" --port "$sport" --secret-file "$SINK_SECRET" --pidfile "$SINK_PIDF" \
   >>"$SINK_LOG" 2>&1 </dev/null &
 echo $! >"$SINK_PIDF"
+STARTED_SINK=1
 SINK_URL=http://127.0.0.1:$sport/
 wait_for "demo sink" 10 "$SINK_PIDF" demo-sink.py curl -fsS -o /dev/null "$SINK_URL"
 env_set WHARF_DEMO_SINK_PORT "$sport"

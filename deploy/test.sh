@@ -30,15 +30,19 @@ banner() { printf '\n==== %s ====\n' "$*"; }
 
 # run_phase NAME CMD...: times CMD; on failure says which phase failed and exits.
 run_phase() {
-  local name=$1 t0 rc=0
+  local name=$1 t0 secs rc=0
   shift
   banner "$name"
   t0=$(date +%s%N)
   "$@" || rc=$?
-  PHASES+=("$name"$'\t'"$(secs_since "$t0")"$'\t'"$([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)")")
-  if [ $rc -ne 0 ]; then
+  secs=$(secs_since "$t0")
+  if [ $rc -eq 0 ]; then
+    PHASES+=("$name"$'\t'"$secs"$'\t'"ok")
+    printf -- '---- %s: ok, %s s\n' "$name" "$secs"
+  else
+    PHASES+=("$name"$'\t'"$secs"$'\t'"FAILED (exit $rc)")
     print_phases
-    printf '\ntest.sh: phase "%s" FAILED (exit %d) after %s s; its output is above.\n' "$name" "$rc" "$(secs_since "$t0")" >&2
+    printf '\ntest.sh: phase "%s" FAILED (exit %d) after %s s; its output is above.\n' "$name" "$rc" "$secs" >&2
     exit 1
   fi
 }
@@ -51,7 +55,7 @@ print_phases() {
     IFS=$'\t' read -r n s r <<<"$p"
     printf '%-34s %8s  %s\n' "$n" "$s" "$r"
   done
-  printf '%-34s %8s\n' "total" "$(secs_since "$T_START")"
+  printf '%-34s %8s\n' "all phases" "$(secs_since "$T_START")"
 }
 
 configure_build() { # DIR cmake-args...
@@ -138,9 +142,12 @@ if [ "$QUICK" = 1 ]; then
 else
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  # leaks inside third-party libraries that the project has judged benign are listed
+  # there, one `leak:<function or library>` per line with the reason beside it
+  if [ -f tests/lsan.supp ]; then export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0; fi
   run_phase "asan build (Debug, ASan+UBSan)" configure_build build-asan -DCMAKE_BUILD_TYPE=Debug -DWHARF_SANITIZE=ON
   run_phase "ctest (ASan+UBSan)" run_ctest "ASan+UBSan" build-asan
-  unset ASAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
   if command -v clang >/dev/null 2>&1; then
     run_phase "fuzz smoke (${FUZZ_SECONDS} s total)" run_fuzz
   else

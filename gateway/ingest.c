@@ -433,8 +433,9 @@ static void start_app_level(ingest_t *g)
     if (g->outstanding == 0) {
         wh_respond_unavailable(req, "the queue is unavailable; retry later");
         dispose(g);
+        return;
     }
-    /* replies may come back fewer than nroutes if a send failed midway: on_accounts indexes from the end */
+    /* fewer lookups than routes were sent if a send failed midway: on_accounts indexes replies from the end */
     g->nroutes = g->outstanding;
 }
 

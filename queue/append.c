@@ -184,8 +184,8 @@ wh_err_t wh_append(wh_appender_t *a, const char *conn_id, size_t n, const uint8_
         return WH_EINVAL;
     if (!wh_redis_ready(a->redis))
         return WH_EUNAVAILABLE;
-    /* one allocation: the item, then its keys, offsets and envelope bytes */
-    it = malloc(sizeof(*it) + n * sizeof(*it->keys) + (n + 1) * sizeof(*it->offs) + bytes);
+    /* one allocation: the item, then its offsets (size_t-aligned right after the struct), keys and bytes */
+    it = malloc(sizeof(*it) + (n + 1) * sizeof(*it->offs) + n * sizeof(*it->keys) + bytes);
     if (it == NULL)
         abort();
     it->next = NULL;
@@ -193,9 +193,9 @@ wh_err_t wh_append(wh_appender_t *a, const char *conn_id, size_t n, const uint8_
     it->data = data;
     memcpy(it->conn_id, conn_id, idlen + 1);
     it->n = n;
-    it->keys = (void *)(it + 1);
-    it->offs = (size_t *)(it->keys + n);
-    it->packed = (char *)(it->offs + n + 1);
+    it->offs = (size_t *)(it + 1);
+    it->keys = (void *)(it->offs + n + 1);
+    it->packed = (char *)(it->keys + n);
     for (size_t i = 0; i != n; ++i)
         wh_hex_encode(dedupe_keys[i], WH_DEDUPE_KEY_LEN, it->keys[i]);
     memcpy(it->offs, offs, (n + 1) * sizeof(*offs));

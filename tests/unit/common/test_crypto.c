@@ -317,7 +317,7 @@ static void test_aead_round_trip(void **state)
 
 static void test_aead_empty(void **state)
 {
-    uint8_t sealed[WH_AEAD_OVERHEAD], plain[1];
+    uint8_t sealed[WH_AEAD_OVERHEAD] = {0}, plain[1];
     size_t plen = 99;
 
     /* an empty plaintext and an empty aad are still authenticated */
