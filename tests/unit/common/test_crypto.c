@@ -332,7 +332,8 @@ static void test_aead_empty(void **state)
 
 static void test_aead_refusals(void **state)
 {
-    uint8_t sealed[sizeof(PLAIN) - 1 + WH_AEAD_OVERHEAD] = {0}, copy[sizeof(sealed)], plain[sizeof(sealed)], other_key[WH_AEAD_KEY_LEN];
+    uint8_t sealed[sizeof(PLAIN) - 1 + WH_AEAD_OVERHEAD] = {0}, copy[sizeof(sealed)], plain[sizeof(sealed)],
+                                       other_key[WH_AEAD_KEY_LEN];
     size_t plen;
     const wh_str_t blob = wh_str((const char *)sealed, sizeof(sealed));
 
