@@ -5,9 +5,10 @@
 #   1. deps      deploy/deps.sh test
 #   2. build     build/ (Release, -Werror)
 #   3. ctest     unit + integration (the integration test starts its own redis-server)
-#   4. asan      build-asan/ (Debian gcc, ASan+UBSan, Debug) and ctest again
-#   5. fuzz      build-fuzz/ (clang, libFuzzer): every fuzz_* target for its share of 60 s
-# environment: WHARF_TEST_QUICK=1 skips 4 and 5 (local iteration);
+#   4. valgrind  the integration suite again, every wharf under memcheck
+#   5. asan      build-asan/ (Debian gcc, ASan+UBSan, Debug) and ctest again
+#   6. fuzz      build-fuzz/ (clang, libFuzzer): every fuzz_* target for its share of 60 s
+# environment: WHARF_TEST_QUICK=1 skips 4 to 6 (local iteration);
 #              FUZZ_SECONDS=60 total fuzzing time.
 # Stops at the first failing phase with a message naming it, exit status 1.
 set -euo pipefail
@@ -136,10 +137,14 @@ run_phase "build (Release, -Werror)" configure_build build -DCMAKE_BUILD_TYPE=Re
 run_phase "ctest (Release)" run_ctest "Release" build
 
 if [ "$QUICK" = 1 ]; then
+  skip_phase "integration (valgrind)" "WHARF_TEST_QUICK=1"
   skip_phase "asan build" "WHARF_TEST_QUICK=1"
   skip_phase "ctest (ASan+UBSan)" "WHARF_TEST_QUICK=1"
   skip_phase "fuzz smoke" "WHARF_TEST_QUICK=1"
 else
+  # the same integration suite with every wharf process under memcheck (definite leaks and invalid
+  # accesses fail it; tests/valgrind.supp lists h2o's per-thread recycle bins)
+  run_phase "integration (valgrind)" env WHARF_VALGRIND=1 tests/integration/run.sh "$PWD/build/wharf"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # leaks inside third-party libraries that the project has judged benign are listed
