@@ -41,29 +41,41 @@ typedef struct {
 
 static void finish(ingest_t *g);
 
-static void refuse(h2o_req_t *req, wh_err_t err, const char *msg)
+/* Answers a refused request: the contract's status and code, in the provider's format when it has one. */
+static void refuse(ingest_t *g, h2o_req_t *req, wh_err_t err, const char *msg)
 {
+    int status;
+    const char *code;
+
     switch (err) {
     case WH_ESIGNATURE:
     case WH_ENOCRED:
-        wh_respond_error(req, 401, "invalid_signature", msg);
+        status = 401, code = "invalid_signature";
         break;
     case WH_ESTALE:
-        wh_respond_error(req, 401, "stale_timestamp", msg);
+        status = 401, code = "stale_timestamp";
         break;
     case WH_ENOTFOUND:
-        wh_respond_error(req, 404, "unknown_connection", msg);
+        status = 404, code = "unknown_connection";
         break;
     case WH_ETOO_LARGE:
-        wh_respond_error(req, 413, "payload_too_large", msg);
+        status = 413, code = "payload_too_large";
         break;
     case WH_EUNAVAILABLE:
         wh_respond_unavailable(req, msg);
-        break;
+        return;
     default:
-        wh_respond_error(req, 400, "malformed_payload", msg);
+        status = 400, code = "malformed_payload";
         break;
     }
+    if (g->prov->refusal != NULL) {
+        wh_reply_t reply = {0};
+        g->prov->refusal(&g->in, status, code, msg, &reply);
+        wh_respond_raw(req, reply.status, reply.content_type, reply.body, reply.body_len);
+        free(reply.body);
+        return;
+    }
+    wh_respond_error(req, status, code, msg);
 }
 
 static void dispose(ingest_t *g)
@@ -251,9 +263,10 @@ static void append_all(ingest_t *g, bool single)
     }
 }
 
-static wh_err_t parse_body(ingest_t *g, char *errbuf)
+/* `creds`: the connection's on a per-connection route (providers may map per connection), else NULL. */
+static wh_err_t parse_body(ingest_t *g, const json_t *creds, char *errbuf)
 {
-    return g->prov->parse(&g->in, &g->changes, errbuf);
+    return g->prov->parse(&g->in, creds, &g->changes, errbuf);
 }
 
 /* ---- per-connection route ------------------------------------------------------------------------------ */
@@ -278,22 +291,23 @@ static void on_connection(wh_redis_t *r, redisReply *reply, wh_err_t err, void *
     }
     memcpy(rt->env_id, reply->element[0]->str, reply->element[0]->len + 1);
     if (reply->element[2]->type != REDIS_REPLY_STRING) {
-        refuse(req, WH_ENOCRED, "the connection has no credentials; every request is refused");
+        refuse(g, req, WH_ENOCRED, "the connection has no credentials; every request is refused");
         goto Exit;
     }
     {
         json_t *creds;
         char cid[WH_MAX_ID_LEN + 4];
         if ((err = verify_sealed(g, rt->conn_id, reply->element[2]->str, reply->element[2]->len, &creds, errbuf)) != WH_OK) {
-            refuse(req, err, errbuf);
+            refuse(g, req, err, errbuf);
             goto Exit;
         }
         cache_id(cid, sizeof(cid), "c", rt->conn_id);
         wh_route_cache_put(g->t->routes, g->prov->name, cid, rt->conn_id, rt->env_id, creds, wh_mono_ms());
+        err = parse_body(g, creds, errbuf);
         json_decref(creds);
     }
-    if ((err = parse_body(g, errbuf)) != WH_OK) {
-        refuse(req, err, errbuf);
+    if (err != WH_OK) {
+        refuse(g, req, err, errbuf);
         goto Exit;
     }
     g->nroutes = 1;
@@ -349,7 +363,7 @@ static void on_accounts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
                 snprintf(errbuf, sizeof(errbuf), "no connection for %s account %s", g->prov->name, rt->account);
             wh_log_info("ingest_refused", "{s:s, s:s, s:s}", "provider", g->prov->name, "account", rt->account, "reason",
                         wh_err_name(best));
-            refuse(g->pending.req, best, errbuf);
+            refuse(g, g->pending.req, best, errbuf);
         }
     }
     if (g->outstanding != 0)
@@ -392,8 +406,8 @@ static void start_app_level(ingest_t *g)
     char errbuf[WH_ERRBUF_SIZE] = "";
     wh_err_t err;
 
-    if ((err = parse_body(g, errbuf)) != WH_OK) {
-        refuse(req, err, errbuf);
+    if ((err = parse_body(g, NULL, errbuf)) != WH_OK) {
+        refuse(g, req, err, errbuf);
         dispose(g);
         return;
     }
@@ -405,12 +419,12 @@ static void start_app_level(ingest_t *g)
         if (j != g->nroutes)
             continue;
         if (acct[0] == '\0') {
-            refuse(req, WH_EMALFORMED, "an event does not name its account");
+            refuse(g, req, WH_EMALFORMED, "an event does not name its account");
             dispose(g);
             return;
         }
         if (g->nroutes == WH_MAX_ACCOUNTS_PER_BATCH) {
-            refuse(req, WH_ETOO_LARGE, "too many distinct accounts in one batch");
+            refuse(g, req, WH_ETOO_LARGE, "too many distinct accounts in one batch");
             dispose(g);
             return;
         }
@@ -542,8 +556,8 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
             prov->verify(&g->in, r->creds, errbuf) == WH_OK) {
             wh_err_t err;
             memcpy(g->routes[0].env_id, r->env_id, sizeof(r->env_id));
-            if ((err = parse_body(g, errbuf)) != WH_OK) {
-                refuse(req, err, errbuf);
+            if ((err = parse_body(g, r->creds, errbuf)) != WH_OK) {
+                refuse(g, req, err, errbuf);
                 dispose(g);
                 return 0;
             }

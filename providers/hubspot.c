@@ -759,7 +759,7 @@ static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, c
  * refusing it would fail the whole batch (HubSpot then retries it for a day and drops it). Ids and names that
  * hold NUL are refused where they are read. Duplicate keys are tolerated (the last one wins), for the same reason.
  */
-static wh_err_t parse(const wh_inbound_t *in, wh_changes_t *out, char *errbuf)
+static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_changes_t *out, char *errbuf)
 {
     json_error_t jerr;
     json_t *root, *ev;
@@ -808,4 +808,5 @@ const wh_provider_t wh_provider_hubspot = {
     .verify = verify,
     .parse = parse,
     .success = NULL, /* any 2xx within 5 s satisfies HubSpot and it ignores the body: the default 202 {"accepted":N} */
+    .refusal = NULL, /* HubSpot reads only the status: the JSON error body is fine */
 };

@@ -97,12 +97,19 @@ typedef struct wh_provider {
     wh_err_t (*verify)(const wh_inbound_t *in, const json_t *credentials, char *errbuf);
     /*
      * Parses and normalizes the body into `out` (all or nothing: on error `out` may hold partial items the
-     * caller disposes). WH_EMALFORMED (not the provider's format), WH_ETOO_LARGE (batch over WH_MAX_BATCH or
+     * caller disposes). `credentials` are the connection's (decrypted) on a per-connection route, where they
+     * may also carry per-connection mapping; NULL on the app-level route, which parses before it knows the
+     * connection. WH_EMALFORMED (not the provider's format), WH_ETOO_LARGE (batch over WH_MAX_BATCH or
      * nesting over WH_MAX_JSON_DEPTH).
      */
-    wh_err_t (*parse)(const wh_inbound_t *in, wh_changes_t *out, char *errbuf);
+    wh_err_t (*parse)(const wh_inbound_t *in, const json_t *credentials, wh_changes_t *out, char *errbuf);
     /* Fills the success answer for `accepted` events. NULL: 202 {"accepted":N}. */
     void (*success)(const wh_inbound_t *in, size_t accepted, wh_reply_t *reply);
+    /*
+     * Fills the answer to a refused request when the provider expects its own format (Salesforce: a SOAP
+     * Fault). `status` and `code` are the contract's (401 invalid_signature, …). NULL: the JSON error body.
+     */
+    void (*refusal)(const wh_inbound_t *in, int status, const char *code, const char *message, wh_reply_t *reply);
 } wh_provider_t;
 
 /* Providers (one per providers/<name>.c), listed in registry.c. */

@@ -114,7 +114,7 @@ static void run_parse(const wh_inbound_t *in)
     wh_err_t err;
 
     wh_changes_init(&out);
-    err = wh_provider_hubspot.parse(in, &out, errbuf);
+    err = wh_provider_hubspot.parse(in, NULL, &out, errbuf);
     check(err == WH_OK || err == WH_EMALFORMED || err == WH_ETOO_LARGE);
     if (err == WH_OK) {
         check(out.size >= 1 && out.size <= WH_MAX_BATCH);

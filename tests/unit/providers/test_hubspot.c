@@ -254,7 +254,7 @@ static void run_case(const char *file, size_t index, const json_t *tc)
 
         wh_changes_init(&out);
         errbuf[0] = '\0';
-        wh_err_t got = hubspot()->parse(&r.in, &out, errbuf);
+        wh_err_t got = hubspot()->parse(&r.in, NULL, &out, errbuf);
         if (got != want)
             fail_msg("%s: parse answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
         if (want != WH_OK) {
@@ -270,7 +270,7 @@ static void run_case(const char *file, size_t index, const json_t *tc)
             assert_distinct_keys(&out, what);
             /* Keys are a pure function of the body: a second parse gives the same ones. */
             wh_changes_init(&again);
-            assert_int_equal(hubspot()->parse(&r.in, &again, errbuf), WH_OK);
+            assert_int_equal(hubspot()->parse(&r.in, NULL, &again, errbuf), WH_OK);
             for (size_t i = 0; i != out.size; ++i)
                 assert_memory_equal(out.items[i].dedupe_key, again.items[i].dedupe_key, WH_DEDUPE_KEY_LEN);
             wh_changes_dispose(&again);
@@ -390,7 +390,7 @@ static void parse_file(const char *path, size_t want, const char *first_action)
     }
     in.body = wh_str(body, len);
     wh_changes_init(&out);
-    wh_err_t got = hubspot()->parse(&in, &out, errbuf);
+    wh_err_t got = hubspot()->parse(&in, NULL, &out, errbuf);
     if (got != WH_OK)
         fail_msg("%s: parse answered %s (\"%s\")", path, wh_err_name(got), errbuf);
     assert_int_equal(out.size, want);
@@ -484,7 +484,7 @@ static wh_err_t parse_body(const char *body, size_t len, size_t *count, char *er
 
     wh_changes_init(&out);
     errbuf[0] = '\0';
-    err = hubspot()->parse(&in, &out, errbuf);
+    err = hubspot()->parse(&in, NULL, &out, errbuf);
     if (count != NULL)
         *count = out.size;
     wh_changes_dispose(&out);
@@ -622,7 +622,7 @@ static void key_of(const char *event, uint8_t key[WH_DEDUPE_KEY_LEN])
     wh_changes_t out;
 
     wh_changes_init(&out);
-    if (hubspot()->parse(&in, &out, errbuf) != WH_OK)
+    if (hubspot()->parse(&in, NULL, &out, errbuf) != WH_OK)
         fail_msg("%s: %s", event, errbuf);
     memcpy(key, out.items[0].dedupe_key, WH_DEDUPE_KEY_LEN);
     wh_changes_dispose(&out);
@@ -697,7 +697,7 @@ static void test_all_or_nothing(void **state)
     wh_changes_t out;
 
     wh_changes_init(&out);
-    assert_string_equal(wh_err_name(hubspot()->parse(&in, &out, errbuf)), "malformed");
+    assert_string_equal(wh_err_name(hubspot()->parse(&in, NULL, &out, errbuf)), "malformed");
     assert_contains(errbuf, "event 1: mergedObjectIds[0]", "merge with a bad id");
     wh_changes_dispose(&out); /* ASan: the partial items' JSON is released */
     assert_int_equal(out.size, 0);
@@ -711,7 +711,7 @@ static void test_object_type_pointers(void **state)
     wh_changes_t out;
 
     wh_changes_init(&out);
-    assert_int_equal(hubspot()->parse(&in, &out, errbuf), WH_OK);
+    assert_int_equal(hubspot()->parse(&in, NULL, &out, errbuf), WH_OK);
     assert_ptr_equal(out.items[0].object_type, wh_object_type_find(WH_STRLIT("contact"))->name);
     wh_changes_dispose(&out);
 }
