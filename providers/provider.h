@@ -114,6 +114,11 @@ typedef struct wh_provider {
 
 /* Providers (one per providers/<name>.c), listed in registry.c. */
 extern const wh_provider_t wh_provider_hubspot;
+extern const wh_provider_t wh_provider_zoho;
+extern const wh_provider_t wh_provider_copper;
+extern const wh_provider_t wh_provider_dynamics;
+extern const wh_provider_t wh_provider_pipedrive;
+extern const wh_provider_t wh_provider_standard;
 
 /* The provider named `name` (route segment / integrationId), or NULL. */
 const wh_provider_t *wh_provider_find(wh_str_t name);
