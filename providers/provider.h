@@ -117,6 +117,9 @@ extern const wh_provider_t wh_provider_hubspot;
 extern const wh_provider_t wh_provider_zoho;
 extern const wh_provider_t wh_provider_copper;
 extern const wh_provider_t wh_provider_dynamics;
+extern const wh_provider_t wh_provider_monday;
+extern const wh_provider_t wh_provider_attio;
+extern const wh_provider_t wh_provider_close;
 extern const wh_provider_t wh_provider_pipedrive;
 extern const wh_provider_t wh_provider_standard;
 

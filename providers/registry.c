@@ -8,6 +8,9 @@ static const wh_provider_t *const providers[] = {
     &wh_provider_zoho,
     &wh_provider_copper,
     &wh_provider_dynamics,
+    &wh_provider_monday,
+    &wh_provider_attio,
+    &wh_provider_close,
     &wh_provider_pipedrive,
     &wh_provider_standard,
 };

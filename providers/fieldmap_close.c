@@ -1,0 +1,101 @@
+/*
+ * Close API field names -> unified fields (design §4), keyed by the event's object_type as providers/close.c
+ * resolves it (lead -> "account", opportunity -> "deal", task.* -> "task", activity.note -> "note", …).
+ * Fields without a row land under fields.additional.<name>.
+ */
+#include "fieldmap.h"
+
+static const wh_fieldmap_entry_t rows[] = {
+    {"contact", "name", "name"},
+    {"contact", "title", "title"},
+    {"contact", "lead_id", "accountId"},
+    {"contact", "emails", "emails"},
+    {"contact", "phones", "phones"},
+    {"contact", "date_created", "createdAt"},
+    {"contact", "date_updated", "updatedAt"},
+    {"contact", "created_by", "createdBy"},
+    {"contact", "updated_by", "updatedBy"},
+
+    {"account", "display_name", "name"},
+    {"account", "name", "name"},
+    {"account", "url", "website"},
+    {"account", "description", "description"},
+    {"account", "status_id", "statusId"},
+    {"account", "status_label", "status"},
+    {"account", "addresses", "addresses"},
+    {"account", "contacts", "contacts"},
+    {"account", "date_created", "createdAt"},
+    {"account", "date_updated", "updatedAt"},
+    {"account", "created_by", "createdBy"},
+    {"account", "updated_by", "updatedBy"},
+
+    {"deal", "lead_id", "accountId"},
+    {"deal", "lead_name", "accountName"},
+    {"deal", "contact_id", "contactId"},
+    {"deal", "contact_name", "contactName"},
+    {"deal", "user_id", "ownerId"},
+    {"deal", "user_name", "ownerName"},
+    {"deal", "note", "description"},
+    {"deal", "status_id", "stageId"},
+    {"deal", "status_label", "stage"},
+    {"deal", "status_type", "status"},
+    {"deal", "confidence", "probability"},
+    {"deal", "value", "amount"},
+    {"deal", "value_currency", "currency"},
+    {"deal", "value_period", "valuePeriod"},
+    {"deal", "date_won", "closedAt"},
+    {"deal", "date_lost", "lostAt"},
+    {"deal", "date_created", "createdAt"},
+    {"deal", "date_updated", "updatedAt"},
+    {"deal", "created_by", "createdBy"},
+    {"deal", "updated_by", "updatedBy"},
+
+    {"task", "text", "title"},
+    {"task", "lead_id", "accountId"},
+    {"task", "contact_id", "contactId"},
+    {"task", "assigned_to", "ownerId"},
+    {"task", "date", "dueAt"},
+    {"task", "is_complete", "completed"},
+    {"task", "date_created", "createdAt"},
+    {"task", "date_updated", "updatedAt"},
+
+    {"note", "note", "body"},
+    {"note", "lead_id", "accountId"},
+    {"note", "contact_id", "contactId"},
+    {"note", "user_id", "ownerId"},
+    {"note", "date_created", "createdAt"},
+    {"note", "date_updated", "updatedAt"},
+
+    {"call", "lead_id", "accountId"},
+    {"call", "contact_id", "contactId"},
+    {"call", "user_id", "ownerId"},
+    {"call", "duration", "duration"},
+    {"call", "direction", "direction"},
+    {"call", "note", "body"},
+    {"call", "date_created", "createdAt"},
+    {"call", "date_updated", "updatedAt"},
+
+    {"email", "lead_id", "accountId"},
+    {"email", "contact_id", "contactId"},
+    {"email", "user_id", "ownerId"},
+    {"email", "subject", "subject"},
+    {"email", "direction", "direction"},
+    {"email", "date_created", "createdAt"},
+    {"email", "date_updated", "updatedAt"},
+
+    {"event", "lead_id", "accountId"},
+    {"event", "user_id", "ownerId"},
+    {"event", "title", "title"},
+    {"event", "starts_at", "startsAt"},
+    {"event", "ends_at", "endsAt"},
+    {"event", "date_created", "createdAt"},
+    {"event", "date_updated", "updatedAt"},
+
+    {"user", "email", "email"},
+    {"user", "first_name", "firstName"},
+    {"user", "last_name", "lastName"},
+    {"user", "date_created", "createdAt"},
+    {"user", "date_updated", "updatedAt"},
+};
+
+const wh_fieldmap_t wh_fieldmap_close = WH_FIELDMAP_INIT(rows);

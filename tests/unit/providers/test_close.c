@@ -1,0 +1,579 @@
+/*
+ * providers/close.c, driven by data: every case of the JSON files in tests/fixtures/providers/close/ (raw request,
+ * credentials -> expected verdict, expected normalized changes) runs through one loop; the shared self-computed
+ * vector from ../shared runs too when that folder exists. Cases too generated to write as data (deep nesting,
+ * 4 KiB headers) and the dedupe-key properties are plain tests below.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "../../../common/crypto.h"
+#include "../../../common/unified.h"
+#include "../../../providers/provider.h"
+
+#define FIXTURES WH_SOURCE_DIR "/tests/fixtures/providers/close"
+#define SHARED_SAMPLES WH_SHARED_DIR "/providers/samples/close"
+#define DEFAULT_URL "https://wharf.example/webhooks/close/conn_close1"
+#define KEY_HEX "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SECRET_NAME "signatureKey"
+
+static const wh_provider_t *provider(void)
+{
+    const wh_provider_t *p = wh_provider_find(WH_STRLIT("close"));
+    assert_non_null(p);
+    return p;
+}
+
+#define MIN_CASES 90
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)n + 1);
+        assert_non_null(buf);
+        assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    fclose(f);
+    return buf;
+}
+
+static json_t *load_json(const char *path)
+{
+    json_error_t jerr;
+    json_t *v = json_load_file(path, JSON_ALLOW_NUL, &jerr);
+    if (v == NULL)
+        fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
+    return v;
+}
+
+static wh_err_t err_by_name(const char *name)
+{
+    for (int e = 0; e != WH__ERR_COUNT; ++e)
+        if (strcmp(wh_err_name((wh_err_t)e), name) == 0)
+            return (wh_err_t)e;
+    fail_msg("unknown verdict name \"%s\" in a fixture", name);
+    return WH_EINTERNAL;
+}
+
+/* A request built from a fixture's "request" object; owns every byte the inbound view points at. */
+typedef struct {
+    wh_inbound_t in;
+    wh_header_t headers[32];
+    char *names[32];
+    char *body;
+} request_t;
+
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+static void request_init(request_t *r, const json_t *req, bool keep_case, const char *what)
+{
+    const json_t *headers = json_object_get(req, "headers"), *h, *v;
+    size_t i;
+
+    memset(r, 0, sizeof(*r));
+    v = json_object_get(req, "method");
+    r->in.method = v != NULL ? wh_str(json_string_value(v), json_string_length(v)) : WH_STRLIT("POST");
+    v = json_object_get(req, "url");
+    r->in.url = v != NULL ? wh_str(json_string_value(v), json_string_length(v)) : WH_STRLIT(DEFAULT_URL);
+    v = json_object_get(req, "nowMs");
+    r->in.now_ms = v != NULL ? json_integer_value(v) : 0;
+
+    assert_true(json_array_size(headers) <= 32);
+    json_array_foreach(headers, i, h)
+    {
+        const json_t *name = json_array_get(h, 0), *value = json_array_get(h, 1);
+        r->names[i] = strdup(json_string_value(name));
+        assert_non_null(r->names[i]);
+        /* h2o hands header names over lower-cased; keepHeaderCase cases check the lookup does not depend on it. */
+        for (char *p = r->names[i]; !keep_case && *p != '\0'; ++p)
+            *p = (char)tolower((unsigned char)*p);
+        r->headers[i].name = wh_str_c(r->names[i]);
+        r->headers[i].value = wh_str(json_string_value(value), json_string_length(value));
+    }
+    r->in.headers = r->headers;
+    r->in.nheaders = json_array_size(headers);
+
+    if ((v = json_object_get(req, "body")) != NULL) {
+        r->body = malloc(json_string_length(v) + 1);
+        assert_non_null(r->body);
+        memcpy(r->body, json_string_value(v), json_string_length(v));
+        r->in.body = wh_str(r->body, json_string_length(v));
+    } else if ((v = json_object_get(req, "bodyJson")) != NULL) {
+        r->body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(r->body);
+        r->in.body = wh_str_c(r->body);
+    } else if ((v = json_object_get(req, "bodyFile")) != NULL) {
+        char path[512];
+        size_t len = 0;
+        snprintf(path, sizeof(path), "%s/%s", FIXTURES, json_string_value(v));
+        r->body = read_file(path, &len);
+        if (r->body == NULL)
+            fail_msg("%s: cannot read %s", what, path);
+        r->in.body = wh_str(r->body, len);
+    } else if ((v = json_object_get(req, "bodyHex")) != NULL) {
+        size_t n = json_string_length(v) / 2;
+        const char *hex = json_string_value(v);
+        r->body = malloc(n + 1);
+        assert_non_null(r->body);
+        for (size_t k = 0; k != n; ++k)
+            r->body[k] = (char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
+        r->in.body = wh_str(r->body, n);
+    } else {
+        fail_msg("%s: request has no body", what);
+    }
+}
+
+static void request_dispose(request_t *r)
+{
+    for (size_t i = 0; i != r->in.nheaders; ++i)
+        free(r->names[i]);
+    free(r->body);
+}
+
+/* JSON text of v (NULL -> "null"), keys sorted: comparing texts prints both sides on failure. */
+static char *dump(const json_t *v)
+{
+    char *s = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
+    assert_non_null(s);
+    return s;
+}
+
+static void assert_json_equal(const json_t *got, const json_t *want)
+{
+    char *g = dump(got), *w = dump(json_is_null(want) ? NULL : want);
+    assert_string_equal(g, w);
+    free(g);
+    free(w);
+}
+
+static void assert_change(const wh_change_t *c, const json_t *want)
+{
+    const json_t *key = json_object_get(want, "dedupeKey");
+
+    assert_string_equal(c->object_type, json_string_value(json_object_get(want, "objectType")));
+    assert_string_equal(c->action, json_string_value(json_object_get(want, "action")));
+    assert_string_equal(c->object_id, json_string_value(json_object_get(want, "objectId")));
+    assert_int_equal(c->occurred_at_ms, json_integer_value(json_object_get(want, "occurredAt")));
+    assert_string_equal(c->account, json_string_value(json_object_get(want, "account")));
+    assert_string_equal(c->provider_event_id, json_string_value(json_object_get(want, "providerEventId")));
+    assert_int_equal(c->thin, json_is_true(json_object_get(want, "thin")));
+    assert_non_null(c->fields);
+    assert_true(json_is_object(c->fields));
+    assert_json_equal(c->fields, json_object_get(want, "fields"));
+    assert_json_equal(c->changed_fields, json_object_get(want, "changedFields"));
+    assert_json_equal(c->previous, json_object_get(want, "previous"));
+    assert_json_equal(c->extra, json_object_get(want, "extra"));
+    if (key != NULL) {
+        char hex[2 * WH_DEDUPE_KEY_LEN + 1];
+        wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, hex);
+        assert_string_equal(hex, json_string_value(key));
+    }
+}
+
+static void assert_contains(const char *errbuf, const char *needle, const char *what)
+{
+    if (strstr(errbuf, needle) == NULL)
+        fail_msg("%s: errbuf \"%s\" does not contain \"%s\"", what, errbuf, needle);
+}
+
+/* Verification messages must never echo the secret or what was received as a signature. */
+static void assert_no_secret(const char *errbuf, const json_t *credentials, const request_t *r, const char *what)
+{
+    const json_t *secret = json_object_get(credentials, SECRET_NAME);
+
+    if (json_is_string(secret) && json_string_length(secret) >= 8 && strstr(errbuf, json_string_value(secret)) != NULL)
+        fail_msg("%s: errbuf \"%s\" holds the secret", what, errbuf);
+    for (size_t i = 0; i != r->in.nheaders; ++i) {
+        wh_str_t v = r->headers[i].value;
+        char copy[128];
+        if (v.len < 8 || v.len >= sizeof(copy) ||
+            (strstr(r->names[i], "ignature") == NULL && strstr(r->names[i], "sig-hash") == NULL))
+            continue;
+        memcpy(copy, v.base, v.len);
+        copy[v.len] = '\0';
+        if (strstr(errbuf, copy) != NULL)
+            fail_msg("%s: errbuf \"%s\" echoes a received signature", what, errbuf);
+    }
+}
+
+static void assert_distinct_keys(const wh_changes_t *out, const char *what)
+{
+    for (size_t i = 0; i != out->size; ++i)
+        for (size_t j = i + 1; j != out->size; ++j)
+            if (memcmp(out->items[i].dedupe_key, out->items[j].dedupe_key, WH_DEDUPE_KEY_LEN) == 0)
+                fail_msg("%s: changes %zu and %zu share a dedupe key", what, i, j);
+}
+
+static void run_case(const char *file, size_t index, const json_t *tc)
+{
+    const json_t *credentials = json_object_get(tc, "credentials"), *verdict = json_object_get(tc, "verify"),
+                 *parsed = json_object_get(tc, "parse"), *contains = json_object_get(tc, "errorContains");
+    char what[512], errbuf[WH_ERRBUF_SIZE];
+    request_t r;
+
+    snprintf(what, sizeof(what), "%.64s #%zu \"%.200s\"", file, index, json_string_value(json_object_get(tc, "name")));
+    print_message("  case %s\n", what);
+    request_init(&r, json_object_get(tc, "request"), json_is_true(json_object_get(tc, "keepHeaderCase")), what);
+
+    if (verdict != NULL) {
+        wh_err_t want = err_by_name(json_string_value(verdict));
+        errbuf[0] = '\0';
+        wh_err_t got = provider()->verify(&r.in, credentials, errbuf);
+        if (got != want)
+            fail_msg("%s: verify answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
+        if (want != WH_OK) {
+            assert_true(errbuf[0] != '\0');
+            if (contains != NULL && parsed == NULL)
+                assert_contains(errbuf, json_string_value(contains), what);
+        }
+        assert_no_secret(errbuf, credentials, &r, what);
+    }
+
+    if (parsed != NULL) {
+        wh_err_t want = err_by_name(json_string_value(parsed));
+        const json_t *changes = json_object_get(tc, "changes");
+        wh_changes_t out, again;
+
+        wh_changes_init(&out);
+        errbuf[0] = '\0';
+        /* The per-connection route: parse receives the connection's credentials. */
+        wh_err_t got = provider()->parse(&r.in, credentials, &out, errbuf);
+        if (got != want)
+            fail_msg("%s: parse answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
+        if (want != WH_OK) {
+            assert_true(errbuf[0] != '\0');
+            if (contains != NULL)
+                assert_contains(errbuf, json_string_value(contains), what);
+        } else {
+            assert_int_equal(out.size, json_array_size(changes));
+            for (size_t i = 0; i != out.size; ++i) {
+                print_message("    change %zu\n", i);
+                assert_change(&out.items[i], json_array_get(changes, i));
+            }
+            assert_distinct_keys(&out, what);
+            wh_changes_init(&again);
+            assert_int_equal(provider()->parse(&r.in, credentials, &again, errbuf), WH_OK);
+            for (size_t i = 0; i != out.size; ++i)
+                assert_memory_equal(out.items[i].dedupe_key, again.items[i].dedupe_key, WH_DEDUPE_KEY_LEN);
+            wh_changes_dispose(&again);
+        }
+        wh_changes_dispose(&out);
+    }
+    request_dispose(&r);
+}
+
+static int is_fixture(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
+}
+
+static void test_fixtures(void **state)
+{
+    struct dirent **files;
+    int n = scandir(FIXTURES, &files, is_fixture, alphasort);
+    size_t total = 0;
+
+    assert_true(n >= 4); /* vectors, verify, normalize, malformed */
+    for (int f = 0; f != n; ++f) {
+        char path[512];
+        json_t *doc, *tc;
+        size_t i;
+
+        snprintf(path, sizeof(path), "%s/%s", FIXTURES, files[f]->d_name);
+        doc = load_json(path);
+        json_array_foreach(json_object_get(doc, "cases"), i, tc)
+        {
+            run_case(files[f]->d_name, i, tc);
+            ++total;
+        }
+        json_decref(doc);
+        free(files[f]);
+    }
+    free(files);
+    print_message("  %zu fixture cases\n", total);
+    assert_true(total >= MIN_CASES);
+}
+
+/* Parses `body` with `credentials`; returns the verdict and leaves errbuf filled. */
+static wh_err_t parse_body(const char *body, size_t len, const json_t *credentials, size_t *count, char *errbuf)
+{
+    wh_inbound_t in = {.method = WH_STRLIT("POST"), .url = WH_STRLIT(DEFAULT_URL), .body = wh_str(body, len), .now_ms = 1};
+    wh_changes_t out;
+    wh_err_t err;
+
+    wh_changes_init(&out);
+    errbuf[0] = '\0';
+    err = provider()->parse(&in, credentials, &out, errbuf);
+    if (count != NULL)
+        *count = out.size;
+    wh_changes_dispose(&out);
+    return err;
+}
+
+static char *nested_arrays(int levels)
+{
+    char *body = malloc(2 * (size_t)levels + 1);
+
+    assert_non_null(body);
+    for (int i = 0; i != levels; ++i) {
+        body[i] = '[';
+        body[2 * levels - 1 - i] = ']';
+    }
+    body[2 * levels] = '\0';
+    return body;
+}
+
+static void run_check_credentials(const char *json, wh_err_t want, const char *contains)
+{
+    char errbuf[WH_ERRBUF_SIZE] = "";
+    json_t *c = json_loads(json, JSON_DECODE_ANY, NULL);
+
+    assert_non_null(c);
+    print_message("  credentials %s\n", json);
+    assert_string_equal(wh_err_name(provider()->check_credentials(c, errbuf)), wh_err_name(want));
+    assert_contains(errbuf, contains, json);
+    json_decref(c);
+}
+
+static void test_provider_slots(void **state)
+{
+    const wh_provider_t *p = provider();
+
+    assert_string_equal(p->name, "close");
+    assert_int_equal(p->flags, 0);
+    assert_string_equal(p->content_type, "application/json");
+    assert_non_null(p->check_credentials);
+    assert_non_null(p->verify);
+    assert_non_null(p->parse);
+    assert_null(p->handshake);
+    assert_null(p->success);
+    assert_null(p->refusal);
+}
+
+/* The shared self-computed vector as shipped in ../shared (CI has the folder; a bare checkout skips). */
+static void test_shared_vectors(void **state)
+{
+    json_t *doc, *v;
+    size_t i, n = 0;
+    FILE *probe = fopen(SHARED_SAMPLES "/vectors.json", "r");
+
+    if (probe == NULL) {
+        print_message("  %s absent: skipped\n", SHARED_SAMPLES "/vectors.json");
+        skip();
+    }
+    fclose(probe);
+    doc = load_json(SHARED_SAMPLES "/vectors.json");
+    json_array_foreach(json_object_get(doc, "vectors"), i, v)
+    {
+        const json_t *hdrs = json_object_get(v, "expected_header"), *body = json_object_get(v, "body");
+        const char *ts = json_string_value(json_object_get(hdrs, "close-sig-timestamp"));
+        /* vectors.json names the key signature_key_hex; wharf's credentials call it signatureKey. */
+        json_t *credentials = json_pack("{s:O}", "signatureKey", json_object_get(v, "signature_key_hex"));
+        wh_header_t headers[2] = {
+            {WH_STRLIT("close-sig-hash"), wh_str_c(json_string_value(json_object_get(hdrs, "close-sig-hash")))},
+            {WH_STRLIT("close-sig-timestamp"), wh_str_c(ts)},
+        };
+        char errbuf[WH_ERRBUF_SIZE] = "";
+        long long now = 0;
+        wh_changes_t out;
+
+        assert_non_null(credentials);
+        assert_true(wh_str_to_i64(wh_str_c(ts), &now));
+        wh_inbound_t in = {
+            .method = WH_STRLIT("POST"),
+            .url = WH_STRLIT(DEFAULT_URL),
+            .headers = headers,
+            .nheaders = 2,
+            .body = wh_str(json_string_value(body), json_string_length(body)),
+            .now_ms = now * 1000 + 1000,
+        };
+        print_message("  vector %s\n", json_string_value(json_object_get(v, "id")));
+        wh_err_t got = provider()->verify(&in, credentials, errbuf);
+        if (got != WH_OK)
+            fail_msg("vector %s: verify answered %s (\"%s\")", json_string_value(json_object_get(v, "id")), wh_err_name(got),
+                     errbuf);
+        wh_changes_init(&out);
+        assert_int_equal(provider()->parse(&in, credentials, &out, errbuf), WH_OK);
+        assert_int_equal(out.size, 1);
+        wh_changes_dispose(&out);
+        json_decref(credentials);
+        ++n;
+    }
+    json_decref(doc);
+    assert_true(n >= 1);
+}
+
+static void test_shared_samples(void **state)
+{
+    char errbuf[WH_ERRBUF_SIZE] = "";
+    size_t len = 0, count = 0;
+    char *body = read_file(SHARED_SAMPLES "/opportunity-updated-won.json", &len);
+
+    if (body == NULL) {
+        print_message("  shared sample absent: skipped\n");
+        skip();
+    }
+    assert_string_equal(wh_err_name(parse_body(body, len, NULL, &count, errbuf)), "ok");
+    assert_int_equal(count, 1);
+    free(body);
+}
+
+static void test_check_credentials(void **state)
+{
+    run_check_credentials("{\"signatureKey\":\"" KEY_HEX "\"}", WH_OK, "");
+    run_check_credentials("{\"signatureKey\":\"ABCDEF0123456789\"}", WH_OK, "");
+    run_check_credentials("{}", WH_EINVAL, "credentials.signatureKey: required");
+    run_check_credentials("{\"signatureKey\":\"\"}", WH_EINVAL, "credentials.signatureKey: must be a non-empty string");
+    run_check_credentials("{\"signatureKey\":42}", WH_EINVAL, "credentials.signatureKey: must be a non-empty string");
+    run_check_credentials("{\"signatureKey\":null}", WH_EINVAL, "credentials.signatureKey: must be a non-empty string");
+    run_check_credentials("{\"signatureKey\":\"xyz0\"}", WH_EINVAL, "credentials.signatureKey: must be hex");
+    run_check_credentials("{\"signatureKey\":\"abc\"}", WH_EINVAL, "credentials.signatureKey: must be hex");
+    run_check_credentials("{\"signatureKey\":\"" KEY_HEX "\",\"signingSecret\":\"x\"}", WH_EINVAL, "credentials: unknown key");
+    run_check_credentials("[]", WH_EINVAL, "credentials: must be an object");
+    run_check_credentials("\"" KEY_HEX "\"", WH_EINVAL, "credentials: must be an object");
+    {
+        char big[2 * 129 + 32], errbuf[WH_ERRBUF_SIZE] = "";
+        json_t *c;
+        memset(big, 'a', 256);
+        big[256] = '\0';
+        c = json_pack("{s:s}", "signatureKey", big);
+        assert_int_equal(provider()->check_credentials(c, errbuf), WH_OK);
+        json_decref(c);
+        memset(big, 'a', 258);
+        big[258] = '\0';
+        c = json_pack("{s:s}", "signatureKey", big);
+        assert_int_equal(provider()->check_credentials(c, errbuf), WH_EINVAL);
+        assert_contains(errbuf, "credentials.signatureKey: longer than 256", "258 hex chars");
+        json_decref(c);
+    }
+}
+
+static void test_depth_limits(void **state)
+{
+    char errbuf[WH_ERRBUF_SIZE], *body;
+    char head[] = "{\"event\":{\"id\":\"ev_1\",\"object_type\":\"contact\",\"object_id\":\"c\",\"action\":\"created\","
+                  "\"date_created\":\"2024-11-23T10:00:00Z\",\"data\":{\"x\":";
+    size_t levels = WH_MAX_JSON_DEPTH - 3; /* root, event, data: the value's arrays make exactly the limit */
+
+    for (int extra = 0; extra != 2; ++extra) {
+        size_t n = levels + (size_t)extra, len = 0;
+        body = malloc(sizeof(head) + 2 * n + 8);
+        assert_non_null(body);
+        memcpy(body, head, sizeof(head) - 1);
+        len = sizeof(head) - 1;
+        for (size_t i = 0; i != n; ++i)
+            body[len++] = '[';
+        for (size_t i = 0; i != n; ++i)
+            body[len++] = ']';
+        memcpy(body + len, "}}}", 4);
+        assert_string_equal(wh_err_name(parse_body(body, strlen(body), NULL, NULL, errbuf)), extra == 0 ? "ok" : "too_large");
+        free(body);
+    }
+    body = nested_arrays(100000); /* past jansson's own parser limit */
+    assert_string_equal(wh_err_name(parse_body(body, strlen(body), NULL, NULL, errbuf)), "too_large");
+    free(body);
+}
+
+static void test_header_too_long(void **state)
+{
+    char value[WH_MAX_HEADER_VALUE + 1], errbuf[WH_ERRBUF_SIZE] = "";
+    wh_header_t headers[2] = {{WH_STRLIT("close-sig-hash"), {value, sizeof(value)}},
+                              {WH_STRLIT("close-sig-timestamp"), WH_STRLIT("1732356000")}};
+    wh_inbound_t in = {.method = WH_STRLIT("POST"),
+                       .url = WH_STRLIT(DEFAULT_URL),
+                       .headers = headers,
+                       .nheaders = 2,
+                       .body = WH_STRLIT("{}"),
+                       .now_ms = 1732356000000};
+    json_t *credentials = json_pack("{s:s}", "signatureKey", KEY_HEX);
+
+    memset(value, 'a', sizeof(value));
+    assert_string_equal(wh_err_name(provider()->verify(&in, credentials, errbuf)), "invalid_signature");
+    assert_contains(errbuf, "longer than 4096", "4097-byte header");
+    headers[0].value.len = WH_MAX_HEADER_VALUE;
+    assert_string_equal(wh_err_name(provider()->verify(&in, credentials, errbuf)), "invalid_signature");
+    assert_contains(errbuf, "does not match", "4096-byte header");
+    headers[0].value = WH_STRLIT("00");
+    headers[1].value = (wh_str_t){value, sizeof(value)};
+    assert_string_equal(wh_err_name(provider()->verify(&in, credentials, errbuf)), "invalid_signature");
+    assert_contains(errbuf, "longer than 4096", "4097-byte timestamp");
+    json_decref(credentials);
+}
+
+static void key_of(const char *event, uint8_t key[WH_DEDUPE_KEY_LEN])
+{
+    char body[1024], errbuf[WH_ERRBUF_SIZE];
+    int n = snprintf(body, sizeof(body), "{\"event\":%s}", event);
+    wh_inbound_t in = {.method = WH_STRLIT("POST"), .url = WH_STRLIT(DEFAULT_URL), .body = wh_str(body, (size_t)n)};
+    wh_changes_t out;
+
+    wh_changes_init(&out);
+    if (provider()->parse(&in, NULL, &out, errbuf) != WH_OK)
+        fail_msg("%s: %s", event, errbuf);
+    memcpy(key, out.items[0].dedupe_key, WH_DEDUPE_KEY_LEN);
+    wh_changes_dispose(&out);
+}
+
+#define EV(id, du, extra)                                                                                                          \
+    "{\"id\":\"" id "\",\"object_type\":\"contact\",\"object_id\":\"cont_1\",\"action\":\"updated\",\"date_updated\":\"" du        \
+    "\",\"data\":{\"name\":\"n\"}" extra "}"
+
+static void test_dedupe_key(void **state)
+{
+    uint8_t base[WH_DEDUPE_KEY_LEN], other[WH_DEDUPE_KEY_LEN];
+
+    key_of(EV("ev_1", "2024-11-23T10:00:00.000000", ""), base);
+    /* A redelivery: same id and date_updated, other data or key order: same key. */
+    key_of(EV("ev_1", "2024-11-23T10:00:00.000000", ",\"request_id\":\"req_2\""), other);
+    assert_memory_equal(base, other, WH_DEDUPE_KEY_LEN);
+    /* A consolidated event moves date_updated: a new key (the later state must flow). */
+    key_of(EV("ev_1", "2024-11-23T10:00:05.000000", ""), other);
+    assert_memory_not_equal(base, other, WH_DEDUPE_KEY_LEN);
+    key_of(EV("ev_2", "2024-11-23T10:00:00.000000", ""), other);
+    assert_memory_not_equal(base, other, WH_DEDUPE_KEY_LEN);
+}
+
+static void test_object_type_pointers(void **state)
+{
+    static const char body[] = "{\"event\":" EV("ev_1", "2024-11-23T10:00:00Z", "") "}";
+    wh_inbound_t in = {.method = WH_STRLIT("POST"), .url = WH_STRLIT(DEFAULT_URL), .body = WH_STRLIT(body)};
+    char errbuf[WH_ERRBUF_SIZE];
+    wh_changes_t out;
+
+    wh_changes_init(&out);
+    assert_int_equal(provider()->parse(&in, NULL, &out, errbuf), WH_OK);
+    assert_ptr_equal(out.items[0].object_type, wh_object_type_find(WH_STRLIT("contact"))->name);
+    assert_ptr_equal(out.items[0].action, wh_action_find(WH_STRLIT("updated")));
+    wh_changes_dispose(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_provider_slots),       cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_shared_vectors),       cmocka_unit_test(test_shared_samples),
+        cmocka_unit_test(test_check_credentials),    cmocka_unit_test(test_depth_limits),
+        cmocka_unit_test(test_header_too_long),      cmocka_unit_test(test_dedupe_key),
+        cmocka_unit_test(test_object_type_pointers),
+    };
+    return cmocka_run_group_tests_name("providers/close", tests, NULL, NULL);
+}
