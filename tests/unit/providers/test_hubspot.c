@@ -17,6 +17,7 @@
 #include "../../../common/crypto.h"
 #include "../../../common/unified.h"
 #include "../../../providers/provider.h"
+#include "fixture.h"
 
 #define FIXTURES WH_SOURCE_DIR "/tests/fixtures/providers/hubspot"
 #define SHARED_SAMPLES WH_SHARED_DIR "/providers/samples/hubspot"
@@ -34,178 +35,17 @@ static const wh_provider_t *hubspot(void)
     return p;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
-
-static json_t *load_json(const char *path)
-{
-    json_error_t jerr;
-    json_t *v = json_load_file(path, JSON_ALLOW_NUL, &jerr);
-    if (v == NULL)
-        fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
-    return v;
-}
-
-static wh_err_t err_by_name(const char *name)
-{
-    for (int e = 0; e != WH__ERR_COUNT; ++e)
-        if (strcmp(wh_err_name((wh_err_t)e), name) == 0)
-            return (wh_err_t)e;
-    fail_msg("unknown verdict name \"%s\" in a fixture", name);
-    return WH_EINTERNAL;
-}
-
-/* A request built from a fixture's "request" object; owns every byte the inbound view points at. */
-typedef struct {
-    wh_inbound_t in;
-    wh_header_t headers[32];
-    char *names[32];
-    char *body;
-} request_t;
-
-static int hexval(int c)
-{
-    return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
-}
-
-static void request_init(request_t *r, const json_t *req, bool keep_case, const char *what)
-{
-    const json_t *headers = json_object_get(req, "headers"), *h, *v;
-    size_t i;
-
-    memset(r, 0, sizeof(*r));
-    v = json_object_get(req, "method");
-    r->in.method = v != NULL ? wh_str(json_string_value(v), json_string_length(v)) : WH_STRLIT("POST");
-    v = json_object_get(req, "url");
-    r->in.url = v != NULL ? wh_str(json_string_value(v), json_string_length(v)) : WH_STRLIT(DEFAULT_URL);
-    v = json_object_get(req, "nowMs");
-    r->in.now_ms = v != NULL ? json_integer_value(v) : 0;
-
-    assert_true(json_array_size(headers) <= 32);
-    json_array_foreach(headers, i, h)
-    {
-        const json_t *name = json_array_get(h, 0), *value = json_array_get(h, 1);
-        r->names[i] = strdup(json_string_value(name));
-        assert_non_null(r->names[i]);
-        /* h2o hands header names over lower-cased; keepHeaderCase cases check the lookup does not depend on it. */
-        for (char *p = r->names[i]; !keep_case && *p != '\0'; ++p)
-            *p = (char)tolower((unsigned char)*p);
-        r->headers[i].name = wh_str_c(r->names[i]);
-        r->headers[i].value = wh_str(json_string_value(value), json_string_length(value));
-    }
-    r->in.headers = r->headers;
-    r->in.nheaders = json_array_size(headers);
-
-    if ((v = json_object_get(req, "body")) != NULL) {
-        r->body = malloc(json_string_length(v) + 1);
-        assert_non_null(r->body);
-        memcpy(r->body, json_string_value(v), json_string_length(v));
-        r->in.body = wh_str(r->body, json_string_length(v));
-    } else if ((v = json_object_get(req, "bodyJson")) != NULL) {
-        r->body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        assert_non_null(r->body);
-        r->in.body = wh_str_c(r->body);
-    } else if ((v = json_object_get(req, "bodyFile")) != NULL) {
-        char path[512];
-        size_t len = 0;
-        snprintf(path, sizeof(path), "%s/%s", FIXTURES, json_string_value(v));
-        r->body = read_file(path, &len);
-        if (r->body == NULL)
-            fail_msg("%s: cannot read %s", what, path);
-        r->in.body = wh_str(r->body, len);
-    } else if ((v = json_object_get(req, "bodyHex")) != NULL) {
-        size_t n = json_string_length(v) / 2;
-        const char *hex = json_string_value(v);
-        r->body = malloc(n + 1);
-        assert_non_null(r->body);
-        for (size_t k = 0; k != n; ++k)
-            r->body[k] = (char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-        r->in.body = wh_str(r->body, n);
-    } else {
-        fail_msg("%s: request has no body", what);
-    }
-}
-
-static void request_dispose(request_t *r)
-{
-    for (size_t i = 0; i != r->in.nheaders; ++i)
-        free(r->names[i]);
-    free(r->body);
-}
-
-/* JSON text of v (NULL -> "null"), keys sorted: comparing texts prints both sides on failure. */
-static char *dump(const json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
-    assert_non_null(s);
-    return s;
-}
-
-static void assert_json_equal(const json_t *got, const json_t *want)
-{
-    char *g = dump(got), *w = dump(json_is_null(want) ? NULL : want);
-    assert_string_equal(g, w);
-    free(g);
-    free(w);
-}
-
-static void assert_change(const wh_change_t *c, const json_t *want)
-{
-    const json_t *key = json_object_get(want, "dedupeKey");
-
-    assert_string_equal(c->object_type, json_string_value(json_object_get(want, "objectType")));
-    assert_string_equal(c->action, json_string_value(json_object_get(want, "action")));
-    assert_string_equal(c->object_id, json_string_value(json_object_get(want, "objectId")));
-    assert_int_equal(c->occurred_at_ms, json_integer_value(json_object_get(want, "occurredAt")));
-    assert_string_equal(c->account, json_string_value(json_object_get(want, "account")));
-    assert_string_equal(c->provider_event_id, json_string_value(json_object_get(want, "providerEventId")));
-    assert_int_equal(c->thin, json_is_true(json_object_get(want, "thin")));
-    assert_non_null(c->fields);
-    assert_true(json_is_object(c->fields));
-    assert_json_equal(c->fields, json_object_get(want, "fields"));
-    assert_json_equal(c->changed_fields, json_object_get(want, "changedFields"));
-    assert_json_equal(c->extra, json_object_get(want, "extra"));
-    assert_null(c->previous); /* HubSpot never sends previous values */
-    if (key != NULL) {
-        char hex[2 * WH_DEDUPE_KEY_LEN + 1];
-        wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, hex);
-        assert_string_equal(hex, json_string_value(key));
-    }
-}
-
-static void assert_contains(const char *errbuf, const char *needle, const char *what)
-{
-    if (strstr(errbuf, needle) == NULL)
-        fail_msg("%s: errbuf \"%s\" does not contain \"%s\"", what, errbuf, needle);
-}
-
 /* Verification messages must never echo the secret or what was received as a signature. */
-static void assert_no_secret(const char *errbuf, const json_t *credentials, const request_t *r, const char *what)
+static void no_secret(const char *errbuf, const json_t *credentials, const wh_inbound_t *in, const char *what)
 {
     const json_t *secret = json_object_get(credentials, "clientSecret");
 
     if (json_is_string(secret) && json_string_length(secret) > 0 && strstr(errbuf, json_string_value(secret)) != NULL)
         fail_msg("%s: errbuf \"%s\" holds the client secret", what, errbuf);
-    for (size_t i = 0; i != r->in.nheaders; ++i) {
-        wh_str_t v = r->headers[i].value;
+    for (size_t i = 0; i != in->nheaders; ++i) {
+        wh_str_t v = in->headers[i].value;
         char copy[128];
-        if (v.len < 8 || v.len >= sizeof(copy) || !wh_str_ieq(wh_str(r->names[i], 13), WH_STRLIT("x-hubspot-sig")))
+        if (v.len < 8 || v.len >= sizeof(copy) || !wh_str_ieq(wh_str(in->headers[i].name.base, 13), WH_STRLIT("x-hubspot-sig")))
             continue;
         memcpy(copy, v.base, v.len);
         copy[v.len] = '\0';
@@ -214,103 +54,22 @@ static void assert_no_secret(const char *errbuf, const json_t *credentials, cons
     }
 }
 
-static void assert_distinct_keys(const wh_changes_t *out, const char *what)
-{
-    for (size_t i = 0; i != out->size; ++i)
-        for (size_t j = i + 1; j != out->size; ++j)
-            if (memcmp(out->items[i].dedupe_key, out->items[j].dedupe_key, WH_DEDUPE_KEY_LEN) == 0)
-                fail_msg("%s: changes %zu and %zu share a dedupe key", what, i, j);
-}
-
-static void run_case(const char *file, size_t index, const json_t *tc)
-{
-    const json_t *credentials = json_object_get(tc, "credentials"), *verdict = json_object_get(tc, "verify"),
-                 *parsed = json_object_get(tc, "parse"), *contains = json_object_get(tc, "errorContains");
-    char what[512], errbuf[WH_ERRBUF_SIZE];
-    request_t r;
-
-    snprintf(what, sizeof(what), "%.64s #%zu \"%.200s\"", file, index, json_string_value(json_object_get(tc, "name")));
-    print_message("  case %s\n", what);
-    request_init(&r, json_object_get(tc, "request"), json_is_true(json_object_get(tc, "keepHeaderCase")), what);
-
-    if (verdict != NULL) {
-        wh_err_t want = err_by_name(json_string_value(verdict));
-        errbuf[0] = '\0';
-        wh_err_t got = hubspot()->verify(&r.in, credentials, errbuf);
-        if (got != want)
-            fail_msg("%s: verify answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
-        if (want != WH_OK) {
-            assert_true(errbuf[0] != '\0');
-            if (contains != NULL && parsed == NULL)
-                assert_contains(errbuf, json_string_value(contains), what);
-        }
-        assert_no_secret(errbuf, credentials, &r, what);
-    }
-
-    if (parsed != NULL) {
-        wh_err_t want = err_by_name(json_string_value(parsed));
-        const json_t *changes = json_object_get(tc, "changes");
-        wh_changes_t out, again;
-
-        wh_changes_init(&out);
-        errbuf[0] = '\0';
-        wh_err_t got = hubspot()->parse(&r.in, NULL, &out, errbuf);
-        if (got != want)
-            fail_msg("%s: parse answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
-        if (want != WH_OK) {
-            assert_true(errbuf[0] != '\0');
-            if (contains != NULL)
-                assert_contains(errbuf, json_string_value(contains), what);
-        } else {
-            assert_int_equal(out.size, json_array_size(changes));
-            for (size_t i = 0; i != out.size; ++i) {
-                print_message("    change %zu\n", i);
-                assert_change(&out.items[i], json_array_get(changes, i));
-            }
-            assert_distinct_keys(&out, what);
-            /* Keys are a pure function of the body: a second parse gives the same ones. */
-            wh_changes_init(&again);
-            assert_int_equal(hubspot()->parse(&r.in, NULL, &again, errbuf), WH_OK);
-            for (size_t i = 0; i != out.size; ++i)
-                assert_memory_equal(out.items[i].dedupe_key, again.items[i].dedupe_key, WH_DEDUPE_KEY_LEN);
-            wh_changes_dispose(&again);
-        }
-        wh_changes_dispose(&out);
-    }
-    request_dispose(&r);
-}
-
-static int is_fixture(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
 static void test_fixtures(void **state)
 {
-    struct dirent **files;
-    int n = scandir(FIXTURES, &files, is_fixture, alphasort);
-    size_t total = 0;
+    const fx_config_t cfg = {
+        .provider = hubspot(),
+        .dir = FIXTURES,
+        .default_url = DEFAULT_URL,
+        .min_files = 4, /* vectors, verify, normalize, malformed */
+        .min_cases = 100,
+        .parse_credentials = false,
+        .reparse_credentials = false,
+        .distinct_keys = true,
+        .no_previous = true,
+        .no_secret = no_secret,
+    };
 
-    assert_true(n >= 4); /* vectors, verify, normalize, malformed */
-    for (int f = 0; f != n; ++f) {
-        char path[512];
-        json_t *doc, *tc;
-        size_t i;
-
-        snprintf(path, sizeof(path), "%s/%s", FIXTURES, files[f]->d_name);
-        doc = load_json(path);
-        json_array_foreach(json_object_get(doc, "cases"), i, tc)
-        {
-            run_case(files[f]->d_name, i, tc);
-            ++total;
-        }
-        json_decref(doc);
-        free(files[f]);
-    }
-    free(files);
-    print_message("  %zu fixture cases\n", total);
-    assert_true(total >= 100);
+    fx_run_fixtures(&cfg);
 }
 
 /* HubSpot's published vectors as shipped in ../shared (CI has the folder; a bare checkout skips). */
@@ -325,7 +84,7 @@ static void test_shared_vectors(void **state)
         skip();
     }
     fclose(probe);
-    doc = load_json(SHARED_SAMPLES "/vectors.json");
+    doc = fx_load_json(SHARED_SAMPLES "/vectors.json");
     json_array_foreach(json_object_get(doc, "vectors"), i, v)
     {
         const json_t *hdrs = json_object_get(v, "expected_header"), *uri = json_object_get(v, "uri_as_received");
@@ -380,7 +139,7 @@ static void parse_file(const char *path, size_t want, const char *first_action)
 {
     char errbuf[WH_ERRBUF_SIZE] = "";
     size_t len = 0;
-    char *body = read_file(path, &len);
+    char *body = fx_read_file(path, &len);
     wh_inbound_t in = {.method = WH_STRLIT("POST"), .url = WH_STRLIT(DEFAULT_URL)};
     wh_changes_t out;
 
@@ -451,7 +210,7 @@ static void test_check_credentials(void **state)
         errbuf[0] = '\0';
         print_message("  credentials %s\n", cases[i].json);
         assert_string_equal(wh_err_name(hubspot()->check_credentials(c, errbuf)), wh_err_name(cases[i].want));
-        assert_contains(errbuf, cases[i].contains, cases[i].json);
+        fx_assert_contains(errbuf, cases[i].contains, cases[i].json);
         assert_null(strstr(errbuf, SECRET));
         json_decref(c);
     }
@@ -471,7 +230,7 @@ static void test_check_credentials_secret_length(void **state)
     secret[257] = '\0';
     c = json_pack("{s:s}", "clientSecret", secret);
     assert_string_equal(wh_err_name(hubspot()->check_credentials(c, errbuf)), "invalid");
-    assert_contains(errbuf, "credentials.clientSecret: longer than 256 bytes", "257-byte secret");
+    fx_assert_contains(errbuf, "credentials.clientSecret: longer than 256 bytes", "257-byte secret");
     json_decref(c);
 }
 
@@ -523,7 +282,7 @@ static void test_batch_limits(void **state)
 
     body = batch_of(WH_MAX_BATCH + 1);
     assert_string_equal(wh_err_name(parse_body(body, strlen(body), &count, errbuf)), "too_large");
-    assert_contains(errbuf, "batch of 101 events", "101 events");
+    fx_assert_contains(errbuf, "batch of 101 events", "101 events");
     assert_int_equal(count, 0);
     free(body);
 }
@@ -573,7 +332,7 @@ static void test_depth_limits(void **state)
     {
         char want[64];
         snprintf(want, sizeof(want), "nested deeper than %d", WH_MAX_JSON_DEPTH);
-        assert_contains(errbuf, want, "one level too deep");
+        fx_assert_contains(errbuf, want, "one level too deep");
     }
     free(body);
     body = nested_arrays(40);
@@ -599,17 +358,17 @@ static void test_header_too_long(void **state)
 
     memset(value, 'A', sizeof(value));
     assert_string_equal(wh_err_name(hubspot()->verify(&in, credentials, errbuf)), "invalid_signature");
-    assert_contains(errbuf, "longer than 4096", "4097-byte header");
+    fx_assert_contains(errbuf, "longer than 4096", "4097-byte header");
 
     headers[0].value.len = WH_MAX_HEADER_VALUE; /* at the bound: read, then it simply does not match */
     assert_string_equal(wh_err_name(hubspot()->verify(&in, credentials, errbuf)), "invalid_signature");
-    assert_contains(errbuf, "does not match", "4096-byte header");
+    fx_assert_contains(errbuf, "does not match", "4096-byte header");
 
     headers[0].value = WH_STRLIT("HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=");
     headers[1].value.base = value; /* an over-long timestamp is refused the same way */
     headers[1].value.len = sizeof(value);
     assert_string_equal(wh_err_name(hubspot()->verify(&in, credentials, errbuf)), "invalid_signature");
-    assert_contains(errbuf, "longer than 4096", "4097-byte timestamp");
+    fx_assert_contains(errbuf, "longer than 4096", "4097-byte timestamp");
     json_decref(credentials);
 }
 
@@ -698,7 +457,7 @@ static void test_all_or_nothing(void **state)
 
     wh_changes_init(&out);
     assert_string_equal(wh_err_name(hubspot()->parse(&in, NULL, &out, errbuf)), "malformed");
-    assert_contains(errbuf, "event 1: mergedObjectIds[0]", "merge with a bad id");
+    fx_assert_contains(errbuf, "event 1: mergedObjectIds[0]", "merge with a bad id");
     wh_changes_dispose(&out); /* ASan: the partial items' JSON is released */
     assert_int_equal(out.size, 0);
 }

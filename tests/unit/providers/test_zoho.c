@@ -17,6 +17,7 @@
 #include "../../../common/crypto.h"
 #include "../../../common/unified.h"
 #include "../../../providers/provider.h"
+#include "fixture.h"
 
 #define FIXTURES WH_SOURCE_DIR "/tests/fixtures/providers/zoho"
 #define SHARED_SAMPLES WH_SHARED_DIR "/providers/samples/zoho"
@@ -31,259 +32,34 @@ static const wh_provider_t *zoho(void)
     return p;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
-
-static json_t *load_json(const char *path)
-{
-    json_error_t jerr;
-    json_t *v = json_load_file(path, JSON_ALLOW_NUL, &jerr);
-    if (v == NULL)
-        fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
-    return v;
-}
-
-static wh_err_t err_by_name(const char *name)
-{
-    for (int e = 0; e != WH__ERR_COUNT; ++e)
-        if (strcmp(wh_err_name((wh_err_t)e), name) == 0)
-            return (wh_err_t)e;
-    fail_msg("unknown verdict name \"%s\" in a fixture", name);
-    return WH_EINTERNAL;
-}
-
-/* A request built from a fixture's "request" object; owns every byte the inbound view points at. */
-typedef struct {
-    wh_inbound_t in;
-    wh_header_t headers[32];
-    char *names[32];
-    char *body;
-} request_t;
-
-static int hexval(int c)
-{
-    return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
-}
-
-static void request_init(request_t *r, const json_t *req, bool keep_case, const char *what)
-{
-    const json_t *headers = json_object_get(req, "headers"), *h, *v;
-    size_t i;
-
-    memset(r, 0, sizeof(*r));
-    r->in.method = WH_STRLIT("POST");
-    r->in.url = WH_STRLIT(DEFAULT_URL);
-    v = json_object_get(req, "nowMs");
-    r->in.now_ms = v != NULL ? json_integer_value(v) : 0;
-
-    assert_true(json_array_size(headers) <= 32);
-    json_array_foreach(headers, i, h)
-    {
-        r->names[i] = strdup(json_string_value(json_array_get(h, 0)));
-        assert_non_null(r->names[i]);
-        /* h2o hands header names over lower-cased; keepHeaderCase cases check the lookup does not depend on it. */
-        for (char *p = r->names[i]; !keep_case && *p != '\0'; ++p)
-            *p = (char)tolower((unsigned char)*p);
-        r->headers[i].name = wh_str_c(r->names[i]);
-        v = json_array_get(h, 1);
-        r->headers[i].value = wh_str(json_string_value(v), json_string_length(v));
-    }
-    r->in.headers = r->headers;
-    r->in.nheaders = json_array_size(headers);
-
-    if ((v = json_object_get(req, "body")) != NULL) {
-        r->body = malloc(json_string_length(v) + 1);
-        assert_non_null(r->body);
-        memcpy(r->body, json_string_value(v), json_string_length(v));
-        r->in.body = wh_str(r->body, json_string_length(v));
-    } else if ((v = json_object_get(req, "bodyJson")) != NULL) {
-        r->body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-        assert_non_null(r->body);
-        r->in.body = wh_str_c(r->body);
-    } else if ((v = json_object_get(req, "bodyHex")) != NULL) {
-        size_t n = json_string_length(v) / 2;
-        const char *hex = json_string_value(v);
-        r->body = malloc(n + 1);
-        assert_non_null(r->body);
-        for (size_t k = 0; k != n; ++k)
-            r->body[k] = (char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-        r->in.body = wh_str(r->body, n);
-    } else {
-        fail_msg("%s: request has no body", what);
-    }
-}
-
-static void request_dispose(request_t *r)
-{
-    for (size_t i = 0; i != r->in.nheaders; ++i)
-        free(r->names[i]);
-    free(r->body);
-}
-
-/* JSON text of v (NULL -> "null"), keys sorted: comparing texts prints both sides on failure. */
-static char *dump(const json_t *v)
-{
-    char *s = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
-    assert_non_null(s);
-    return s;
-}
-
-static void assert_json_equal(const json_t *got, const json_t *want)
-{
-    char *g = dump(got), *w = dump(json_is_null(want) ? NULL : want);
-    assert_string_equal(g, w);
-    free(g);
-    free(w);
-}
-
-static void assert_change(const wh_change_t *c, const json_t *want)
-{
-    const json_t *key = json_object_get(want, "dedupeKey");
-
-    assert_string_equal(c->object_type, json_string_value(json_object_get(want, "objectType")));
-    assert_string_equal(c->action, json_string_value(json_object_get(want, "action")));
-    assert_string_equal(c->object_id, json_string_value(json_object_get(want, "objectId")));
-    assert_int_equal(c->occurred_at_ms, json_integer_value(json_object_get(want, "occurredAt")));
-    assert_string_equal(c->account, json_string_value(json_object_get(want, "account")));
-    assert_string_equal(c->provider_event_id, json_string_value(json_object_get(want, "providerEventId")));
-    assert_int_equal(c->thin, json_is_true(json_object_get(want, "thin")));
-    assert_non_null(c->fields);
-    assert_true(json_is_object(c->fields));
-    assert_json_equal(c->fields, json_object_get(want, "fields"));
-    assert_json_equal(c->changed_fields, json_object_get(want, "changedFields"));
-    assert_json_equal(c->previous, json_object_get(want, "previous"));
-    assert_json_equal(c->extra, json_object_get(want, "extra"));
-    if (key != NULL) {
-        char hex[2 * WH_DEDUPE_KEY_LEN + 1];
-        wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, hex);
-        assert_string_equal(hex, json_string_value(key));
-    }
-}
-
-static void assert_contains(const char *errbuf, const char *needle, const char *what)
-{
-    if (strstr(errbuf, needle) == NULL)
-        fail_msg("%s: errbuf \"%s\" does not contain \"%s\"", what, errbuf, needle);
-}
-
 /* Verification messages must never echo the stored token (nor, so, a received one that matches it). */
-static void assert_no_secret(const char *errbuf, const json_t *credentials, const request_t *r, const char *what)
+static void no_secret(const char *errbuf, const json_t *credentials, const wh_inbound_t *in, const char *what)
 {
     const json_t *token = json_object_get(credentials, "token");
 
-    (void)r;
+    (void)in;
     if (json_is_string(token) && json_string_length(token) > 0 && strstr(errbuf, json_string_value(token)) != NULL)
         fail_msg("%s: errbuf \"%s\" holds the token", what, errbuf);
     if (strstr(errbuf, "TOKEN_FOR") != NULL)
         fail_msg("%s: errbuf \"%s\" echoes a token", what, errbuf);
 }
 
-static void run_case(const char *file, size_t index, const json_t *tc)
-{
-    const json_t *credentials = json_object_get(tc, "credentials"), *verdict = json_object_get(tc, "verify"),
-                 *parsed = json_object_get(tc, "parse"), *contains = json_object_get(tc, "errorContains");
-    char what[512], errbuf[WH_ERRBUF_SIZE];
-    request_t r;
-
-    snprintf(what, sizeof(what), "%.64s #%zu \"%.200s\"", file, index, json_string_value(json_object_get(tc, "name")));
-    print_message("  case %s\n", what);
-    request_init(&r, json_object_get(tc, "request"), json_is_true(json_object_get(tc, "keepHeaderCase")), what);
-
-    if (verdict != NULL) {
-        wh_err_t want = err_by_name(json_string_value(verdict));
-        errbuf[0] = '\0';
-        wh_err_t got = zoho()->verify(&r.in, credentials, errbuf);
-        if (got != want)
-            fail_msg("%s: verify answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
-        if (want != WH_OK) {
-            assert_true(errbuf[0] != '\0');
-            if (contains != NULL && parsed == NULL)
-                assert_contains(errbuf, json_string_value(contains), what);
-        }
-        assert_no_secret(errbuf, credentials, &r, what);
-    }
-
-    if (parsed != NULL) {
-        wh_err_t want = err_by_name(json_string_value(parsed));
-        const json_t *changes = json_object_get(tc, "changes");
-        wh_changes_t out, again;
-
-        wh_changes_init(&out);
-        errbuf[0] = '\0';
-        wh_err_t got = zoho()->parse(&r.in, credentials, &out, errbuf);
-        if (got != want)
-            fail_msg("%s: parse answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
-        if (want != WH_OK) {
-            assert_true(errbuf[0] != '\0');
-            if (contains != NULL)
-                assert_contains(errbuf, json_string_value(contains), what);
-        } else {
-            assert_int_equal(out.size, json_array_size(changes));
-            for (size_t i = 0; i != out.size; ++i) {
-                print_message("    change %zu\n", i);
-                assert_change(&out.items[i], json_array_get(changes, i));
-                for (size_t j = 0; j != i; ++j)
-                    assert_memory_not_equal(out.items[i].dedupe_key, out.items[j].dedupe_key, WH_DEDUPE_KEY_LEN);
-            }
-            /* Keys are a pure function of the body: a second parse gives the same ones. */
-            wh_changes_init(&again);
-            assert_int_equal(zoho()->parse(&r.in, NULL, &again, errbuf), WH_OK);
-            for (size_t i = 0; i != out.size; ++i)
-                assert_memory_equal(out.items[i].dedupe_key, again.items[i].dedupe_key, WH_DEDUPE_KEY_LEN);
-            wh_changes_dispose(&again);
-        }
-        wh_changes_dispose(&out);
-    }
-    request_dispose(&r);
-}
-
-static int is_fixture(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
 static void test_fixtures(void **state)
 {
-    struct dirent **files;
-    int n = scandir(FIXTURES, &files, is_fixture, alphasort);
-    size_t total = 0;
+    const fx_config_t cfg = {
+        .provider = zoho(),
+        .dir = FIXTURES,
+        .default_url = DEFAULT_URL,
+        .min_files = 3, /* verify, normalize, malformed */
+        .min_cases = 50,
+        .parse_credentials = true,
+        .reparse_credentials = false,
+        .distinct_keys = true,
+        .no_previous = false,
+        .no_secret = no_secret,
+    };
 
-    assert_true(n >= 3); /* verify, normalize, malformed */
-    for (int f = 0; f != n; ++f) {
-        char path[512];
-        json_t *doc, *tc;
-        size_t i;
-
-        snprintf(path, sizeof(path), "%s/%s", FIXTURES, files[f]->d_name);
-        doc = load_json(path);
-        json_array_foreach(json_object_get(doc, "cases"), i, tc)
-        {
-            run_case(files[f]->d_name, i, tc);
-            ++total;
-        }
-        json_decref(doc);
-        free(files[f]);
-    }
-    free(files);
-    print_message("  %zu fixture cases\n", total);
-    assert_true(total >= 50);
+    fx_run_fixtures(&cfg);
 }
 
 /* Zoho's own sample notifications, as shipped in ../shared (a bare checkout skips). */
@@ -313,7 +89,7 @@ static void test_shared_samples(void **state)
         wh_changes_t out;
 
         snprintf(path, sizeof(path), "%s/%s", SHARED_SAMPLES, samples[i].file);
-        body = read_file(path, &len);
+        body = fx_read_file(path, &len);
         if (body == NULL)
             fail_msg("%s: cannot read", path);
         print_message("  sample %s\n", samples[i].file);
@@ -379,7 +155,7 @@ static void test_check_credentials(void **state)
         errbuf[0] = '\0';
         print_message("  credentials %s\n", cases[i].json);
         assert_string_equal(wh_err_name(zoho()->check_credentials(c, errbuf)), wh_err_name(cases[i].want));
-        assert_contains(errbuf, cases[i].contains, cases[i].json);
+        fx_assert_contains(errbuf, cases[i].contains, cases[i].json);
         assert_null(strstr(errbuf, TOKEN));
         json_decref(c);
     }
@@ -399,12 +175,12 @@ static void test_check_credentials_length(void **state)
     value[257] = '\0';
     c = json_pack("{s:s, s:s}", "channelId", CHANNEL, "token", value);
     assert_string_equal(wh_err_name(zoho()->check_credentials(c, errbuf)), "invalid");
-    assert_contains(errbuf, "credentials.token: longer than 256 bytes", "257-byte token");
+    fx_assert_contains(errbuf, "credentials.token: longer than 256 bytes", "257-byte token");
     json_decref(c);
     value[129] = '\0';
     c = json_pack("{s:s, s:s}", "channelId", value, "token", TOKEN);
     assert_string_equal(wh_err_name(zoho()->check_credentials(c, errbuf)), "invalid");
-    assert_contains(errbuf, "credentials.channelId: longer than 128 bytes", "129-byte channel id");
+    fx_assert_contains(errbuf, "credentials.channelId: longer than 128 bytes", "129-byte channel id");
     json_decref(c);
 }
 
@@ -450,7 +226,7 @@ static void test_batch_limits(void **state)
     free(body);
     body = notification_of(WH_MAX_BATCH + 1);
     assert_string_equal(wh_err_name(parse_body(body, strlen(body), &count, errbuf)), "too_large");
-    assert_contains(errbuf, "101 ids, more than 100", "101 ids");
+    fx_assert_contains(errbuf, "101 ids, more than 100", "101 ids");
     assert_int_equal(count, 0);
     free(body);
 }
@@ -500,7 +276,7 @@ static void test_all_or_nothing(void **state)
 
     wh_changes_init(&out);
     assert_string_equal(wh_err_name(zoho()->parse(&in, NULL, &out, errbuf)), "malformed");
-    assert_contains(errbuf, "ids[2] must be", "a boolean id");
+    fx_assert_contains(errbuf, "ids[2] must be", "a boolean id");
     wh_changes_dispose(&out);
     assert_int_equal(out.size, 0);
 }
