@@ -114,6 +114,7 @@ typedef struct wh_provider {
 
 /* Providers (one per providers/<name>.c), listed in registry.c. */
 extern const wh_provider_t wh_provider_hubspot;
+extern const wh_provider_t wh_provider_salesforce;
 extern const wh_provider_t wh_provider_zoho;
 extern const wh_provider_t wh_provider_copper;
 extern const wh_provider_t wh_provider_dynamics;

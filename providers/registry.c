@@ -5,6 +5,7 @@
 /* clang-format off */
 static const wh_provider_t *const providers[] = {
     &wh_provider_hubspot,
+    &wh_provider_salesforce,
     &wh_provider_zoho,
     &wh_provider_copper,
     &wh_provider_dynamics,
