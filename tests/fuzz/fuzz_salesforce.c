@@ -14,23 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../providers/provider.h"
+#include "fuzz_input.h"
 
 #define ORG "012345678901234"
 #define NOW_MS 1732356000000LL
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void run_verify(const wh_inbound_t *in, json_t *credentials)
 {
     char errbuf[WH_ERRBUF_SIZE];
     wh_err_t err = wh_provider_salesforce.verify(in, credentials, errbuf);
 
-    check(err == WH_OK || err == WH_ESIGNATURE);
-    check(err == WH_OK || strstr(errbuf, "!") == NULL);
+    fuzz_check(err == WH_OK || err == WH_ESIGNATURE);
+    fuzz_check(err == WH_OK || strstr(errbuf, "!") == NULL);
 }
 
 static void run_parse(const wh_inbound_t *in)
@@ -41,16 +36,16 @@ static void run_parse(const wh_inbound_t *in)
 
     wh_changes_init(&out);
     err = wh_provider_salesforce.parse(in, NULL, &out, errbuf);
-    check(err == WH_OK || err == WH_EMALFORMED || err == WH_ETOO_LARGE);
-    check(err == WH_OK || errbuf[0] != '\0');
+    fuzz_check_parse_err(err);
+    fuzz_check(err == WH_OK || errbuf[0] != '\0');
     if (err == WH_OK) {
-        check(out.size >= 1 && out.size <= WH_MAX_BATCH);
+        fuzz_check(out.size >= 1 && out.size <= WH_MAX_BATCH);
         for (size_t i = 0; i != out.size; ++i) {
             const wh_change_t *c = &out.items[i];
-            check(c->object_type != NULL && c->object_type[0] != '\0' && c->action != NULL);
-            check(c->object_id[0] != '\0' && c->provider_event_id[0] != '\0' && c->account[0] != '\0');
-            check(json_is_object(c->fields));
-            check(c->previous == NULL && c->changed_fields == NULL);
+            fuzz_check(c->object_type != NULL && c->object_type[0] != '\0' && c->action != NULL);
+            fuzz_check(c->object_id[0] != '\0' && c->provider_event_id[0] != '\0' && c->account[0] != '\0');
+            fuzz_check(json_is_object(c->fields));
+            fuzz_check(c->previous == NULL && c->changed_fields == NULL);
         }
     }
     wh_changes_dispose(&out);
@@ -66,11 +61,11 @@ static void run_answers(const wh_inbound_t *in, const uint8_t *data, size_t size
     memcpy(message, data, n);
     message[n] = '\0';
     wh_provider_salesforce.refusal(in, statuses[size != 0 ? data[0] % 7 : 0], "invalid_signature", message, &reply);
-    check(reply.body != NULL && reply.body_len != 0 && reply.status >= 400);
+    fuzz_check(reply.body != NULL && reply.body_len != 0 && reply.status >= 400);
     free(reply.body);
     reply = (wh_reply_t){0};
     wh_provider_salesforce.success(in, 1, &reply);
-    check(reply.status == 200 && reply.body != NULL);
+    fuzz_check(reply.status == 200 && reply.body != NULL);
     free(reply.body);
 }
 
@@ -81,23 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        .body = wh_str((const char *)data, size),
                        .now_ms = NOW_MS};
     json_t *credentials = json_pack("{s:s}", "organizationId", ORG);
-    json_t *as_credentials;
-    char errbuf[WH_ERRBUF_SIZE];
 
     run_verify(&in, credentials);
     run_parse(&in);
     run_answers(&in, data, size);
 
-    as_credentials = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    if (as_credentials != NULL) {
-        wh_err_t err = wh_provider_salesforce.check_credentials(as_credentials, errbuf);
-        check(err == WH_OK || err == WH_EINVAL);
-        if (err == WH_OK) {
-            char vbuf[WH_ERRBUF_SIZE];
-            check(wh_provider_salesforce.verify(&in, as_credentials, vbuf) != WH_ENOCRED);
-        }
-        json_decref(as_credentials);
-    }
+    fuzz_check_body_as_credentials(&wh_provider_salesforce, &in);
     json_decref(credentials);
     return 0;
 }

@@ -14,29 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../../providers/provider.h"
+#include "fuzz_input.h"
 
 #define CHANNEL "1000000068001"
 #define TOKEN "fuzz-token"
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void run_verify(const wh_inbound_t *in, const json_t *credentials)
 {
     char errbuf[WH_ERRBUF_SIZE];
     wh_err_t err = wh_provider_zoho.verify(in, credentials, errbuf);
 
-    check(err == WH_OK || err == WH_ESIGNATURE);
-    check(err == WH_OK || strstr(errbuf, TOKEN) == NULL);
+    fuzz_check(err == WH_OK || err == WH_ESIGNATURE);
+    fuzz_check(err == WH_OK || strstr(errbuf, TOKEN) == NULL);
     if (err == WH_OK) {
         /* Only a JSON object echoing the exact token gets through. */
         json_t *root = json_loadb(in->body.base, in->body.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         const json_t *token = json_object_get(root, "token");
-        check(json_is_object(root) && json_is_string(token) && json_string_length(token) == strlen(TOKEN) &&
-              memcmp(json_string_value(token), TOKEN, strlen(TOKEN)) == 0);
+        fuzz_check(json_is_object(root) && json_is_string(token) && json_string_length(token) == strlen(TOKEN) &&
+                   memcmp(json_string_value(token), TOKEN, strlen(TOKEN)) == 0);
         json_decref(root);
     }
 }
@@ -49,16 +44,16 @@ static void run_parse(const wh_inbound_t *in, const json_t *credentials)
 
     wh_changes_init(&out);
     err = wh_provider_zoho.parse(in, credentials, &out, errbuf);
-    check(err == WH_OK || err == WH_EMALFORMED || err == WH_ETOO_LARGE);
+    fuzz_check_parse_err(err);
     if (err == WH_OK) {
-        check(out.size >= 1 && out.size <= WH_MAX_BATCH);
+        fuzz_check(out.size >= 1 && out.size <= WH_MAX_BATCH);
         for (size_t i = 0; i != out.size; ++i) {
             const wh_change_t *c = &out.items[i];
-            check(c->object_type != NULL && c->action != NULL && c->object_id[0] != '\0');
-            check(c->thin && json_is_object(c->fields) && json_object_size(c->fields) == 0 && c->previous == NULL);
+            fuzz_check(c->object_type != NULL && c->action != NULL && c->object_id[0] != '\0');
+            fuzz_check(c->thin && json_is_object(c->fields) && json_object_size(c->fields) == 0 && c->previous == NULL);
             for (size_t j = 0; j != i; ++j) {
-                check(strcmp(c->object_id, out.items[j].object_id) != 0);
-                check(memcmp(c->dedupe_key, out.items[j].dedupe_key, WH_DEDUPE_KEY_LEN) != 0);
+                fuzz_check(strcmp(c->object_id, out.items[j].object_id) != 0);
+                fuzz_check(memcmp(c->dedupe_key, out.items[j].dedupe_key, WH_DEDUPE_KEY_LEN) != 0);
             }
         }
     }
@@ -71,22 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        .url = WH_STRLIT("https://wharf.example/webhooks/zoho/c1"),
                        .body = wh_str((const char *)data, size)};
     json_t *credentials = json_pack("{s:s, s:s}", "channelId", CHANNEL, "token", TOKEN);
-    json_t *as_credentials;
-    char errbuf[WH_ERRBUF_SIZE];
 
     run_verify(&in, credentials);
     run_parse(&in, credentials);
 
-    as_credentials = json_loadb(in.body.base, in.body.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    if (as_credentials != NULL) {
-        wh_err_t err = wh_provider_zoho.check_credentials(as_credentials, errbuf);
-        check(err == WH_OK || err == WH_EINVAL);
-        if (err == WH_OK) {
-            char vbuf[WH_ERRBUF_SIZE];
-            check(wh_provider_zoho.verify(&in, as_credentials, vbuf) != WH_ENOCRED);
-        }
-        json_decref(as_credentials);
-    }
+    fuzz_check_body_as_credentials(&wh_provider_zoho, &in);
     json_decref(credentials);
     return 0;
 }
