@@ -100,7 +100,7 @@ void fx_request_init(fx_request_t *r, const json_t *req, bool keep_case, const f
     if ((v = json_object_get(req, "body")) != NULL) {
         r->body = malloc(json_string_length(v) + 1);
         assert_non_null(r->body);
-        memcpy(r->body, json_string_value(v), json_string_length(v));
+        memcpy(r->body, json_string_value(v), json_string_length(v) + 1);
         r->in.body = wh_str(r->body, json_string_length(v));
     } else if ((v = json_object_get(req, "bodyJson")) != NULL) {
         r->body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
@@ -150,15 +150,16 @@ void fx_assert_json_equal(const json_t *got, const json_t *want)
     free(w);
 }
 
-void fx_assert_change(const wh_change_t *c, const json_t *want, bool no_previous)
+/* missing_account: what an expected change without "account" stands for (NULL: the key is required). */
+static void assert_change(const wh_change_t *c, const json_t *want, bool no_previous, const char *missing_account)
 {
-    const json_t *key = json_object_get(want, "dedupeKey");
+    const json_t *key = json_object_get(want, "dedupeKey"), *account = json_object_get(want, "account");
 
     assert_string_equal(c->object_type, json_string_value(json_object_get(want, "objectType")));
     assert_string_equal(c->action, json_string_value(json_object_get(want, "action")));
     assert_string_equal(c->object_id, json_string_value(json_object_get(want, "objectId")));
     assert_int_equal(c->occurred_at_ms, json_integer_value(json_object_get(want, "occurredAt")));
-    assert_string_equal(c->account, json_string_value(json_object_get(want, "account")));
+    assert_string_equal(c->account, account != NULL ? json_string_value(account) : missing_account);
     assert_string_equal(c->provider_event_id, json_string_value(json_object_get(want, "providerEventId")));
     assert_int_equal(c->thin, json_is_true(json_object_get(want, "thin")));
     assert_non_null(c->fields);
@@ -175,6 +176,11 @@ void fx_assert_change(const wh_change_t *c, const json_t *want, bool no_previous
         wh_hex_encode(c->dedupe_key, WH_DEDUPE_KEY_LEN, hex);
         assert_string_equal(hex, json_string_value(key));
     }
+}
+
+void fx_assert_change(const wh_change_t *c, const json_t *want, bool no_previous)
+{
+    assert_change(c, want, no_previous, NULL);
 }
 
 static void assert_distinct_keys(const wh_changes_t *out, const char *what)
@@ -245,24 +251,25 @@ void fx_run_case(const fx_config_t *cfg, const char *file, size_t index, const j
     fx_request_dispose(&r);
 }
 
-size_t fx_run_fixtures(const fx_config_t *cfg)
+/* Every case of every *.json file in dir, in name order, through run; returns how many ran. */
+static size_t run_dir(const char *dir, int min_files, size_t min_cases, const void *cfg,
+                      void (*run)(const void *cfg, const char *file, size_t index, const json_t *tc))
 {
     struct dirent **files;
-    int n = scandir(cfg->dir, &files, fx_is_json, alphasort);
+    int n = scandir(dir, &files, fx_is_json, alphasort);
     size_t total = 0;
 
-    assert_non_null(cfg->provider);
-    assert_true(n >= cfg->min_files);
+    assert_true(n >= min_files);
     for (int f = 0; f != n; ++f) {
         char path[512];
         json_t *doc, *tc;
         size_t i;
 
-        snprintf(path, sizeof(path), "%s/%s", cfg->dir, files[f]->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, files[f]->d_name);
         doc = fx_load_json(path);
         json_array_foreach(json_object_get(doc, "cases"), i, tc)
         {
-            fx_run_case(cfg, files[f]->d_name, i, tc);
+            run(cfg, files[f]->d_name, i, tc);
             ++total;
         }
         json_decref(doc);
@@ -270,6 +277,110 @@ size_t fx_run_fixtures(const fx_config_t *cfg)
     }
     free(files);
     print_message("  %zu fixture cases\n", total);
-    assert_true(total >= cfg->min_cases);
+    assert_true(total >= min_cases);
     return total;
+}
+
+static void run_fixture_case(const void *cfg, const char *file, size_t index, const json_t *tc)
+{
+    fx_run_case(cfg, file, index, tc);
+}
+
+size_t fx_run_fixtures(const fx_config_t *cfg)
+{
+    assert_non_null(cfg->provider);
+    return run_dir(cfg->dir, cfg->min_files, cfg->min_cases, cfg, run_fixture_case);
+}
+
+/* errorContains is optional in the cases.json format. */
+static void assert_contains_opt(const char *errbuf, const json_t *needle, const char *what)
+{
+    if (needle != NULL)
+        fx_assert_contains(errbuf, json_string_value(needle), what);
+}
+
+void fx_run_cases_case(const fx_cases_config_t *cfg, const char *file, size_t index, const json_t *tc)
+{
+    const json_t *credentials = json_object_get(tc, "credentials"), *verdict = json_object_get(tc, "verify"),
+                 *parsed = json_object_get(tc, "parse"), *contains = json_object_get(tc, "errorContains"),
+                 *check = json_object_get(tc, "checkCredentials"), *hs = json_object_get(tc, "handshake");
+    const wh_provider_t *p = cfg->provider;
+    const fx_config_t rcfg = {.provider = p, .dir = cfg->dir, .default_url = cfg->default_url};
+    char what[512], errbuf[WH_ERRBUF_SIZE];
+    fx_request_t r;
+
+    snprintf(what, sizeof(what), "%.64s #%zu \"%.200s\"", file, index, json_string_value(json_object_get(tc, "name")));
+    print_message("  case %s\n", what);
+
+    if (check != NULL) {
+        wh_err_t want = fx_err_by_name(json_string_value(check));
+        errbuf[0] = '\0';
+        wh_err_t got = p->check_credentials(credentials, errbuf);
+        if (got != want)
+            fail_msg("%s: check_credentials answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
+        if (want != WH_OK)
+            assert_contains_opt(errbuf, contains, what);
+    }
+    if (json_object_get(tc, "request") == NULL)
+        return;
+    fx_request_init(&r, json_object_get(tc, "request"), false, &rcfg, what);
+
+    if (hs != NULL) {
+        wh_reply_t reply = {0};
+        bool got = p->handshake != NULL && p->handshake(&r.in, &reply);
+        if (got != json_is_true(hs))
+            fail_msg("%s: handshake answered %d", what, got);
+        if (got) {
+            json_t *body = json_loadb(reply.body, reply.body_len, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+            assert_int_equal(reply.status, 200);
+            assert_string_equal(reply.content_type, "application/json");
+            fx_assert_json_equal(body, json_object_get(tc, "reply"));
+            json_decref(body);
+            free(reply.body);
+        }
+    }
+    if (verdict != NULL) {
+        wh_err_t want = fx_err_by_name(json_string_value(verdict));
+        errbuf[0] = '\0';
+        wh_err_t got = p->verify(&r.in, credentials, errbuf);
+        if (got != want)
+            fail_msg("%s: verify answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
+        if (want != WH_OK) {
+            assert_true(errbuf[0] != '\0');
+            if (parsed == NULL)
+                assert_contains_opt(errbuf, contains, what);
+        }
+    }
+    if (parsed != NULL) {
+        wh_err_t want = fx_err_by_name(json_string_value(parsed));
+        const json_t *changes = json_object_get(tc, "changes");
+        wh_changes_t out;
+
+        wh_changes_init(&out);
+        errbuf[0] = '\0';
+        wh_err_t got = p->parse(&r.in, credentials, &out, errbuf);
+        if (got != want)
+            fail_msg("%s: parse answered %s (\"%s\"), expected %s", what, wh_err_name(got), errbuf, wh_err_name(want));
+        if (want != WH_OK) {
+            assert_true(errbuf[0] != '\0');
+            assert_contains_opt(errbuf, contains, what);
+        } else {
+            assert_int_equal(out.size, json_array_size(changes));
+            for (size_t i = 0; i != out.size; ++i)
+                assert_change(&out.items[i], json_array_get(changes, i), false, "");
+        }
+        wh_changes_dispose(&out);
+    }
+    fx_request_dispose(&r);
+}
+
+static void run_cases_case(const void *cfg, const char *file, size_t index, const json_t *tc)
+{
+    fx_run_cases_case(cfg, file, index, tc);
+}
+
+size_t fx_run_cases(const fx_cases_config_t *cfg)
+{
+    assert_non_null(cfg->provider);
+    return run_dir(cfg->dir, cfg->min_files, cfg->min_cases, cfg, run_cases_case);
 }

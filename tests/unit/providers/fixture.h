@@ -58,4 +58,21 @@ void fx_run_case(const fx_config_t *cfg, const char *file, size_t index, const j
 /* Every case of every *.json file in cfg->dir, in name order; returns how many ran. */
 size_t fx_run_fixtures(const fx_config_t *cfg);
 
+/* The cases.json format (monday, standard): a case is {name, credentials, request{headers, body|bodyJson, url,
+ * nowMs}} with any of "checkCredentials" (expected verdict name of check_credentials), "handshake" (true/false,
+ * "reply"), "verify" and "parse" (verdict names), "changes" (expected normalized changes; a missing "account" means
+ * ""), "errorContains". Header names are lower-cased; parse receives the case's credentials. */
+typedef struct {
+    const wh_provider_t *provider;
+    const char *dir;         /* the fixture folder */
+    const char *default_url; /* a request without "url" is POSTed here */
+    int min_files;           /* the folder holds at least this many *.json files */
+    size_t min_cases;        /* and at least this many cases in all */
+} fx_cases_config_t;
+
+/* One case of the cases.json format. */
+void fx_run_cases_case(const fx_cases_config_t *cfg, const char *file, size_t index, const json_t *tc);
+/* Every case of every *.json file in cfg->dir, in name order; returns how many ran. */
+size_t fx_run_cases(const fx_cases_config_t *cfg);
+
 #endif
