@@ -384,3 +384,41 @@ size_t fx_run_cases(const fx_cases_config_t *cfg)
     assert_non_null(cfg->provider);
     return run_dir(cfg->dir, cfg->min_files, cfg->min_cases, cfg, run_cases_case);
 }
+
+void fx_assert_no_credential(const char *errbuf, const json_t *credentials, const char *field, size_t min_len, const char *what,
+                             const char *label)
+{
+    const json_t *v = json_object_get(credentials, field);
+
+    if (json_is_string(v) && json_string_length(v) >= min_len && strstr(errbuf, json_string_value(v)) != NULL)
+        fail_msg("%s: errbuf \"%s\" holds the %s", what, errbuf, label);
+}
+
+static bool name_contains(wh_str_t name, const char *part)
+{
+    size_t plen = strlen(part);
+
+    for (size_t i = 0; i + plen <= name.len; ++i) {
+        size_t k = 0;
+        while (k != plen && tolower((unsigned char)name.base[i + k]) == tolower((unsigned char)part[k]))
+            ++k;
+        if (k == plen)
+            return true;
+    }
+    return false;
+}
+
+void fx_assert_no_header_echo(const char *errbuf, const wh_inbound_t *in, const char *name_part, size_t skip, const char *what)
+{
+    for (size_t i = 0; i != in->nheaders; ++i) {
+        wh_str_t v = in->headers[i].value;
+        char copy[256];
+        if (v.len < 8 || v.len >= sizeof(copy) || v.len <= skip || !name_contains(in->headers[i].name, name_part))
+            continue;
+        memcpy(copy, v.base, v.len);
+        copy[v.len] = '\0';
+        if (strstr(errbuf, copy + skip) != NULL)
+            fail_msg("%s: errbuf \"%s\" echoes the received %.*s", what, errbuf, (int)in->headers[i].name.len,
+                     in->headers[i].name.base);
+    }
+}

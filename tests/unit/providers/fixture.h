@@ -75,4 +75,16 @@ void fx_run_cases_case(const fx_cases_config_t *cfg, const char *file, size_t in
 /* Every case of every *.json file in cfg->dir, in name order; returns how many ran. */
 size_t fx_run_cases(const fx_cases_config_t *cfg);
 
+/*
+ * Refusal messages never echo secrets. Fails (naming `label`) when errbuf contains credentials[`field`]
+ * (a string of at least `min_len` bytes; other values are not checked).
+ */
+void fx_assert_no_credential(const char *errbuf, const json_t *credentials, const char *field, size_t min_len, const char *what,
+                             const char *label);
+/*
+ * Fails when errbuf contains the value (from byte `skip` on, 8..255 bytes) of a request header whose name
+ * contains `name_part` (ASCII case-insensitive): what was received as a signature is never echoed.
+ */
+void fx_assert_no_header_echo(const char *errbuf, const wh_inbound_t *in, const char *name_part, size_t skip, const char *what);
+
 #endif
