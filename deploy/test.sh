@@ -88,48 +88,17 @@ run_ctest() { # LABEL DIR
   return "$rc"
 }
 
-# Every fuzz target gets an equal share of FUZZ_SECONDS, the seed corpus
-# tests/fuzz/corpus/<name without fuzz_>/ when present (read-only: libFuzzer
-# writes new inputs into the first directory only, a temp one here), and its
-# crash artifacts under build-fuzz/artifacts/.
+# Every fuzz target gets an equal share of FUZZ_SECONDS (tests/fuzz/run.sh does
+# the work and prints a table; run it by hand for a longer campaign).
 FUZZ_RAN=0
 run_fuzz() {
-  local targets=() t name share corpus seed rc
-  for t in tests/fuzz/fuzz_*.c; do
-    [ -e "$t" ] || continue
-    name=$(basename "$t" .c)
-    targets+=("$name")
-  done
-  if [ ${#targets[@]} -eq 0 ]; then
-    echo "no tests/fuzz/fuzz_*.c targets"
-    return 0
-  fi
-  cmake -S . -B build-fuzz -DWHARF_FUZZ=ON -DCMAKE_C_COMPILER=clang -DWHARF_INTEGRATION=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
-  # only the fuzz targets: building wharf and the unit tests again with clang adds nothing here
-  cmake --build build-fuzz -j"$JOBS" --target "${targets[@]}" || return 1
-  share=$((FUZZ_SECONDS / ${#targets[@]}))
+  local n
+  n=$(find tests/fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l)
+  [ "$n" -gt 0 ] || { echo "no tests/fuzz/fuzz_*.c targets"; return 0; }
+  local share=$((FUZZ_SECONDS / n))
   [ "$share" -ge 1 ] || share=1
-  mkdir -p build-fuzz/artifacts
-  for name in "${targets[@]}"; do
-    corpus=$(mktemp -d -p "$LOGDIR" "corpus-$name.XXXXXX")
-    seed=tests/fuzz/corpus/${name#fuzz_}
-    [ -d "$seed" ] || seed=
-    printf -- '-- %s: %d s%s\n' "$name" "$share" "${seed:+, seeds from $seed}"
-    rc=0
-    # halt_on_error: a UBSan finding must fail the run, not scroll past.
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-      "build-fuzz/$name" -max_total_time="$share" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="build-fuzz/artifacts/$name-" "$corpus" ${seed:+"$seed"} \
-      >"$LOGDIR/$name.log" 2>&1 || rc=$?
-    if [ $rc -ne 0 ]; then
-      tail -n 60 "$LOGDIR/$name.log"
-      echo "$name: libFuzzer exited $rc; reproducer in build-fuzz/artifacts/" >&2
-      return 1
-    fi
-    grep -E '^(Done|stat::number_of_executed_units)' "$LOGDIR/$name.log" | tail -2
-    FUZZ_RAN=$((FUZZ_RAN + 1))
-  done
+  JOBS=$JOBS tests/fuzz/run.sh "$share" build-fuzz || return 1
+  FUZZ_RAN=$n
 }
 
 run_phase "deps" deploy/deps.sh test
