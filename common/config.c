@@ -246,5 +246,11 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
     if ((err = parse_duration("WHARF_SHUTDOWN_GRACE", env_or("WHARF_SHUTDOWN_GRACE", "20s"), 0, &c->shutdown_grace_ms, errbuf)) !=
         WH_OK)
         return err;
+    {
+        char why[WH_ERRBUF_SIZE];
+        if (wh_cidr_list_parse(wh_str_c(env_or("WHARF_TRUSTED_PROXIES", "")), c->trusted_proxies, &c->ntrusted_proxies, why) !=
+            WH_OK)
+            return wh_errf(errbuf, WH_EINVAL, "WHARF_TRUSTED_PROXIES: %s", why);
+    }
     return WH_OK;
 }

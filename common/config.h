@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "crypto.h"
 #include "err.h"
+#include "netaddr.h"
 
 #define WH_MAX_RETRY_STEPS 32
 
@@ -57,6 +58,9 @@ typedef struct {
     char consumer[128];
     /* WHARF_SHUTDOWN_GRACE: how long SIGTERM waits for in-flight work */
     int64_t shutdown_grace_ms;
+    /* WHARF_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (allow lists judge that client) */
+    wh_cidr_t trusted_proxies[WH_MAX_CIDRS];
+    size_t ntrusted_proxies;
 } wh_config_t;
 
 /* Fills `c` from getenv(); on error, errbuf holds one line naming the variable. */

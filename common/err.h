@@ -25,7 +25,8 @@
     X(ECRYPTO, "crypto", "cryptographic failure")                                                                                  \
     X(ENOCRED, "no_credentials", "connection lacks the credential its provider needs")                                             \
     X(EUNSUPPORTED, "unsupported", "unsupported")                                                                                  \
-    X(EINTERNAL, "internal", "internal error")
+    X(EINTERNAL, "internal", "internal error")                                                                                     \
+    X(EFORBIDDEN, "forbidden", "not allowed from this address")
 
 typedef enum {
 #define WH__ERR_ENUM(name, sym, msg) WH_##name,

@@ -32,3 +32,20 @@ const char *wh_action_find(wh_str_t name)
             return actions[i];
     return NULL;
 }
+
+size_t wh_object_type_own(const char *provider, wh_str_t native, char *out)
+{
+    size_t n = 0;
+
+    for (const char *p = provider; *p != '\0' && n < WH_MAX_OBJECT_TYPE_LEN - 1; ++p)
+        out[n++] = *p;
+    out[n++] = ':';
+    for (size_t i = 0; i != native.len && n < WH_MAX_OBJECT_TYPE_LEN; ++i) {
+        char c = native.base[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        out[n++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ? c : '_';
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -21,6 +21,16 @@ const wh_object_type_t *wh_object_type_find(wh_str_t name);
 /* The table row for a plural sync-config key ("contacts"), or NULL. */
 const wh_object_type_t *wh_object_type_find_plural(wh_str_t plural);
 
+/*
+ * Object types without a unified name keep the provider's own name: "<provider>:<native>", the native name
+ * lower-cased with every byte outside [a-z0-9_-] written as '_', the whole cut at WH_MAX_OBJECT_TYPE_LEN bytes
+ * ("salesforce:invoice__c", "attio:97052eb9-e65e-443f-a297-f2d9a4a7f795", "close:custom_activity"). So an event
+ * type is always "crm.<objectType>.<action>" with exactly two dots, and a subscription can name it.
+ */
+#define WH_MAX_OBJECT_TYPE_LEN 80
+/* Writes the own name into out (WH_MAX_OBJECT_TYPE_LEN + 1 bytes) and returns its length. */
+size_t wh_object_type_own(const char *provider, wh_str_t native, char *out);
+
 /* Actions (static strings; compare by pointer or by text). */
 #define WH_ACTION_CREATED "created"
 #define WH_ACTION_UPDATED "updated"

@@ -67,12 +67,13 @@ Exit:
     return ok;
 }
 
+/* Segment bytes: a provider's own object type reads "<provider>:<native>" with [a-z0-9_-] (common/unified.h). */
 static bool segment_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == ':' || c == '-';
 }
 
-/* "*"; an exact type of >= 2 dot-separated [a-z0-9_]+ segments; or a prefix of >= 1 segments followed by ".*". */
+/* "*"; an exact type of >= 2 dot-separated [a-z0-9_:-]+ segments; or a prefix of >= 1 segments followed by ".*". */
 static bool event_type_valid(const char *s, size_t len)
 {
     size_t segments = 0, seg_len = 0;

@@ -30,6 +30,7 @@ typedef struct {
     wh_gw_thread_t *t;
     const wh_provider_t *prov;
     wh_inbound_t in;
+    wh_ip_t client_ip; /* in.client_ip points here when known */
     wh_changes_t changes;
     route_t routes[WH_MAX_ACCOUNTS_PER_BATCH];
     size_t nroutes;
@@ -40,6 +41,30 @@ typedef struct {
 } ingest_t;
 
 static void finish(ingest_t *g);
+
+/* The client's address for an allow list: the peer, or behind WHARF_TRUSTED_PROXIES the hop they vouch for. */
+static const wh_ip_t *client_ip(ingest_t *g, h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    wh_str_t xff[8];
+    size_t nxff = 0;
+    wh_ip_t peer;
+
+    if (req->conn->callbacks->get_peername == NULL || req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0 ||
+        !wh_ip_from_sockaddr((struct sockaddr *)&ss, &peer))
+        return NULL;
+    for (size_t i = 0; i != req->headers.size; ++i) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for"))) {
+            if (nxff == sizeof(xff) / sizeof(xff[0]))
+                return NULL; /* more headers than any proxy chain adds: not a client we can name */
+            xff[nxff++] = wh_str(h->value.base, h->value.len);
+        }
+    }
+    if (!wh_ip_forwarded_client(&peer, g->t->cfg->trusted_proxies, g->t->cfg->ntrusted_proxies, xff, nxff, &g->client_ip))
+        return NULL;
+    return &g->client_ip;
+}
 
 /* Answers a refused request: the contract's status and code, in the provider's format when it has one. */
 static void refuse(ingest_t *g, h2o_req_t *req, wh_err_t err, const char *msg)
@@ -54,6 +79,9 @@ static void refuse(ingest_t *g, h2o_req_t *req, wh_err_t err, const char *msg)
         break;
     case WH_ESTALE:
         status = 401, code = "stale_timestamp";
+        break;
+    case WH_EFORBIDDEN:
+        status = 403, code = "address_not_allowed";
         break;
     case WH_ENOTFOUND:
         status = 404, code = "unknown_connection";
@@ -536,6 +564,8 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
     g->in.nheaders = nh;
     g->in.body = wh_str(req->entity.base != NULL ? req->entity.base : "", req->entity.len);
     g->in.now_ms = wh_now_ms();
+    if (prov->flags & WH_PROVIDER_CLIENT_ADDR)
+        g->in.client_ip = client_ip(g, req);
 
     if (prov->handshake != NULL) {
         wh_reply_t reply = {0};

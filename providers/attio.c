@@ -36,8 +36,6 @@
 /* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
 #define ECHO_MAX 64
 /* Prefix of the object type an unmapped Attio object keeps: "attio:<object_id>". */
-#define OWN_TYPE_PREFIX "attio:"
-#define EXTRA_TYPE_KEY "attioObjectType"
 
 /* event_type -> unified action. Attio's other event families (note.*, task.*, list-entry.*) are not record changes. */
 static const struct {
@@ -340,17 +338,12 @@ static wh_err_t parse_event(const wh_inbound_t *in, const json_t *credentials, c
 
     /*
      * Attio object ids are opaque UUIDs. credentials.objectMap names the unified type; otherwise the object keeps
-     * "attio:<object_id>", held by the change's extra (a provider-chosen string cannot be static; it lives exactly
-     * as long as the change, and queue/envelope.c packs it before the changes are disposed).
+     * its own name, "attio:<object_id>" (unified.h).
      */
-    object_type = mapped_type(credentials, e.object_id);
-    if (object_type == NULL) {
-        char own[sizeof(OWN_TYPE_PREFIX) + WH_MAX_ID_LEN];
-        snprintf(own, sizeof(own), "%s%s", OWN_TYPE_PREFIX, e.object_id);
-        json_object_set_new(extra, EXTRA_TYPE_KEY, must(json_string(own)));
-        object_type = json_string_value(json_object_get(extra, EXTRA_TYPE_KEY));
-    }
-    c->object_type = object_type;
+    if ((object_type = mapped_type(credentials, e.object_id)) != NULL)
+        c->object_type = object_type;
+    else if (!wh_change_own_type(c, "attio", "objectId", wh_str_c(e.object_id))) /* details.objectId: as sent */
+        return wh_errf(errbuf, WH_EMALFORMED, "object id is not UTF-8");
     c->action = e.action;
     c->thin = true; /* ids only: a consumer fetches the record for its fields */
     /* The body carries no time at all (README §8.4): the receive time is the best occurredAt there is. */

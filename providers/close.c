@@ -343,15 +343,12 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
         return wh_errf(errbuf, WH_ETOO_LARGE, "more than %d events", WH_MAX_BATCH);
     c->fields = must(json_object());
 
-    /*
-     * object_type must outlive the change only (queue/envelope.c packs it before the changes are disposed).
-     * A type outside the table is kept as Close's own name, held by the change's extra object so that it
-     * lives exactly as long as the change (a provider-chosen string cannot be static).
-     */
+    /* A type outside the table keeps Close's own name: "close:<type>", the name as sent in details (unified.h). */
     if (object_type == NULL) {
-        extra = c->extra = must(json_object());
-        json_object_set_new(extra, EXTRA_TYPE_KEY, must(json_stringn(type.base, type.len)));
-        object_type = json_string_value(json_object_get(extra, EXTRA_TYPE_KEY));
+        if (!wh_change_own_type(c, "close", EXTRA_TYPE_KEY, type))
+            return wh_errf(errbuf, WH_EMALFORMED, "event.object_type is not UTF-8");
+        extra = c->extra;
+        object_type = c->object_type;
     }
     /*
      * Close also sends activity-specific actions ("completed", "sent", …; README §6.4). Refusing them would make

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "provider.h"
+#include "../common/unified.h"
 
 wh_str_t wh_inbound_header(const wh_inbound_t *in, wh_str_t lname)
 {
@@ -34,6 +35,7 @@ void wh_changes_dispose(wh_changes_t *c)
         json_decref(ch->changed_fields);
         json_decref(ch->previous);
         json_decref(ch->extra);
+        json_decref(ch->own_type);
     }
     free(c->items);
     wh_changes_init(c);
@@ -65,4 +67,21 @@ wh_change_t *wh_changes_push(wh_changes_t *c)
     item = &c->items[c->size++];
     memset(item, 0, sizeof(*item));
     return item;
+}
+
+bool wh_change_own_type(wh_change_t *c, const char *provider, const char *details_key, wh_str_t native)
+{
+    char own[WH_MAX_OBJECT_TYPE_LEN + 1];
+    json_t *name = json_stringn(native.base, native.len);
+
+    if (name == NULL)
+        return false;
+    if (c->extra == NULL && (c->extra = json_object()) == NULL)
+        abort();
+    json_object_set_new(c->extra, details_key, name);
+    json_decref(c->own_type);
+    if ((c->own_type = json_stringn(own, wh_object_type_own(provider, native, own))) == NULL)
+        abort();
+    c->object_type = json_string_value(c->own_type);
+    return true;
 }

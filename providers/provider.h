@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "../common/err.h"
 #include "../common/limits.h"
+#include "../common/netaddr.h"
 #include "../common/str.h"
 
 typedef struct {
@@ -30,6 +31,11 @@ typedef struct {
     size_t nheaders;
     wh_str_t body;  /* raw bytes; signatures are verified over exactly these */
     int64_t now_ms; /* wharf's wall clock when the request arrived */
+    /*
+     * The client's address (behind WHARF_TRUSTED_PROXIES, the X-Forwarded-For hop they vouch for); NULL when it
+     * cannot be told. Filled only for providers flagged WH_PROVIDER_CLIENT_ADDR.
+     */
+    const wh_ip_t *client_ip;
 } wh_inbound_t;
 
 /* First header named `lname` (ASCII case-insensitive), or WH_STR_NULL (base == NULL) when absent;
@@ -50,8 +56,9 @@ typedef struct {
     json_t *fields;                            /* owned object: unified name -> value; unknown properties under "additional" */
     json_t *changed_fields;                    /* owned array of names, or NULL */
     json_t *previous;                          /* owned object, or NULL */
-    json_t *extra; /* owned object, or NULL: action details (merge: {"mergedIds":[…]}; associated: {…}) */
-    bool thin;     /* the provider sent ids only: fields is empty */
+    json_t *extra;    /* owned object, or NULL: action details (merge: {"mergedIds":[…]}; associated: {…}) */
+    bool thin;        /* the provider sent ids only: fields is empty */
+    json_t *own_type; /* owned string backing object_type when it is the provider's own (wh_change_own_type), or NULL */
 } wh_change_t;
 
 typedef struct {
@@ -65,6 +72,13 @@ void wh_changes_dispose(wh_changes_t *c);
  * The array may move: a returned pointer is valid only until the next push. */
 wh_change_t *wh_changes_push(wh_changes_t *c);
 
+/*
+ * Names the change's object type after the provider's own `native` type (common/unified.h: "<provider>:<native>")
+ * and keeps the native name, as sent, in extra[details_key] (outgoing events show it under data.details).
+ * False when `native` is not UTF-8 (nothing set: the caller refuses the request).
+ */
+bool wh_change_own_type(wh_change_t *c, const char *provider, const char *details_key, wh_str_t native);
+
 /* What the gateway answers on success when the provider wants something other than 202 {"accepted":N}. */
 typedef struct {
     int status;
@@ -73,7 +87,8 @@ typedef struct {
     size_t body_len;
 } wh_reply_t;
 
-#define WH_PROVIDER_APP_LEVEL 0x1 /* also serves POST /webhooks/{name}; events name their account */
+#define WH_PROVIDER_APP_LEVEL 0x1   /* also serves POST /webhooks/{name}; events name their account */
+#define WH_PROVIDER_CLIENT_ADDR 0x2 /* verify reads in->client_ip (an allow list) */
 
 typedef struct wh_provider {
     const char *name;         /* integrationId and URL segment */
@@ -91,8 +106,8 @@ typedef struct wh_provider {
     bool (*handshake)(const wh_inbound_t *in, wh_reply_t *reply);
     /*
      * Verifies the request against one connection's decrypted credentials, in constant time.
-     * WH_OK, WH_ESIGNATURE, WH_ESTALE, or WH_ENOCRED when the credentials lack what the scheme needs
-     * (verification fails closed: it never skips the check).
+     * WH_OK, WH_ESIGNATURE, WH_ESTALE, WH_EFORBIDDEN (client address not allowed), or WH_ENOCRED when the credentials lack what the
+     * scheme needs (verification fails closed: it never skips the check).
      */
     wh_err_t (*verify)(const wh_inbound_t *in, const json_t *credentials, char *errbuf);
     /*

@@ -10,8 +10,9 @@
  * Authenticity: Salesforce signs nothing. verify checks that the body's OrganizationId is the connection's
  * (credentials.organizationId), compared in constant time on the 15-character case-sensitive prefix, so the 15-
  * and 18-character forms of one org match (the 18-character id is the 15-character one plus a case-checksum
- * suffix). The per-connection URL is the other half: it is unguessable. credentials.allowedCidrs is refused at
- * creation because the inbound view carries no client address: accepting it would ignore it silently.
+ * suffix). The per-connection URL is the other half: it is unguessable. credentials.allowedCidrs, when set, is
+ * checked first: the client address (behind WHARF_TRUSTED_PROXIES, the hop they vouch for) must lie in one of the
+ * ranges, else 403 address_not_allowed; an address that cannot be told is refused too (fails closed).
  *
  * XML: libxml2 with network access off and no entity substitution, DTD loading or default attributes. A
  * document that declares a DOCTYPE at all is refused (Salesforce never sends one): the parser is stopped at the
@@ -52,7 +53,7 @@ extern const wh_fieldmap_t wh_fieldmap_salesforce;
 #define MAX_NOTIFICATIONS 100
 /* Longest sObject type name we read ("sf:" prefix stripped); custom objects end in __c and stay well under. */
 #define TYPE_NAME_MAX 64
-/* Object types outside the table are kept as Salesforce names them, held in extra under this key. */
+/* Object types outside the table: the name as Salesforce sent it, in extra (data.details) under this key. */
 #define EXTRA_TYPE_KEY "salesforceObjectType"
 
 /* sObject type -> unified object type (README §4.1). */
@@ -144,19 +145,31 @@ static bool is_org_id(wh_str_t s)
 /* Unknown keys are refused: credentials are write-only, so a misspelt key would go unnoticed. */
 static wh_err_t check_credentials(const json_t *credentials, char *errbuf)
 {
-    const json_t *org;
+    const json_t *org, *cidrs;
 
     if (!json_is_object(credentials))
         return wh_errf(errbuf, WH_EINVAL, "credentials: must be an object");
-    if (json_object_get(credentials, "allowedCidrs") != NULL)
-        return wh_errf(errbuf, WH_EINVAL, "credentials.allowedCidrs: not supported yet");
+    if ((cidrs = json_object_get(credentials, "allowedCidrs")) != NULL) {
+        size_t i;
+        const json_t *v;
+        if (!json_is_array(cidrs) || json_array_size(cidrs) == 0 || json_array_size(cidrs) > WH_MAX_CIDRS)
+            return wh_errf(errbuf, WH_EINVAL, "credentials.allowedCidrs: must be an array of 1 to %d CIDR ranges", WH_MAX_CIDRS);
+        json_array_foreach(cidrs, i, v)
+        {
+            wh_cidr_t c;
+            char why[WH_ERRBUF_SIZE];
+            if (!json_is_string(v) || wh_cidr_parse(wh_str(json_string_value(v), json_string_length(v)), &c, why) != WH_OK)
+                return wh_errf(errbuf, WH_EINVAL, "credentials.allowedCidrs[%zu]: %s", i,
+                               json_is_string(v) ? why : "must be a string");
+        }
+    }
     org = json_object_get(credentials, "organizationId");
     if (org == NULL)
         return wh_errf(errbuf, WH_EINVAL, "credentials.organizationId: required");
     if (!json_is_string(org) || !is_org_id(wh_str(json_string_value(org), json_string_length(org))))
         return wh_errf(errbuf, WH_EINVAL, "credentials.organizationId: must be a 15 or 18 character Salesforce id");
-    if (json_object_size(credentials) != 1)
-        return wh_errf(errbuf, WH_EINVAL, "credentials: unknown key (only organizationId is allowed)");
+    if (json_object_size(credentials) != (cidrs != NULL ? 2u : 1u))
+        return wh_errf(errbuf, WH_EINVAL, "credentials: unknown key (only organizationId and allowedCidrs are allowed)");
     return WH_OK;
 }
 
@@ -263,6 +276,29 @@ static bool read_text(const xmlNode *parent, const char *ns, const char *name, c
 
 /* Verification. */
 
+/* WH_OK when credentials.allowedCidrs is absent or holds the client's address. */
+static wh_err_t check_address(const wh_inbound_t *in, const json_t *credentials, char *errbuf)
+{
+    const json_t *cidrs = json_object_get(credentials, "allowedCidrs"), *v;
+    size_t i;
+
+    if (cidrs == NULL)
+        return WH_OK;
+    if (!json_is_array(cidrs))
+        return wh_errf(errbuf, WH_ENOCRED, "credentials.allowedCidrs is not a list");
+    if (in->client_ip == NULL)
+        return wh_errf(errbuf, WH_EFORBIDDEN, "the client address cannot be told; credentials.allowedCidrs refuses it");
+    json_array_foreach(cidrs, i, v)
+    {
+        wh_cidr_t c;
+        char ignored[WH_ERRBUF_SIZE];
+        if (json_is_string(v) && wh_cidr_parse(wh_str(json_string_value(v), json_string_length(v)), &c, ignored) == WH_OK &&
+            wh_cidr_contains(&c, in->client_ip))
+            return WH_OK;
+    }
+    return wh_errf(errbuf, WH_EFORBIDDEN, "the client address is not in credentials.allowedCidrs");
+}
+
 static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *errbuf)
 {
     wh_str_t want = wh_sig_get_credential(credentials, "organizationId");
@@ -275,6 +311,8 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
         return wh_errf(errbuf, WH_ENOCRED, "credentials.organizationId missing");
     if (!is_org_id(want))
         return wh_errf(errbuf, WH_ENOCRED, "credentials.organizationId is not a 15 or 18 character id");
+    if ((err = check_address(in, credentials, errbuf)) != WH_OK)
+        return err;
     doc = load(in->body, &err, ignored);
     if (doc == NULL)
         return wh_errf(errbuf, WH_ESIGNATURE, "body is not a readable Outbound Message: OrganizationId unknown");
@@ -361,17 +399,12 @@ static wh_err_t parse_notification(const xmlNode *note, size_t index, const char
     if (c == NULL)
         return wh_errf(errbuf, WH_ETOO_LARGE, "more than %d notifications", WH_MAX_BATCH);
     c->fields = must(json_object());
-    object_type = resolve_type(type);
-    /* A type outside the table lives in the change's extra object, exactly as long as the change (close.c). */
-    if (object_type == NULL) {
-        json_t *name_value = json_string(type);
-        if (name_value == NULL)
-            return wh_errf(errbuf, WH_EMALFORMED, "Notification[%zu].sObject xsi:type is not UTF-8", index);
-        c->extra = must(json_object());
-        json_object_set_new(c->extra, EXTRA_TYPE_KEY, name_value);
-        object_type = json_string_value(json_object_get(c->extra, EXTRA_TYPE_KEY));
-    }
-    c->object_type = object_type;
+    /* A type outside the table keeps its own name: "salesforce:invoice__c", "Invoice__c" in details (unified.h). */
+    if ((object_type = resolve_type(type)) != NULL)
+        c->object_type = object_type;
+    else if (!wh_change_own_type(c, "salesforce", EXTRA_TYPE_KEY, wh_str_c(type)))
+        return wh_errf(errbuf, WH_EMALFORMED, "Notification[%zu].sObject xsi:type is not UTF-8", index);
+    object_type = c->object_type;
     memcpy(c->object_id, object_id, sizeof(c->object_id));
     memcpy(c->account, org, strlen(org) + 1);
     memcpy(c->provider_event_id, id, sizeof(c->provider_event_id));
@@ -541,7 +574,7 @@ static void refusal(const wh_inbound_t *in, int status, const char *code, const 
 
 const wh_provider_t wh_provider_salesforce = {
     .name = "salesforce",
-    .flags = 0, /* per-connection route only: the org id in credentials is what verify checks */
+    .flags = WH_PROVIDER_CLIENT_ADDR, /* per-connection route only; verify reads the client address (allowedCidrs) */
     .content_type = "text/xml",
     .check_credentials = check_credentials,
     .handshake = NULL, /* Outbound Messages have no handshake */

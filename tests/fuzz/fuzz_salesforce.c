@@ -6,9 +6,10 @@
  * bytes as a message when they are valid UTF-8.
  *
  * Invariants checked (abort on violation): verify answers only OK or ESIGNATURE with a well-formed credential,
- * and never echoes a SessionId; parse answers OK, EMALFORMED or ETOO_LARGE, and on OK yields 1..100 complete
- * changes; the SOAP answers are always built; check_credentials on any JSON never crashes, and whatever it
- * accepts verify can use.
+ * and never echoes a SessionId; with allowedCidrs (the client address taken from the first 16 bytes), an address
+ * outside the ranges or none at all is always EFORBIDDEN; parse answers OK, EMALFORMED or ETOO_LARGE, and on OK yields 1..100
+ * complete changes; the SOAP answers are always built; check_credentials on any JSON never crashes, and whatever it accepts verify
+ * can use.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +27,31 @@ static void run_verify(const wh_inbound_t *in, json_t *credentials)
 
     fuzz_check(err == WH_OK || err == WH_ESIGNATURE);
     fuzz_check(err == WH_OK || strstr(errbuf, "!") == NULL);
+}
+
+/* With an allow list: an address outside it is refused whatever the body says; one inside goes on to the org check. */
+static void run_verify_allow_list(const wh_inbound_t *in, const uint8_t *data, size_t size)
+{
+    json_t *credentials = json_pack("{s:s,s:[s,s]}", "organizationId", ORG, "allowedCidrs", "0.0.0.0/1", "2001:db8::/32");
+    wh_inbound_t with_ip = *in;
+    char errbuf[WH_ERRBUF_SIZE];
+    wh_cidr_t a, b;
+    wh_ip_t ip;
+    wh_err_t err;
+
+    memset(&ip, 0, sizeof(ip));
+    memcpy(ip.b, data, size < 16 ? size : 16);
+    with_ip.client_ip = &ip;
+    fuzz_check(wh_cidr_parse(WH_STRLIT("0.0.0.0/1"), &a, errbuf) == WH_OK);
+    fuzz_check(wh_cidr_parse(WH_STRLIT("2001:db8::/32"), &b, errbuf) == WH_OK);
+    err = wh_provider_salesforce.verify(&with_ip, credentials, errbuf);
+    if (wh_cidr_contains(&a, &ip) || wh_cidr_contains(&b, &ip))
+        fuzz_check(err == WH_OK || err == WH_ESIGNATURE);
+    else
+        fuzz_check(err == WH_EFORBIDDEN);
+    with_ip.client_ip = NULL;
+    fuzz_check(wh_provider_salesforce.verify(&with_ip, credentials, errbuf) == WH_EFORBIDDEN);
+    json_decref(credentials);
 }
 
 static void run_parse(const wh_inbound_t *in)
@@ -78,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *credentials = json_pack("{s:s}", "organizationId", ORG);
 
     run_verify(&in, credentials);
+    run_verify_allow_list(&in, data, size);
     run_parse(&in);
     run_answers(&in, data, size);
 

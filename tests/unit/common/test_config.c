@@ -268,6 +268,7 @@ static void test_other_values(void **state)
     set("WHARF_MAX_INFLIGHT", "64");
     set("WHARF_CONSUMER", "worker-7");
     set("WHARF_SHUTDOWN_GRACE", "5s");
+    set("WHARF_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8");
     load_ok("every knob set");
     assert_int_equal(cfg.delivery_timeout_ms, 30000);
     assert_int_equal(cfg.max_body, 2 * 1024 * 1024);
@@ -280,6 +281,14 @@ static void test_other_values(void **state)
     assert_int_equal(cfg.max_inflight, 64);
     assert_string_equal(cfg.consumer, "worker-7");
     assert_int_equal(cfg.shutdown_grace_ms, 5000);
+    assert_int_equal(cfg.ntrusted_proxies, 2);
+    {
+        wh_ip_t in, out;
+        assert_true(wh_ip_parse(WH_STRLIT("10.9.8.7"), &in));
+        assert_true(wh_ip_parse(WH_STRLIT("11.0.0.1"), &out));
+        assert_true(wh_cidr_list_contains(cfg.trusted_proxies, cfg.ntrusted_proxies, &in));
+        assert_false(wh_cidr_list_contains(cfg.trusted_proxies, cfg.ntrusted_proxies, &out));
+    }
 
     /* the bounds themselves are accepted */
     set("WHARF_MAX_BODY", "1KiB");
@@ -359,6 +368,9 @@ static void test_invalid_values_name_the_variable(void **state)
         {"WHARF_MAX_INFLIGHT", "0"},
         {"WHARF_MAX_INFLIGHT", "100001"},
         {"WHARF_SHUTDOWN_GRACE", "forever"},
+        {"WHARF_TRUSTED_PROXIES", "10.0.0.1/8"},
+        {"WHARF_TRUSTED_PROXIES", "ingress"},
+        {"WHARF_TRUSTED_PROXIES", "10.0.0.0/8,"},
     };
 
     for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {

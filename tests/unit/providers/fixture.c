@@ -81,6 +81,12 @@ void fx_request_init(fx_request_t *r, const json_t *req, bool keep_case, const f
     r->in.url = v != NULL ? wh_str(json_string_value(v), json_string_length(v)) : wh_str_c(cfg->default_url);
     v = json_object_get(req, "nowMs");
     r->in.now_ms = v != NULL ? json_integer_value(v) : 0;
+    /* the client address the gateway would pass (WH_PROVIDER_CLIENT_ADDR); absent: unknown */
+    if ((v = json_object_get(req, "clientIp")) != NULL) {
+        if (!wh_ip_parse(wh_str(json_string_value(v), json_string_length(v)), &r->client_ip))
+            fail_msg("%s: clientIp is not an address", what);
+        r->in.client_ip = &r->client_ip;
+    }
 
     assert_true(json_array_size(headers) <= 32);
     json_array_foreach(headers, i, h)

@@ -37,6 +37,7 @@ typedef struct {
     wh_header_t headers[32];
     char *names[32];
     char *body;
+    wh_ip_t client_ip;
 } fx_request_t;
 
 /* The whole file (NUL-terminated, length in *len), or NULL when it cannot be opened. */

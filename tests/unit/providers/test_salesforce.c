@@ -99,7 +99,7 @@ static void test_provider_slots(void **state)
 
     (void)state;
     assert_string_equal(p->name, "salesforce");
-    assert_int_equal(p->flags, 0);
+    assert_int_equal(p->flags, WH_PROVIDER_CLIENT_ADDR);
     assert_string_equal(p->content_type, "text/xml");
     assert_non_null(p->check_credentials);
     assert_non_null(p->verify);
@@ -126,9 +126,28 @@ static void test_check_credentials(void **state)
     (void)state;
     run_check_credentials("{\"organizationId\":\"" ORG15 "\"}", WH_OK, "");
     run_check_credentials("{\"organizationId\":\"" ORG18 "\"}", WH_OK, "");
-    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"13.108.0.0/14\"]}", WH_EINVAL,
-                          "credentials.allowedCidrs: not supported yet");
-    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[]}", WH_EINVAL, "not supported yet");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"13.108.0.0/14\",\"2001:db8::/32\"]}", WH_OK, "");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"192.0.2.7\"]}", WH_OK, "");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[]}", WH_EINVAL, "array of 1 to 64");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":\"10.0.0.0/8\"}", WH_EINVAL, "array of 1 to 64");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"10.0.0.1/8\"]}", WH_EINVAL,
+                          "credentials.allowedCidrs[0]: host bits set");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"10.0.0.0/8\",7]}", WH_EINVAL,
+                          "credentials.allowedCidrs[1]: must be a string");
+    run_check_credentials("{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[\"salesforce.com\"]}", WH_EINVAL,
+                          "not an IP address");
+    {
+        /* the bound: 64 ranges fine, 65 refused */
+        char big[64 * 24 + 128];
+        size_t off = (size_t)snprintf(big, sizeof(big), "{\"organizationId\":\"" ORG15 "\",\"allowedCidrs\":[");
+        for (int i = 0; i < 65; i++)
+            off += (size_t)snprintf(big + off, sizeof(big) - off, "%s\"10.%d.0.0/16\"", i ? "," : "", i);
+        snprintf(big + off, sizeof(big) - off, "]}");
+        run_check_credentials(big, WH_EINVAL, "array of 1 to 64");
+        off = (size_t)(strrchr(big, ',') - big);
+        snprintf(big + off, sizeof(big) - off, "]}");
+        run_check_credentials(big, WH_OK, "");
+    }
     run_check_credentials("{}", WH_EINVAL, "credentials.organizationId: required");
     run_check_credentials("{\"organizationId\":\"00DWH0000001aB\"}", WH_EINVAL, "15 or 18");
     run_check_credentials("{\"organizationId\":\"00DWH0000001aBcE\"}", WH_EINVAL, "15 or 18");
