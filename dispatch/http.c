@@ -43,6 +43,8 @@ struct transfer {
     bool body_truncated;
     size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
+    /* the policy's explanation of the last refused address, "" without one */
+    char refused_why[WH_HTTP_MAX_REFUSAL_REASON];
     char retry_after[WH_HTTP_MAX_RETRY_AFTER + 1];
     char body[WH_MAX_RESPONSE_KEEP];
 };
@@ -67,6 +69,7 @@ struct wh_http {
     struct transfer *free_list;
     size_t nfree;
     wh_http_address_policy_cb allow;
+    wh_http_address_explain_cb explain;
     void *allow_data;
     wh_http_stats_t stats;
     /* > 0 while user callbacks run from process_done() or teardown(): teardown is deferred until 0 */
@@ -248,6 +251,8 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct 
     if (h->allow != NULL && !h->allow(&addr->addr, h->allow_data)) {
         t->refused = true;
         ++h->stats.connections_refused;
+        if (h->explain != NULL)
+            h->explain(&addr->addr, t->refused_why, sizeof(t->refused_why), h->allow_data);
         return CURL_SOCKET_BAD;
     }
     fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
@@ -507,7 +512,10 @@ static void transfer_done(wh_http_t *h, struct transfer *t, CURLcode code)
         res.status = status;
     res.err = map_code(code);
     if (code == CURLE_COULDNT_CONNECT && t->refused) {
-        snprintf(res.error, sizeof(res.error), "%s", REFUSED_TEXT);
+        if (t->refused_why[0] != '\0')
+            snprintf(res.error, sizeof(res.error), "%s: %s", REFUSED_TEXT, t->refused_why);
+        else
+            snprintf(res.error, sizeof(res.error), "%s", REFUSED_TEXT);
     } else if (code != CURLE_OK) {
         snprintf(res.error, sizeof(res.error), "%s", t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(code));
     }
@@ -667,6 +675,7 @@ wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers,
     t->cb = cb;
     t->data = data;
     t->refused = false;
+    t->refused_why[0] = '\0';
     t->has_retry_after = false;
     t->body_truncated = false;
     t->body_len = 0;
@@ -717,7 +726,14 @@ void wh_http_stats(const wh_http_t *h, wh_http_stats_t *out)
 
 void wh_http_set_address_policy(wh_http_t *h, wh_http_address_policy_cb allow, void *data)
 {
+    wh_http_set_address_policy_explained(h, allow, NULL, data);
+}
+
+void wh_http_set_address_policy_explained(wh_http_t *h, wh_http_address_policy_cb allow, wh_http_address_explain_cb explain,
+                                          void *data)
+{
     h->allow = allow;
+    h->explain = allow != NULL ? explain : NULL;
     h->allow_data = allow != NULL ? data : NULL;
 }
 

@@ -79,6 +79,17 @@ typedef void (*wh_http_cb)(const wh_http_result_t *res, void *data);
  */
 typedef bool (*wh_http_address_policy_cb)(const struct sockaddr *addr, void *data);
 
+/* Longest refusal reason kept (NUL included): an IPv6 address (45) and a class name in parentheses fit. */
+#define WH_HTTP_MAX_REFUSAL_REASON 80
+
+/*
+ * Optional companion of a policy: called with the policy's `data` right after it refused `addr` (`addr` valid only
+ * during the call), writes a short reason into `out` (NUL-terminated, at most `outlen` bytes), e.g.
+ * "127.0.0.1 (loopback)". The transfer's error then reads "destination address refused: <reason>" (the last
+ * refused address's reason). Called on the loop thread, only on refusals.
+ */
+typedef void (*wh_http_address_explain_cb)(const struct sockaddr *addr, char *out, size_t outlen, void *data);
+
 typedef struct {
     size_t inflight;              /* transfers started and not yet completed */
     uint64_t transfers_started;   /* wh_http_post() calls that returned WH_OK */
@@ -118,6 +129,9 @@ void wh_http_stats(const wh_http_t *h, wh_http_stats_t *out);
  * on; connections already open (kept alive) are not re-checked.
  */
 void wh_http_set_address_policy(wh_http_t *h, wh_http_address_policy_cb allow, void *data);
+/* The same, with refusals explained in the transfer's error by `explain` (NULL: the bare refusal text). */
+void wh_http_set_address_policy_explained(wh_http_t *h, wh_http_address_policy_cb allow, wh_http_address_explain_cb explain,
+                                          void *data);
 
 /*
  * Cancels every transfer in flight (their callbacks fire with WH_ECANCELED before wh_http_close returns, or,

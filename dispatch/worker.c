@@ -21,6 +21,7 @@
 #include "../queue/keys.h"
 #include "../queue/redis.h"
 #include "backoff.h"
+#include "egress.h"
 #include "http.h"
 #include "match.h"
 #include "sign.h"
@@ -1190,6 +1191,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
     w->http = wh_http_new(&w->loop, cfg);
+    wh_egress_install(w->http, cfg);
     wh_redis_on_ready(w->cmd, on_cmd_ready, w);
     wh_redis_start(w->rd);
     wh_redis_start(w->cmd);
