@@ -246,6 +246,15 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
     if ((err = parse_duration("WHARF_SHUTDOWN_GRACE", env_or("WHARF_SHUTDOWN_GRACE", "20s"), 0, &c->shutdown_grace_ms, errbuf)) !=
         WH_OK)
         return err;
+    if ((err = parse_duration("WHARF_THROTTLE_FLOOR", env_or("WHARF_THROTTLE_FLOOR", "60s"), 0, &c->throttle_floor_ms, errbuf)) !=
+        WH_OK)
+        return err;
+    if ((err = parse_duration("WHARF_DISABLE_AFTER", env_or("WHARF_DISABLE_AFTER", "5d"), 1000, &c->disable_after_ms, errbuf)) !=
+        WH_OK)
+        return err;
+    if ((err = parse_duration("WHARF_ROTATION_OVERLAP", env_or("WHARF_ROTATION_OVERLAP", "24h"), 0, &c->rotation_overlap_ms,
+                              errbuf)) != WH_OK)
+        return err;
     {
         char why[WH_ERRBUF_SIZE];
         if (wh_cidr_list_parse(wh_str_c(env_or("WHARF_TRUSTED_PROXIES", "")), c->trusted_proxies, &c->ntrusted_proxies, why) !=

@@ -58,6 +58,12 @@ typedef struct {
     char consumer[128];
     /* WHARF_SHUTDOWN_GRACE: how long SIGTERM waits for in-flight work */
     int64_t shutdown_grace_ms;
+    /* WHARF_THROTTLE_FLOOR: least wait before retrying after a timeout or a 429 (design: 60 s) */
+    int64_t throttle_floor_ms;
+    /* WHARF_DISABLE_AFTER: a subscription whose deliveries have only failed this long is disabled */
+    int64_t disable_after_ms;
+    /* WHARF_ROTATION_OVERLAP: how long the previous secret keeps signing after rotate-secret */
+    int64_t rotation_overlap_ms;
     /* WHARF_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (allow lists judge that client) */
     wh_cidr_t trusted_proxies[WH_MAX_CIDRS];
     size_t ntrusted_proxies;

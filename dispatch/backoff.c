@@ -1,4 +1,5 @@
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <string.h>
 #include "../common/str.h"
 #include "backoff.h"
@@ -19,6 +20,27 @@ int64_t wh_backoff_next(const int64_t *schedule, size_t steps, unsigned attempts
             return capped;
     }
     return jittered;
+}
+
+wh_next_t wh_backoff_decide(const int64_t *schedule, size_t steps, const wh_attempt_outcome_t *o, int64_t *delay_ms)
+{
+    bool throttled = o->kind == WH_ATTEMPT_TIMEOUT || (o->kind == WH_ATTEMPT_RESPONSE && o->status == 429);
+    int64_t delay;
+
+    *delay_ms = 0;
+    if (o->kind == WH_ATTEMPT_RESPONSE && o->status >= 200 && o->status < 300)
+        return WH_NEXT_DELIVERED;
+    if (o->kind == WH_ATTEMPT_RESPONSE && o->status == 410)
+        return WH_NEXT_DISABLE;
+    if (o->kind == WH_ATTEMPT_BAD_URL)
+        return WH_NEXT_DEAD;
+    delay = wh_backoff_next(schedule, steps, o->attempts_made, o->kind == WH_ATTEMPT_RESPONSE ? o->retry_after_ms : -1, o->rand01);
+    if (delay < 0)
+        return WH_NEXT_DEAD;
+    if (throttled && delay < o->throttle_floor_ms)
+        delay = o->throttle_floor_ms;
+    *delay_ms = delay;
+    return WH_NEXT_RETRY;
 }
 
 int64_t wh_retry_after_ms(const char *value, int64_t now_ms)

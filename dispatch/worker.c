@@ -29,7 +29,6 @@
 
 #define READ_BLOCK_MS 1000
 #define CLAIM_PERIOD_MS 100
-#define EVENT_TTL_S (7 * 86400) /* outgoing bodies kept for retries and dead-letter inspection */
 #define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
 
@@ -45,20 +44,27 @@ typedef struct delivery {
     unsigned part;
     unsigned attempt; /* attempts already made */
     char id[WH_WEBHOOK_ID_LEN + 1];
+    char sub[WH_MAX_ID_LEN + 1];
+    char env[WH_MAX_ID_LEN + 1];
     char *url;
-    uint8_t key[WH_SIGN_KEY_MAX];
-    size_t keylen;
+    uint8_t key[WH_SIGN_KEY_MAX], old_key[WH_SIGN_KEY_MAX]; /* old_key: the rotated-out secret, while it overlaps */
+    size_t keylen, old_keylen;
     body_t *body;
 } delivery_t;
 
 typedef struct {
     char id[WH_MAX_ID_LEN + 1];
+    char env[WH_MAX_ID_LEN + 1];
     char *url;
     json_t *types;    /* borrowed from the environment's subscription JSON */
     json_t *conn_ids; /* idem, or NULL for every connection */
-    uint8_t key[WH_SIGN_KEY_MAX];
-    size_t keylen;
+    uint8_t key[WH_SIGN_KEY_MAX], old_key[WH_SIGN_KEY_MAX];
+    size_t keylen, old_keylen; /* old_keylen 0: no rotation overlap */
 } sub_t;
+
+/* Subscriptions this worker saw succeed lately: their failure streak in Redis was cleared at `at`. */
+#define HEALTHY_SLOTS 256
+#define HEALTHY_RECHECK_MS 10000
 
 typedef struct {
     char env[WH_MAX_ID_LEN + 1];
@@ -105,6 +111,10 @@ struct wh_worker {
     int64_t stop_deadline;
     unsigned closing;
     uint64_t rng;
+    struct {
+        uint64_t hash;
+        int64_t at;
+    } healthy[HEALTHY_SLOTS];
 };
 
 static void schedule_read(wh_worker_t *w, uint64_t delay_ms);
@@ -144,6 +154,7 @@ static void delivery_free(delivery_t *d)
     body_release(d->body);
     free(d->url);
     OPENSSL_cleanse(d->key, sizeof(d->key));
+    OPENSSL_cleanse(d->old_key, sizeof(d->old_key));
     free(d);
 }
 
@@ -180,38 +191,62 @@ static int64_t lease_until(const wh_worker_t *w)
     return wh_now_ms() + w->cfg->delivery_timeout_ms + w->cfg->reclaim_idle_ms;
 }
 
-/* Parses one stored subscription (see gateway/api_subscriptions.c for its shape). False if unusable. */
-static bool sub_parse(wh_worker_t *w, json_t *j, sub_t *s)
+/* Opens a sealed subscription secret into a signing key. */
+static bool open_key(wh_worker_t *w, const char *id, const json_t *sealed, uint8_t *key, size_t *keylen)
 {
-    const char *id = json_string_value(json_object_get(j, "subscriptionId"));
-    const char *url = json_string_value(json_object_get(j, "url"));
-    const char *status = json_string_value(json_object_get(j, "status"));
-    json_t *sealed = json_object_get(j, "secret");
     char *secret = NULL;
     size_t slen;
-    bool ok = false;
+    bool ok;
 
-    memset(s, 0, sizeof(*s));
-    if (id == NULL || url == NULL || strlen(id) > WH_MAX_ID_LEN || !json_is_array(json_object_get(j, "eventTypes")) ||
-        !json_is_string(sealed) || (status != NULL && strcmp(status, "active") != 0))
-        return false;
     if (wh_secret_open(w->cfg, wh_str_c(id), wh_str(json_string_value(sealed), json_string_length(sealed)), &secret, &slen) !=
         WH_OK) {
         wh_log_error("subscription_secret_unreadable", "{s:s}", "subscriptionId", id);
         return false;
     }
-    if (wh_sign_key_from_secret(wh_str(secret, slen), s->key, &s->keylen) == WH_OK) {
-        snprintf(s->id, sizeof(s->id), "%s", id);
-        s->url = strdup(url);
-        s->types = json_object_get(j, "eventTypes");
-        s->conn_ids = json_object_get(j, "connectionIds");
-        if (!json_is_array(s->conn_ids))
-            s->conn_ids = NULL;
-        ok = s->url != NULL;
-    }
+    ok = wh_sign_key_from_secret(wh_str(secret, slen), key, keylen) == WH_OK;
     OPENSSL_cleanse(secret, slen);
     free(secret);
     return ok;
+}
+
+static bool sub_active(const json_t *j)
+{
+    const char *status = json_string_value(json_object_get(j, "status"));
+    return status == NULL || strcmp(status, "active") == 0;
+}
+
+/*
+ * Parses one stored subscription (see gateway/api_subscriptions.c for its shape) of environment `env`. False if
+ * unusable or not active. While a rotated-out secret still overlaps (previousSecretUntil), it signs too.
+ */
+static bool sub_parse(wh_worker_t *w, json_t *j, const char *env, sub_t *s)
+{
+    const char *id = json_string_value(json_object_get(j, "subscriptionId"));
+    const char *url = json_string_value(json_object_get(j, "url"));
+    const char *status = json_string_value(json_object_get(j, "status"));
+    json_t *sealed = json_object_get(j, "secret"), *old = json_object_get(j, "previousSecret");
+    long long until = 0;
+
+    (void)status;
+    memset(s, 0, sizeof(*s));
+    if (id == NULL || url == NULL || strlen(id) > WH_MAX_ID_LEN || strlen(env) > WH_MAX_ID_LEN ||
+        !json_is_array(json_object_get(j, "eventTypes")) || !json_is_string(sealed) || !sub_active(j))
+        return false;
+    if (!open_key(w, id, sealed, s->key, &s->keylen))
+        return false;
+    if (json_is_string(old) && json_is_string(json_object_get(j, "previousSecretUntil")) &&
+        wh_str_to_i64(wh_str_c(json_string_value(json_object_get(j, "previousSecretUntil"))), &until) && until > wh_now_ms() &&
+        !open_key(w, id, old, s->old_key, &s->old_keylen))
+        s->old_keylen = 0;
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    snprintf(s->env, sizeof(s->env), "%s", env);
+    s->types = json_object_get(j, "eventTypes");
+    s->conn_ids = json_object_get(j, "connectionIds");
+    if (!json_is_array(s->conn_ids))
+        s->conn_ids = NULL;
+    if ((s->url = strdup(url)) == NULL)
+        abort();
+    return true;
 }
 
 static bool sub_wants(const sub_t *s, const char *type, const char *conn)
@@ -238,6 +273,7 @@ static void env_subs_dispose(env_subs_t *e)
     for (size_t i = 0; i != e->n; ++i) {
         free(e->subs[i].url);
         OPENSSL_cleanse(e->subs[i].key, sizeof(e->subs[i].key));
+        OPENSSL_cleanse(e->subs[i].old_key, sizeof(e->subs[i].old_key));
     }
     free(e->subs);
     json_decref(e->raw);
@@ -254,28 +290,142 @@ static void on_finished(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
         wh_log_warn("delivery_record_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
 }
 
-/* Records an outcome: "ok", "retry" (at next_due), "dead", "drop". */
+/*
+ * Records an outcome: "ok", "retry" (at next_due), "dead", "drop". `attempt` is the attempt's record for the
+ * event's log (design §6: GET /v1/events/{id}/attempts), or NULL when no attempt was made.
+ */
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
-                   long status, const char *error)
+                   long status, const char *error, const json_t *attempt)
 {
-    char due[WH_KEY_MAX], dead[WH_KEY_MAX], prefix[WH_KEY_MAX], nd[24], now[24], att[16], st[16], dttl[16], dmax[16];
-    const char *argv[12];
+    char due[WH_KEY_MAX], dead[WH_KEY_MAX], prefix[WH_KEY_MAX], sprefix[WH_KEY_MAX], aprefix[WH_KEY_MAX], nd[24], now[24], att[16],
+        st[16], dttl[16], dmax[16], ettl[16], amax[16];
+    char *text = attempt != NULL ? json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    const char *argv[17];
 
     wh_key_due(due, part);
     wh_key_dead(dead, part);
     wh_key_delivery_prefix(prefix, part);
+    wh_key_event_deliveries_prefix(sprefix, part);
+    wh_key_attempts_prefix(aprefix, part);
     snprintf(nd, sizeof(nd), "%lld", (long long)next_due);
     snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
     snprintf(att, sizeof(att), "%u", attempts);
     snprintf(st, sizeof(st), "%ld", status);
     snprintf(dttl, sizeof(dttl), "%d", DEAD_TTL_S);
     snprintf(dmax, sizeof(dmax), "%d", WH_MAX_DEAD_LETTERS);
+    snprintf(ettl, sizeof(ettl), "%d", WH_EVENT_RETENTION_S);
+    snprintf(amax, sizeof(amax), "%d", WH_MAX_ATTEMPTS_KEPT);
     argv[0] = due, argv[1] = dead, argv[2] = id, argv[3] = outcome, argv[4] = nd, argv[5] = now, argv[6] = prefix;
     argv[7] = att, argv[8] = st, argv[9] = error != NULL ? error : "", argv[10] = dttl, argv[11] = dmax;
-    if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, 12, argv, NULL) == WH_OK)
+    argv[12] = sprefix, argv[13] = aprefix, argv[14] = ettl, argv[15] = text != NULL ? text : "", argv[16] = amax;
+    if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, 17, argv, NULL) == WH_OK)
         ++w->recording;
     else
         wh_log_warn("delivery_record_failed", "{s:s, s:s}", "deliveryId", id, "error", "redis unavailable");
+    free(text);
+}
+
+/* ---- subscription health: failure streaks and disabling (design §7) ----------------------------------------- */
+
+static uint64_t sub_hash(const char *env, const char *sub)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = env; *p != '\0'; ++p)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = sub; *p != '\0'; ++p)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return h | 1; /* never 0: 0 marks an empty slot */
+}
+
+/* A success ends the subscription's failure streak; said to Redis at most every HEALTHY_RECHECK_MS per worker. */
+static void sub_succeeded(wh_worker_t *w, const delivery_t *d)
+{
+    uint64_t h = sub_hash(d->env, d->sub);
+    int64_t now = wh_now_ms();
+    char key[WH_KEY_MAX];
+
+    if (w->healthy[h % HEALTHY_SLOTS].hash == h && now - w->healthy[h % HEALTHY_SLOTS].at < HEALTHY_RECHECK_MS)
+        return;
+    w->healthy[h % HEALTHY_SLOTS].hash = h;
+    w->healthy[h % HEALTHY_SLOTS].at = now;
+    wh_key_subfail(key, d->env);
+    const char *argv[] = {"HDEL", key, d->sub};
+    wh_redis_command(w->cmd, NULL, NULL, 3, argv, NULL);
+}
+
+static void on_sub_fail(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    char *sub = data;
+    (void)r;
+    if (err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+        wh_log_warn("subscription_disabled", "{s:s}", "subscriptionId", sub);
+    else if (err != WH_OK)
+        wh_log_warn("subscription_health_failed", "{s:s, s:s}", "subscriptionId", sub, "error",
+                    err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+    free(sub);
+}
+
+/*
+ * A delivery failed: extends the subscription's failure streak, and disables it (once, with a
+ * system.subscription.disabled event) when the streak passes WHARF_DISABLE_AFTER, or at once when `gone`.
+ */
+static void sub_failed(wh_worker_t *w, const delivery_t *d, bool gone, const char *reason)
+{
+    uint64_t h = sub_hash(d->env, d->sub);
+    char subs[WH_KEY_MAX], fail[WH_KEY_MAX], stream[WH_KEY_MAX], now[24], after[24], iso[WH_ISO8601_LEN],
+        event_id[WH_EVENT_ID_LEN + 1];
+    int64_t t = wh_now_ms();
+    char *tag;
+
+    if (w->healthy[h % HEALTHY_SLOTS].hash == h)
+        w->healthy[h % HEALTHY_SLOTS].at = 0;
+    wh_key_subs(subs, d->env);
+    wh_key_subfail(fail, d->env);
+    wh_key_stream(stream, wh_partition_of(d->sub));
+    snprintf(now, sizeof(now), "%lld", (long long)t);
+    snprintf(after, sizeof(after), "%lld", (long long)w->cfg->disable_after_ms);
+    wh_iso8601(t, iso);
+    {
+        uint8_t random[16];
+        wh_random_bytes(random, sizeof(random));
+        memcpy(event_id, "evt_", 4);
+        wh_hex_encode(random, sizeof(random), event_id + 4);
+    }
+    const char *argv[] = {subs, fail, stream, d->sub, now, after, gone ? "1" : "0", reason, iso, event_id, d->env};
+    if ((tag = strdup(d->sub)) == NULL)
+        abort();
+    if (wh_redis_script(w->cmd, &wh_script_sub_fail, on_sub_fail, tag, 3, 11, argv, NULL) != WH_OK)
+        free(tag);
+}
+
+/* The attempt's record for the event's log. */
+static json_t *attempt_record(const delivery_t *d, const wh_http_result_t *res, unsigned attempt, const char *error_class)
+{
+    char at[WH_ISO8601_LEN];
+    json_t *a;
+
+    wh_iso8601(wh_now_ms() - res->latency_ms, at);
+    a = json_pack("{s:s, s:s, s:I, s:s, s:I}", "subscriptionId", d->sub, "webhookId", d->id, "attempt", (json_int_t)attempt,
+                  "attemptedAt", at, "latencyMs", (json_int_t)res->latency_ms);
+    if (a == NULL)
+        abort();
+    if (res->status != 0)
+        json_object_set_new(a, "statusCode", json_integer(res->status));
+    if (error_class != NULL) {
+        json_object_set_new(a, "error", json_string(error_class));
+        if (res->error[0] != '\0')
+            json_object_set_new(a, "errorMessage", json_stringn_nocheck(res->error, strnlen(res->error, sizeof(res->error))));
+    }
+    if (res->body_len != 0) {
+        /* the first WH_MAX_RESPONSE_KEEP bytes, as text when they are UTF-8 */
+        json_t *body = json_stringn(res->body, res->body_len);
+        if (body != NULL)
+            json_object_set_new(a, "responseBody", body);
+        if (res->body_truncated)
+            json_object_set_new(a, "responseBodyTruncated", json_true());
+    }
+    return a;
 }
 
 static void on_attempt_done(const wh_http_result_t *res, void *data)
@@ -283,35 +433,65 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
     delivery_t *d = data;
     wh_worker_t *w = d->w;
     unsigned attempts = d->attempt + 1;
-    bool ok = res->err == WH_OK && res->status >= 200 && res->status < 300;
+    int64_t now = wh_now_ms(), delay = 0;
+    wh_attempt_outcome_t o;
+    const char *error_class = NULL;
+    json_t *rec;
+    wh_next_t next;
 
     if (res->err == WH_ECANCELED) {
         /* shutting down: hand it back, due now, attempt not counted */
-        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "canceled at shutdown");
-    } else if (ok) {
+        record(w, d->part, d->id, "retry", now, d->attempt, 0, "canceled at shutdown", NULL);
+        delivery_free(d);
+        pump(w);
+        return;
+    }
+    o.kind = res->err == WH_OK          ? WH_ATTEMPT_RESPONSE
+             : res->err == WH_ETIMEDOUT ? WH_ATTEMPT_TIMEOUT
+             : res->err == WH_EINVAL    ? WH_ATTEMPT_BAD_URL
+                                        : WH_ATTEMPT_UNREACHABLE;
+    o.status = res->status;
+    o.attempts_made = attempts;
+    o.retry_after_ms = wh_retry_after_ms(res->retry_after, now);
+    o.throttle_floor_ms = w->cfg->throttle_floor_ms;
+    o.rand01 = rand01(w);
+    next = wh_backoff_decide(w->cfg->retry_schedule_ms, w->cfg->retry_steps, &o, &delay);
+    if (o.kind == WH_ATTEMPT_TIMEOUT)
+        error_class = "timeout";
+    else if (o.kind == WH_ATTEMPT_BAD_URL)
+        error_class = "invalid_url";
+    else if (o.kind == WH_ATTEMPT_UNREACHABLE)
+        error_class = strstr(res->error, "refused") != NULL && strstr(res->error, "address") != NULL ? "destination_refused"
+                                                                                                     : "connection_failed";
+    else if (next != WH_NEXT_DELIVERED)
+        error_class = "http_status";
+    rec = attempt_record(d, res, attempts, error_class);
+    switch (next) {
+    case WH_NEXT_DELIVERED:
         wh_log_debug("delivered", "{s:s, s:i, s:I}", "deliveryId", d->id, "status", (int)res->status, "latencyMs",
                      (json_int_t)res->latency_ms);
-        record(w, d->part, d->id, "ok", 0, attempts, res->status, NULL);
-    } else {
-        int64_t now = wh_now_ms();
-        int64_t delay = wh_backoff_next(w->cfg->retry_schedule_ms, w->cfg->retry_steps, attempts,
-                                        wh_retry_after_ms(res->retry_after, now), rand01(w));
+        record(w, d->part, d->id, "ok", 0, attempts, res->status, NULL, rec);
+        sub_succeeded(w, d);
+        break;
+    case WH_NEXT_RETRY:
+    case WH_NEXT_DEAD:
+    case WH_NEXT_DISABLE: {
         const char *why = res->err != WH_OK ? res->error : "non-2xx response";
-        /* 410 Gone disables the subscription (design §7); until that lands, it ends this delivery at once.
-           A URL curl rejects (WH_EINVAL) will never work either: no point retrying it for a day. */
-        if ((res->err == WH_OK && res->status == 410) || res->err == WH_EINVAL)
-            delay = -1;
         wh_log_info("delivery_failed", "{s:s, s:i, s:i, s:s, s:s}", "deliveryId", d->id, "attempt", (int)attempts, "status",
-                    (int)res->status, "error", why, "next", delay < 0 ? "dead" : "retry");
-        record(w, d->part, d->id, delay < 0 ? "dead" : "retry", now + (delay < 0 ? 0 : delay), attempts, res->status, why);
+                    (int)res->status, "error", why, "next", next == WH_NEXT_RETRY ? "retry" : "dead");
+        record(w, d->part, d->id, next == WH_NEXT_RETRY ? "retry" : "dead", now + delay, attempts, res->status, why, rec);
+        sub_failed(w, d, next == WH_NEXT_DISABLE, next == WH_NEXT_DISABLE ? "endpoint answered 410 Gone" : "deliveries failing");
+        break;
     }
+    }
+    json_decref(rec);
     delivery_free(d);
     pump(w);
 }
 
 static void start_attempt(wh_worker_t *w, delivery_t *d)
 {
-    char h_id[16 + WH_WEBHOOK_ID_LEN], h_ts[48], h_sig[32 + WH_SIGNATURE_MAX], sig[WH_SIGNATURE_MAX];
+    char h_id[16 + WH_WEBHOOK_ID_LEN], h_ts[48], h_sig[32 + 2 * WH_SIGNATURE_MAX], sig[WH_SIGNATURE_MAX], old[WH_SIGNATURE_MAX];
     int64_t ts = wh_now_ms() / 1000;
     const char *headers[3] = {h_id, h_ts, h_sig};
     wh_err_t err;
@@ -319,13 +499,19 @@ static void start_attempt(wh_worker_t *w, delivery_t *d)
     wh_sign_v1(d->key, d->keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), sig);
     snprintf(h_id, sizeof(h_id), "webhook-id: %s", d->id);
     snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
-    snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
+    if (d->old_keylen != 0) {
+        /* secret rotation: both signatures, space-separated, the new one first (Standard Webhooks) */
+        wh_sign_v1(d->old_key, d->old_keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), old);
+        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s %s", sig, old);
+    } else {
+        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
+    }
     err = wh_http_post(w->http, d->url, headers, 3, d->body->data, d->body->len, w->cfg->delivery_timeout_ms, on_attempt_done, d);
     if (err != WH_OK) {
         /* a URL curl refuses will never work: dead-letter it now rather than retrying for a day */
         wh_log_warn("delivery_refused", "{s:s, s:s}", "deliveryId", d->id, "error", wh_err_name(err));
         record(w, d->part, d->id, err == WH_ECANCELED ? "retry" : "dead", wh_now_ms(), d->attempt + (err != WH_ECANCELED), 0,
-               wh_strerror(err));
+               wh_strerror(err), NULL);
         delivery_free(d);
     }
 }
@@ -350,6 +536,10 @@ static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, u
     snprintf(d->id, sizeof(d->id), "%s", id);
     memcpy(d->key, s->key, s->keylen);
     d->keylen = s->keylen;
+    memcpy(d->old_key, s->old_key, s->old_keylen);
+    d->old_keylen = s->old_keylen;
+    snprintf(d->sub, sizeof(d->sub), "%s", s->id);
+    snprintf(d->env, sizeof(d->env), "%s", s->env);
     d->body = body;
     ++body->refs;
     return d;
@@ -389,8 +579,20 @@ static char *build_body(const json_t *ev, const char *type, size_t *len)
     json_t *data, *root, *v;
     char *text;
 
-    wh_iso8601(json_integer_value(json_object_get(ev, "occurredAt")), occurred);
     wh_iso8601(wh_now_ms(), now);
+    if (json_is_true(json_object_get(ev, "_system"))) {
+        /* system events: their data as written, stamped with their event id */
+        data = json_deep_copy(json_object_get(ev, "data"));
+        json_object_set(data, "eventId", json_object_get(ev, "eventId"));
+        root = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", now, "data", data);
+        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(root);
+        if (text == NULL)
+            abort();
+        *len = strlen(text);
+        return text;
+    }
+    wh_iso8601(json_integer_value(json_object_get(ev, "occurredAt")), occurred);
     data = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "eventId", json_object_get(ev, "eventId"), "connectionId",
                      json_object_get(ev, "connectionId"), "integrationId", json_object_get(ev, "integrationId"), "objectType",
                      json_object_get(ev, "objectType"), "objectId", json_object_get(ev, "objectId"), "action",
@@ -498,9 +700,10 @@ static void on_fanout(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
 static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_t **bodies)
 {
     wh_worker_t *w = b->w;
-    char stream[WH_KEY_MAX], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], lease[24], ttl[16], now[24], nev[16],
-        ndel[16];
-    size_t nevents = json_array_size(e->events), cap = 16 + 2 * nevents, argc = 0, ndeliveries = 0, nd_at;
+    char stream[WH_KEY_MAX], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], iprefix[WH_KEY_MAX], sprefix[WH_KEY_MAX],
+        lease[24], ttl[16], now[24], nev[16], ndel[16];
+    size_t nevents = json_array_size(e->events), cap = 16 + 4 * nevents, argc = 0, ndeliveries = 0, nd_at;
+    char(*received)[24] = calloc(nevents + 1, sizeof(*received));
     const char **argv;
     size_t *argvlen;
     char(*wids)[WH_WEBHOOK_ID_LEN + 1] = NULL;
@@ -508,7 +711,7 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     delivery_t **tail;
     size_t nwids = 0;
 
-    if (f == NULL)
+    if (f == NULL || received == NULL)
         abort();
     f->b = b;
     f->entry = e;
@@ -532,8 +735,10 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     wh_key_due(due, e->part);
     wh_key_delivery_prefix(dprefix, e->part);
     wh_key_event_prefix(eprefix, e->part);
+    wh_key_event_index(iprefix, e->part, "");
+    wh_key_event_deliveries_prefix(sprefix, e->part);
     snprintf(lease, sizeof(lease), "%lld", (long long)lease_until(w));
-    snprintf(ttl, sizeof(ttl), "%d", EVENT_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", WH_EVENT_RETENTION_S);
     snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
 #define ARG(s, l) (argv[argc] = (s), argvlen[argc++] = (l))
 #define ARGS(s) ARG((s), strlen(s))
@@ -546,12 +751,17 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     ARGS(eprefix);
     ARGS(ttl);
     ARGS(now);
+    ARGS(iprefix);
+    ARGS(sprefix);
     snprintf(nev, sizeof(nev), "%zu", e->poison ? 0 : nevents);
     ARGS(nev);
     for (size_t i = 0; i != nevents && !e->poison; ++i) {
         json_t *ev = json_array_get(e->events, i);
         ARGS(json_string_value(json_object_get(ev, "eventId")));
         ARG(bodies[i]->data, bodies[i]->len);
+        ARGS(json_string_value(json_object_get(ev, "environmentId")));
+        snprintf(received[i], sizeof(received[i]), "%lld", (long long)json_integer_value(json_object_get(ev, "receivedAt")));
+        ARGS(received[i]);
     }
     nd_at = argc;
     ARGS(""); /* the delivery count, filled in below */
@@ -596,6 +806,7 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     free(argv);
     free(argvlen);
     free(wids);
+    free(received);
 }
 
 /* Round 2: every apply and subscription lookup is back. */
@@ -618,8 +829,11 @@ static void batch_fan_out(batch_t *b)
             json_t *ev = json_array_get(e->events, k);
             size_t len;
             char *text;
-            snprintf(typebuf[k], sizeof(typebuf[k]), "crm.%s.%s", json_string_value(json_object_get(ev, "objectType")),
-                     json_string_value(json_object_get(ev, "action")));
+            if (json_is_true(json_object_get(ev, "_system")))
+                snprintf(typebuf[k], sizeof(typebuf[k]), "%s", json_string_value(json_object_get(ev, "type")));
+            else
+                snprintf(typebuf[k], sizeof(typebuf[k]), "crm.%s.%s", json_string_value(json_object_get(ev, "objectType")),
+                         json_string_value(json_object_get(ev, "action")));
             types[k] = typebuf[k];
             text = build_body(ev, types[k], &len);
             bodies[k] = body_new(text, len);
@@ -678,7 +892,7 @@ static void on_subs(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             if (j == NULL)
                 continue;
             json_array_append_new(es->raw, j);
-            if (sub_parse(b->w, j, &es->subs[es->n]))
+            if (sub_parse(b->w, j, es->env, &es->subs[es->n]))
                 ++es->n;
         }
     } else {
@@ -701,7 +915,8 @@ static bool send_apply(batch_t *b, json_t *ev)
     apply_t *a;
     bool sent;
 
-    if (wh_object_type_find(wh_str_c(type)) == NULL || oid[0] == '\0')
+    if (json_is_true(json_object_get(ev, "_system")) || wh_object_type_find(wh_str_c(type)) == NULL || oid == NULL ||
+        oid[0] == '\0')
         return true;
     wh_key_obj(kobj, conn, type, oid);
     wh_key_ver(kver, conn, type, oid);
@@ -770,6 +985,34 @@ static void batch_start(batch_t *b)
         batch_fan_out(b);
 }
 
+/*
+ * A system event entry (field "s": JSON {v, eventId, environmentId, type, receivedAt, data}, written by a Lua
+ * script such as sub_fail.lua) as a one-event array. It is fanned out like a change event, never applied.
+ */
+static wh_err_t system_event_unpack(const char *buf, size_t len, json_t **out, char *errbuf)
+{
+    json_t *ev = json_loadb(buf, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+
+    if (ev == NULL || !json_is_object(json_object_get(ev, "data")) || type == NULL || strncmp(type, "system.", 7) != 0 ||
+        !json_is_string(json_object_get(ev, "eventId")) || !json_is_string(json_object_get(ev, "environmentId")) ||
+        !json_is_integer(json_object_get(ev, "receivedAt"))) {
+        json_decref(ev);
+        return wh_errf(errbuf, WH_EMALFORMED, "system event: not the expected JSON object");
+    }
+    if (json_integer_value(json_object_get(ev, "v")) > 1) {
+        json_decref(ev);
+        return wh_errf(errbuf, WH_EUNSUPPORTED, "system event version %lld",
+                       (long long)json_integer_value(json_object_get(ev, "v")));
+    }
+    if (!json_is_string(json_object_get(ev, "connectionId")))
+        json_object_set_new(ev, "connectionId", json_string(""));
+    json_object_set_new(ev, "_system", json_true());
+    *out = json_array();
+    json_array_append_new(*out, ev);
+    return WH_OK;
+}
+
 /* Builds a batch from stream entries ([id, [field, value, …]] …) of partition `part`. */
 static void add_entries(batch_t *b, unsigned part, const redisReply *entries)
 {
@@ -790,6 +1033,10 @@ static void add_entries(batch_t *b, unsigned part, const redisReply *entries)
         for (size_t k = 0; fv->type == REDIS_REPLY_ARRAY && k + 1 < fv->elements; k += 2) {
             if (fv->element[k]->len == 1 && fv->element[k]->str[0] == 'b') {
                 err = wh_envelope_unpack(fv->element[k + 1]->str, fv->element[k + 1]->len, &e->events, errbuf);
+                break;
+            }
+            if (fv->element[k]->len == 1 && fv->element[k]->str[0] == 's') {
+                err = system_event_unpack(fv->element[k + 1]->str, fv->element[k + 1]->len, &e->events, errbuf);
                 break;
             }
         }
@@ -947,6 +1194,7 @@ typedef struct {
     unsigned attempt;
     char id[WH_WEBHOOK_ID_LEN + 1];
     char sub[WH_MAX_ID_LEN + 1];
+    char env[WH_MAX_ID_LEN + 1];
     body_t *body;
 } claimed_t;
 
@@ -959,15 +1207,20 @@ static void on_claimed_sub(wh_redis_t *r, redisReply *reply, wh_err_t err, void 
 
     if (err != WH_OK) {
         /* the lease expires and the delivery comes back */
-    } else if (reply->type != REDIS_REPLY_STRING || (j = json_loadb(reply->str, reply->len, 0, NULL)) == NULL ||
-               !sub_parse(w, j, &s)) {
+    } else if (reply->type == REDIS_REPLY_STRING && (j = json_loadb(reply->str, reply->len, 0, NULL)) != NULL && !sub_active(j)) {
+        /* disabled: no further attempts; kept as a dead letter, so enable + replay can send it again */
+        wh_log_info("delivery_dead", "{s:s, s:s, s:s}", "deliveryId", c->id, "subscriptionId", c->sub, "reason",
+                    "subscription disabled");
+        record(w, c->part, c->id, "dead", 0, c->attempt, 0, "subscription disabled", NULL);
+    } else if (j == NULL || !sub_parse(w, j, c->env, &s)) {
         wh_log_info("delivery_dropped", "{s:s, s:s, s:s}", "deliveryId", c->id, "subscriptionId", c->sub, "reason",
-                    "subscription deleted or inactive");
-        record(w, c->part, c->id, "drop", 0, c->attempt, 0, "subscription gone");
+                    "subscription deleted or unusable");
+        record(w, c->part, c->id, "drop", 0, c->attempt, 0, "subscription gone", NULL);
     } else {
         enqueue(w, delivery_new(w, c->part, c->id, c->attempt, &s, c->body));
         free(s.url);
         OPENSSL_cleanse(s.key, sizeof(s.key));
+        OPENSSL_cleanse(s.old_key, sizeof(s.old_key));
     }
     json_decref(j);
     body_release(c->body);
@@ -1007,12 +1260,12 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         char key[WH_KEY_MAX];
         long long attempt = 0;
         if (row[0]->type != REDIS_REPLY_STRING || row[2]->type != REDIS_REPLY_STRING || row[3]->type != REDIS_REPLY_STRING ||
-            row[0]->len > WH_WEBHOOK_ID_LEN || row[2]->len > WH_MAX_ID_LEN)
+            row[0]->len > WH_WEBHOOK_ID_LEN || row[2]->len > WH_MAX_ID_LEN || row[3]->len > WH_MAX_ID_LEN)
             continue;
         if (row[1]->type == REDIS_REPLY_STRING)
             wh_str_to_i64(wh_str(row[1]->str, row[1]->len), &attempt);
         if (row[7]->type != REDIS_REPLY_STRING) {
-            record(w, part, row[0]->str, "drop", 0, (unsigned)attempt, 0, "event body expired");
+            record(w, part, row[0]->str, "drop", 0, (unsigned)attempt, 0, "event body expired", NULL);
             continue;
         }
         if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -1022,6 +1275,7 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         c->attempt = (unsigned)attempt;
         memcpy(c->id, row[0]->str, row[0]->len + 1);
         memcpy(c->sub, row[2]->str, row[2]->len + 1);
+        snprintf(c->env, sizeof(c->env), "%.*s", (int)row[3]->len, row[3]->str);
         c->body = body_new(row[7]->str, row[7]->len);
         wh_key_subs(key, row[3]->str);
         const char *argv[] = {"HGET", key, c->sub};
@@ -1137,7 +1391,7 @@ static void on_stop_tick(uv_timer_t *t)
 
     /* deliveries not started yet go back to Redis, due now, for whichever worker is alive */
     while ((d = dequeue(w)) != NULL) {
-        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "released at shutdown");
+        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "released at shutdown", NULL);
         delivery_free(d);
     }
     if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0) ||

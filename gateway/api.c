@@ -1,6 +1,7 @@
 /*
  * Management API front door: routing, bearer-token authentication, JSON bodies, and the helpers the
- * route ops share (api.h). The ops themselves live in api_env.c, api_connections.c, api_subscriptions.c.
+ * route ops share (api.h). The ops themselves live in api_env.c, api_connections.c, api_subscriptions.c,
+ * api_events.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,13 +40,13 @@ static const route_t routes[] = {
     {"GET", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_get},
     {"DELETE", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_delete},
     {"PATCH", "subscriptions/{id}", ACCESS_ENVIRONMENT, NULL},
-    {"POST", "subscriptions/{id}/rotate-secret", ACCESS_ENVIRONMENT, NULL},
-    {"POST", "subscriptions/{id}/enable", ACCESS_ENVIRONMENT, NULL},
-    {"POST", "subscriptions/{id}/replay", ACCESS_ENVIRONMENT, NULL},
-    {"GET", "events", ACCESS_ENVIRONMENT, NULL},
-    {"GET", "events/{id}", ACCESS_ENVIRONMENT, NULL},
-    {"GET", "events/{id}/attempts", ACCESS_ENVIRONMENT, NULL},
-    {"POST", "events/{id}/redeliver", ACCESS_ENVIRONMENT, NULL},
+    {"POST", "subscriptions/{id}/rotate-secret", ACCESS_ENVIRONMENT, &wh_api__sub_rotate},
+    {"POST", "subscriptions/{id}/enable", ACCESS_ENVIRONMENT, &wh_api__sub_enable},
+    {"POST", "subscriptions/{id}/replay", ACCESS_ENVIRONMENT, &wh_api__sub_replay},
+    {"GET", "events", ACCESS_ENVIRONMENT, &wh_api__event_list},
+    {"GET", "events/{id}", ACCESS_ENVIRONMENT, &wh_api__event_get},
+    {"GET", "events/{id}/attempts", ACCESS_ENVIRONMENT, &wh_api__event_attempts},
+    {"POST", "events/{id}/redeliver", ACCESS_ENVIRONMENT, &wh_api__event_redeliver},
     {"GET", "cache/{id}/*", ACCESS_ENVIRONMENT, NULL},
     {"GET", "cache/{id}/*/*", ACCESS_ENVIRONMENT, NULL},
 };
@@ -85,6 +86,16 @@ static bool match(const char *pattern, wh_str_t path, wh_str_t *id)
         pat = pat_end + 1;
         at = end + 1;
     }
+}
+
+/* The query string of `rest` (after '?'), or {NULL,0}. */
+static wh_str_t route_query(h2o_iovec_t rest)
+{
+    const char *q = rest.len != 0 ? memchr(rest.base, '?', rest.len) : NULL;
+
+    if (q == NULL)
+        return WH_STR_NULL;
+    return wh_str(q + 1, rest.len - (size_t)(q + 1 - rest.base));
 }
 
 /* The path proper: without the query string and one trailing slash. */
@@ -274,6 +285,7 @@ int wh_api_handle(h2o_req_t *req, h2o_iovec_t rest)
     call->cfg = thread->cfg;
     call->redis = thread->redis;
     call->admin_route = route->access == ACCESS_ADMIN;
+    call->query = route_query(rest);
     /* The path lives in the request's pool; keep a validated copy, since the request may go first. */
     if (id.base != NULL) {
         if (wh_api__id_valid(id)) {
@@ -497,4 +509,91 @@ int wh_api__get_bool(const json_t *obj, const char *field, bool *out, char *errb
     }
     *out = json_is_true(v);
     return 1;
+}
+
+/* ---- query strings ---- */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes `in` ('+' is a space) into out (cap bytes with the NUL); false on a bad escape, a control byte or overflow. */
+static bool query_decode(wh_str_t in, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i != in.len; ++i) {
+        int c = (unsigned char)in.base[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < in.len ? hex_value(in.base[i + 1]) : -1, lo = i + 2 < in.len ? hex_value(in.base[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f || n + 1 >= cap)
+            return false;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values, char *errbuf)
+{
+    wh_str_t q = call->query;
+    size_t at = 0, count = 0;
+
+    while (names[count] != NULL) {
+        values[count].present = false;
+        values[count].value[0] = '\0';
+        ++count;
+    }
+    while (q.base != NULL && at < q.len) {
+        size_t end = at, eq;
+        char name[WH_API_QUERY_VALUE_MAX + 1];
+        size_t i;
+
+        while (end < q.len && q.base[end] != '&')
+            ++end;
+        eq = at;
+        while (eq < end && q.base[eq] != '=')
+            ++eq;
+        if (end == at) { /* "a=1&&b=2": an empty pair means nothing */
+            at = end + 1;
+            continue;
+        }
+        if (!query_decode(wh_str(q.base + at, eq - at), name, sizeof(name))) {
+            wh_errf(errbuf, WH_EINVAL, "query: malformed parameter name");
+            return false;
+        }
+        for (i = 0; i != count && strcmp(names[i], name) != 0; ++i)
+            ;
+        if (i == count) {
+            wh_errf(errbuf, WH_EINVAL, "%.64s: unknown query parameter", name);
+            return false;
+        }
+        if (values[i].present) {
+            wh_errf(errbuf, WH_EINVAL, "%s: given more than once", names[i]);
+            return false;
+        }
+        if (!query_decode(eq < end ? wh_str(q.base + eq + 1, end - eq - 1) : wh_str("", 0), values[i].value,
+                          sizeof(values[i].value))) {
+            wh_errf(errbuf, WH_EINVAL, "%s: malformed value (bad percent escape, control character, or longer than %d bytes)",
+                    names[i], WH_API_QUERY_VALUE_MAX);
+            return false;
+        }
+        values[i].present = true;
+        at = end + 1;
+    }
+    return true;
 }

@@ -46,10 +46,11 @@ struct wh_api_call {
     wh_redis_t *redis;           /* borrowed, idem */
     char env[WH_API_ID_MAX + 1]; /* the caller's environmentId; "" for the admin token */
     char id[WH_API_ID_MAX + 1];  /* the {id} of the path (validated), or "" */
+    wh_str_t query;              /* raw query string after '?' ({NULL,0}: none); in the request's pool: read it in start */
     json_t *body;                /* owned: the parsed request object, or NULL for bodiless routes */
 };
 
-/* Ops, one per implemented route (defined in api_env.c, api_connections.c, api_subscriptions.c). */
+/* Ops, one per implemented route (defined in api_env.c, api_connections.c, api_subscriptions.c, api_events.c). */
 extern const wh_api_op_t wh_api__env_create;
 extern const wh_api_op_t wh_api__conn_create;
 extern const wh_api_op_t wh_api__conn_list;
@@ -59,6 +60,14 @@ extern const wh_api_op_t wh_api__sub_create;
 extern const wh_api_op_t wh_api__sub_list;
 extern const wh_api_op_t wh_api__sub_get;
 extern const wh_api_op_t wh_api__sub_delete;
+extern const wh_api_op_t wh_api__sub_enable;
+extern const wh_api_op_t wh_api__sub_rotate;
+/* api_events.c */
+extern const wh_api_op_t wh_api__event_list;
+extern const wh_api_op_t wh_api__event_get;
+extern const wh_api_op_t wh_api__event_attempts;
+extern const wh_api_op_t wh_api__event_redeliver;
+extern const wh_api_op_t wh_api__sub_replay;
 
 /* ---- ending a call (each of these finishes it: `call` is freed on return) ---- */
 
@@ -104,5 +113,22 @@ bool wh_api__only_fields(const json_t *obj, const char *const *allowed, const ch
 int wh_api__get_string(const json_t *obj, const char *field, size_t min_chars, size_t max_chars, const char **out, char *errbuf);
 int wh_api__get_int(const json_t *obj, const char *field, long long min, long long max, long long *out, char *errbuf);
 int wh_api__get_bool(const json_t *obj, const char *field, bool *out, char *errbuf);
+
+/* ---- query strings ---- */
+
+/* Longest decoded query parameter value (cursors, ids, event types, ISO times fit with room to spare). */
+#define WH_API_QUERY_VALUE_MAX 256
+
+typedef struct {
+    bool present;
+    char value[WH_API_QUERY_VALUE_MAX + 1]; /* percent-decoded ('+' is a space), NUL-terminated; "" when absent */
+} wh_api_query_value_t;
+
+/*
+ * Reads call->query (only during op->start, while the request is there). `names` is NULL-terminated;
+ * values[i] receives names[i]. Fails with errbuf naming the parameter on an unknown or repeated name, a bad
+ * percent escape, a NUL or control byte, or a value longer than WH_API_QUERY_VALUE_MAX.
+ */
+bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values, char *errbuf);
 
 #endif

@@ -7,6 +7,7 @@
  * The plain signing secret is shown once, in the 201 answer; reads never show it.
  */
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,18 @@ static json_t *readable(const char *text, size_t len)
         return NULL;
     }
     json_object_del(sub, "secret");
+    json_object_del(sub, "previousSecret");
+    {
+        /* stored as ms text (Lua's cjson would print a large number in exponent form); shown as ISO 8601 */
+        long long until = 0;
+        json_t *v = json_object_get(sub, "previousSecretUntil");
+        if (json_is_string(v) && wh_str_to_i64(wh_str_c(json_string_value(v)), &until) && until > wh_now_ms()) {
+            char iso[WH_ISO8601_LEN];
+            wh_iso8601(until, iso);
+            json_object_set_new(sub, "previousSecretValidUntil", json_string(iso));
+        }
+        json_object_del(sub, "previousSecretUntil");
+    }
     return sub;
 }
 
@@ -460,3 +473,105 @@ static void sub_delete_start(wh_api_call_t *call)
 }
 
 const wh_api_op_t wh_api__sub_delete = {sub_delete_start, NULL, sizeof(wh_api_call_t), false};
+
+/* ---- POST /v1/subscriptions/{id}/enable ---- */
+
+static void on_enabled(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_api_call_t *call = data;
+    json_t *sub;
+
+    if (!wh_api__reply_usable(call, reply, err))
+        return;
+    if (reply->type == REDIS_REPLY_NIL) {
+        wh_api__reply_error(call, 404, "not_found", "no such subscription");
+        return;
+    }
+    sub = reply->type == REDIS_REPLY_STRING ? readable(reply->str, (size_t)reply->len) : NULL;
+    if (sub == NULL) {
+        wh_api__reply_internal(call, "stored subscription is not a JSON object");
+        return;
+    }
+    wh_api__reply_json(call, 200, sub);
+}
+
+/* Idempotent: enabling an active subscription answers it unchanged (and forgets any failure streak). */
+static void sub_enable_start(wh_api_call_t *call)
+{
+    char subs[WH_KEY_MAX], fail[WH_KEY_MAX];
+    const char *argv[3] = {subs, fail, call->id};
+
+    wh_key_subs(subs, call->env);
+    wh_key_subfail(fail, call->env);
+    wh_api__script(call, &wh_script_sub_status, on_enabled, 2, 3, argv, NULL);
+}
+
+const wh_api_op_t wh_api__sub_enable = {sub_enable_start, NULL, sizeof(wh_api_call_t), false};
+
+/* ---- POST /v1/subscriptions/{id}/rotate-secret ---- */
+
+typedef struct {
+    wh_api_call_t call;
+    char secret[SECRET_TEXT_MAX];
+} sub_rotate_t;
+
+static void on_rotated(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    sub_rotate_t *s = data;
+    json_t *sub;
+
+    if (!wh_api__reply_usable(&s->call, reply, err))
+        return;
+    if (reply->type == REDIS_REPLY_NIL) {
+        wh_api__reply_error(&s->call, 404, "not_found", "no such subscription");
+        return;
+    }
+    sub = reply->type == REDIS_REPLY_STRING ? readable(reply->str, (size_t)reply->len) : NULL;
+    if (sub == NULL) {
+        wh_api__reply_internal(&s->call, "stored subscription is not a JSON object");
+        return;
+    }
+    json_object_set_new(sub, "secret", json_string(s->secret));
+    wh_api__reply_json(&s->call, 200, sub);
+}
+
+/*
+ * A new generated secret, shown once in the answer; the previous one keeps signing (a second signature in
+ * webhook-signature) for WHARF_ROTATION_OVERLAP. Takes no body.
+ */
+static void sub_rotate_start(wh_api_call_t *call)
+{
+    sub_rotate_t *s = (sub_rotate_t *)call;
+    char key[WH_KEY_MAX], until[24], errbuf[WH_ERRBUF_SIZE];
+    char *sealed = NULL;
+    const char *argv[4];
+    wh_err_t err;
+
+    if (!get_secret(NULL, s->secret, errbuf)) {
+        wh_api__reply_internal(call, "generating a secret failed");
+        return;
+    }
+    err = wh_secret_seal(call->cfg, wh_str_c(call->id), wh_str_c(s->secret), &sealed);
+    if (err == WH_EUNSUPPORTED) {
+        wh_api__reply_error(call, 500, "secrets_unavailable",
+                            "WHARF_MASTER_KEY is not set (or set WHARF_INSECURE_DEV=1 for development)");
+        return;
+    }
+    if (err != WH_OK) {
+        wh_api__reply_internal(call, "sealing the secret failed");
+        return;
+    }
+    wh_key_subs(key, call->env);
+    snprintf(until, sizeof(until), "%lld", (long long)(wh_now_ms() + call->cfg->rotation_overlap_ms));
+    argv[0] = key, argv[1] = call->id, argv[2] = sealed, argv[3] = until;
+    wh_api__script(call, &wh_script_sub_rotate, on_rotated, 1, 4, argv, NULL);
+    free(sealed);
+}
+
+static void sub_rotate_dispose(wh_api_call_t *call)
+{
+    sub_rotate_t *s = (sub_rotate_t *)call;
+    OPENSSL_cleanse(s->secret, sizeof(s->secret));
+}
+
+const wh_api_op_t wh_api__sub_rotate = {sub_rotate_start, sub_rotate_dispose, sizeof(sub_rotate_t), false};

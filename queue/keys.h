@@ -17,6 +17,13 @@
  *   wh:d:{p<N>}:<deliveryId>          HASH    one delivery: sub env conn event type webhookId attempt body …
  *   wh:dlq:{p<N>}                     ZSET    dead delivery id -> time of death
  *   wh:ev:{p<N>}:<eventId>            STRING  outgoing event JSON body (kept for replay/inspection)
+ *   wh:evi:{p<N>}:<env>               ZSET    eventId -> receivedAt ms: the environment's events (GET /v1/events)
+ *   wh:evd:{p<N>}:<eventId>           HASH    subscriptionId -> "<state>:<webhookId>", state pending|delivered|dead|dropped
+ *   wh:att:{p<N>}:<eventId>           LIST    attempt records (JSON), oldest first, at most WH_MAX_ATTEMPTS_KEPT
+ *   wh:subfail:{e:<env>}              HASH    subscriptionId -> ms of the first failure since its last success
+ *
+ * Event bodies, indexes, delivery states and attempts share one retention (WH_EVENT_RETENTION_S): an index
+ * entry older than that is trimmed on the next fanout of its partition and environment.
  */
 #ifndef WH_KEYS_H
 #define WH_KEYS_H
@@ -45,5 +52,14 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_delivery_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:d:{p%u}:", (p))
 #define wh_key_dead(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dlq:{p%u}", (p))
 #define wh_key_event_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:ev:{p%u}:", (p))
+#define wh_key_event_index(buf, p, env) snprintf((buf), WH_KEY_MAX, "wh:evi:{p%u}:%s", (p), (env))
+#define wh_key_event_deliveries_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:evd:{p%u}:", (p))
+#define wh_key_attempts_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:att:{p%u}:", (p))
+#define wh_key_subfail(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subfail:{e:%s}", (env))
+
+/* Retention of outgoing events, their delivery states and attempt records (the dead letters' own is longer). */
+#define WH_EVENT_RETENTION_S (7 * 86400)
+/* Attempt records kept per event (all subscriptions together); older ones are trimmed first. */
+#define WH_MAX_ATTEMPTS_KEPT 200
 
 #endif

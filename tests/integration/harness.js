@@ -600,6 +600,7 @@ function context(name) {
             WHARF_THREADS: '2',
             WHARF_LOG: 'info',
             WHARF_SHUTDOWN_GRACE: '3s',
+            WHARF_THROTTLE_FLOOR: '1s', // the production 60 s would stall every timeout test
         };
         for (const [k, v] of Object.entries(env)) {
             if (v === undefined) delete e[k]; else e[k] = v;

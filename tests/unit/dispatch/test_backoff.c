@@ -134,6 +134,65 @@ static void test_retry_after(void **state)
 }
 
 /* The date is measured from now_ms, not from the process clock. */
+/* The decision table: attempt kind × status × attempts made → what happens next, and after how long. */
+static void test_decide_table(void **state)
+{
+    static const int64_t sched[] = {5000, 300000, 1800000}; /* 5s, 5m, 30m: 4 attempts in all */
+    enum { R = WH_ATTEMPT_RESPONSE, T = WH_ATTEMPT_TIMEOUT, U = WH_ATTEMPT_UNREACHABLE, B = WH_ATTEMPT_BAD_URL };
+    static const struct {
+        int kind;
+        long status;
+        unsigned made;
+        int64_t retry_after;
+        wh_next_t want;
+        int64_t delay; /* with rand01 = 0.5: no jitter */
+    } cases[] = {
+        {R, 200, 1, -1, WH_NEXT_DELIVERED, 0},
+        {R, 204, 4, -1, WH_NEXT_DELIVERED, 0}, /* a last attempt that succeeds */
+        {R, 299, 1, -1, WH_NEXT_DELIVERED, 0},
+        {R, 500, 1, -1, WH_NEXT_RETRY, 5000},
+        {R, 500, 2, -1, WH_NEXT_RETRY, 300000},
+        {R, 500, 3, -1, WH_NEXT_RETRY, 1800000},
+        {R, 500, 4, -1, WH_NEXT_DEAD, 0},     /* schedule exhausted */
+        {R, 301, 1, -1, WH_NEXT_RETRY, 5000}, /* 3xx is a failure: redirects are not followed */
+        {R, 308, 1, -1, WH_NEXT_RETRY, 5000},
+        {R, 400, 1, -1, WH_NEXT_RETRY, 5000}, /* 4xx other than 410 retries too (the endpoint may be fixed) */
+        {R, 410, 1, -1, WH_NEXT_DISABLE, 0},  /* gone: disable, no further attempts */
+        {R, 410, 4, -1, WH_NEXT_DISABLE, 0},
+        {R, 429, 1, -1, WH_NEXT_RETRY, 60000},  /* 60 s floor over the 5 s step */
+        {R, 429, 2, -1, WH_NEXT_RETRY, 300000}, /* the floor never shortens */
+        {R, 429, 4, -1, WH_NEXT_DEAD, 0},
+        {R, 429, 1, 10000, WH_NEXT_RETRY, 60000}, /* Retry-After below the floor: the floor */
+        {R, 503, 1, 8000, WH_NEXT_RETRY, 8000},   /* Retry-After within 2× nominal */
+        {R, 503, 1, 99000, WH_NEXT_RETRY, 10000}, /* capped at 2× nominal */
+        {R, 503, 1, 1000, WH_NEXT_RETRY, 5000},   /* never sooner than scheduled */
+        {T, 0, 1, -1, WH_NEXT_RETRY, 60000},      /* timeout: 60 s floor */
+        {T, 0, 3, -1, WH_NEXT_RETRY, 1800000},
+        {T, 0, 4, -1, WH_NEXT_DEAD, 0},
+        {T, 0, 1, 1, WH_NEXT_RETRY, 60000}, /* no response, so no Retry-After can count */
+        {U, 0, 1, -1, WH_NEXT_RETRY, 5000}, /* unreachable: no floor (DNS may be fixed soon) */
+        {U, 0, 4, -1, WH_NEXT_DEAD, 0},
+        {B, 0, 1, -1, WH_NEXT_DEAD, 0}, /* a URL curl refuses never works */
+    };
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        const wh_attempt_outcome_t o = {
+            (wh_attempt_kind_t)cases[i].kind, cases[i].status, cases[i].made, cases[i].retry_after, 60000, 0.5};
+        int64_t delay = -7;
+        print_message("  case %zu: kind %d status %ld made %u\n", i, cases[i].kind, cases[i].status, cases[i].made);
+        assert_int_equal(wh_backoff_decide(sched, 3, &o, &delay), cases[i].want);
+        assert_int_equal(delay, cases[i].delay);
+    }
+    /* the floor is a parameter: 0 turns it off */
+    {
+        const wh_attempt_outcome_t o = {WH_ATTEMPT_TIMEOUT, 0, 1, -1, 0, 0.5};
+        int64_t delay;
+        assert_int_equal(wh_backoff_decide(sched, 3, &o, &delay), WH_NEXT_RETRY);
+        assert_int_equal(delay, 5000);
+    }
+}
+
 static void test_retry_after_uses_now(void **state)
 {
     assert_int_equal(wh_retry_after_ms("Sat, 23 Nov 2024 10:00:30 GMT", NOW - 30 * S), 60 * S);
@@ -146,7 +205,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_table),          cmocka_unit_test(test_backoff_jitter_sweep),
         cmocka_unit_test(test_backoff_empty_schedule), cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_retry_after_uses_now),
+        cmocka_unit_test(test_retry_after_uses_now),   cmocka_unit_test(test_decide_table),
     };
     return cmocka_run_group_tests_name("dispatch/backoff", tests, NULL, NULL);
 }
