@@ -31,6 +31,8 @@
 #define CLAIM_PERIOD_MS 100
 #define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
+/* An ordered delivery waiting behind an earlier event of its object is looked at again this much later. */
+#define ORDER_RECHECK_MS_TEXT "250"
 
 typedef struct body {
     unsigned refs;
@@ -49,6 +51,9 @@ typedef struct delivery {
     char *url;
     uint8_t key[WH_SIGN_KEY_MAX], old_key[WH_SIGN_KEY_MAX]; /* old_key: the rotated-out secret, while it overlaps */
     size_t keylen, old_keylen;
+    unsigned max_concurrency; /* the subscription's slots across all workers */
+    unsigned rate;            /* attempts started per second across all workers; 0: no limit */
+    bool slotted;             /* holds a slot: release it when the attempt ends */
     body_t *body;
 } delivery_t;
 
@@ -60,6 +65,8 @@ typedef struct {
     json_t *conn_ids; /* idem, or NULL for every connection */
     uint8_t key[WH_SIGN_KEY_MAX], old_key[WH_SIGN_KEY_MAX];
     size_t keylen, old_keylen; /* old_keylen 0: no rotation overlap */
+    unsigned max_concurrency, rate;
+    bool ordered; /* one in flight per object, in occurredAt order (queue/scripts/claim.lua) */
 } sub_t;
 
 /* Subscriptions this worker saw succeed lately: their failure streak in Redis was cleared at `at`. */
@@ -106,6 +113,7 @@ struct wh_worker {
     unsigned batches;   /* batches in progress */
     unsigned claiming;  /* claim / reclaim calls awaiting replies */
     unsigned recording; /* delivery outcomes awaiting Redis: shutdown waits for them */
+    unsigned acquiring; /* slot requests awaiting Redis: they count against WHARF_MAX_INFLIGHT */
     delivery_t *ready_head, *ready_tail;
     size_t ready_len;
     int64_t stop_deadline;
@@ -119,6 +127,9 @@ struct wh_worker {
 
 static void schedule_read(wh_worker_t *w, uint64_t delay_ms);
 static void pump(wh_worker_t *w);
+static void start_attempt(wh_worker_t *w, delivery_t *d);
+static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
+                   long status, const char *error, const json_t *attempt);
 
 /* ---- small helpers ------------------------------------------------------------------------------------- */
 
@@ -240,6 +251,13 @@ static bool sub_parse(wh_worker_t *w, json_t *j, const char *env, sub_t *s)
         s->old_keylen = 0;
     snprintf(s->id, sizeof(s->id), "%s", id);
     snprintf(s->env, sizeof(s->env), "%s", env);
+    {
+        json_int_t c = json_integer_value(json_object_get(j, "maxConcurrency")),
+                   r = json_integer_value(json_object_get(j, "rateLimitPerSecond"));
+        s->max_concurrency = c >= 1 && c <= 100000 ? (unsigned)c : WH_DEFAULT_SUB_CONCURRENCY;
+        s->rate = r >= 1 && r <= INT32_MAX ? (unsigned)r : 0;
+    }
+    s->ordered = json_is_true(json_object_get(j, "ordered"));
     s->types = json_object_get(j, "eventTypes");
     s->conn_ids = json_object_get(j, "connectionIds");
     if (!json_is_array(s->conn_ids))
@@ -399,6 +417,67 @@ static void sub_failed(wh_worker_t *w, const delivery_t *d, bool gone, const cha
         free(tag);
 }
 
+/* ---- per-subscription slots: concurrency and rate across every worker (queue/scripts/slot.lua) ---------------- */
+
+static void slot_release(wh_worker_t *w, delivery_t *d)
+{
+    char key[WH_KEY_MAX];
+
+    if (!d->slotted)
+        return;
+    d->slotted = false;
+    wh_key_slots(key, d->sub);
+    const char *argv[] = {"ZREM", key, d->id};
+    wh_redis_command(w->cmd, NULL, NULL, 3, argv, NULL); /* if lost, the slot's lease ends it */
+}
+
+static void on_slot(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    delivery_t *d = data;
+    wh_worker_t *w = d->w;
+
+    (void)r;
+    --w->acquiring;
+    if (err != WH_OK || reply->type != REDIS_REPLY_INTEGER) {
+        /* no answer: leave it leased; the lease ends and the delivery comes due again */
+        wh_log_warn("delivery_slot_failed", "{s:s, s:s}", "deliveryId", d->id, "error",
+                    err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+        delivery_free(d);
+    } else if (w->stopping) {
+        d->slotted = reply->integer == 0;
+        slot_release(w, d);
+        record(w, d->part, d->id, "defer", wh_now_ms(), d->attempt, 0, NULL, NULL);
+        delivery_free(d);
+    } else if (reply->integer == 0) {
+        d->slotted = true;
+        start_attempt(w, d);
+    } else {
+        /* the subscription is at its cap or rate: back to Redis, no attempt counted; others go on meanwhile */
+        int64_t wait = reply->integer + (int64_t)(rand01(w) * (double)reply->integer);
+        record(w, d->part, d->id, "defer", wh_now_ms() + wait, d->attempt, 0, NULL, NULL);
+        delivery_free(d);
+    }
+    pump(w);
+}
+
+static void slot_acquire(wh_worker_t *w, delivery_t *d)
+{
+    char slots[WH_KEY_MAX], rate[WH_KEY_MAX], now[24], until[24], max[16], per[16];
+    int64_t t = wh_now_ms();
+
+    wh_key_slots(slots, d->sub);
+    wh_key_rate_prefix(rate, d->sub);
+    snprintf(now, sizeof(now), "%lld", (long long)t);
+    snprintf(until, sizeof(until), "%lld", (long long)(t + w->cfg->delivery_timeout_ms + w->cfg->reclaim_idle_ms));
+    snprintf(max, sizeof(max), "%u", d->max_concurrency);
+    snprintf(per, sizeof(per), "%u", d->rate);
+    const char *argv[] = {slots, rate, d->id, now, until, max, per};
+    if (wh_redis_script(w->cmd, &wh_script_slot, on_slot, d, 2, 7, argv, NULL) == WH_OK)
+        ++w->acquiring;
+    else
+        delivery_free(d); /* Redis unavailable: the lease ends and the delivery comes due again */
+}
+
 /* The attempt's record for the event's log. */
 static json_t *attempt_record(const delivery_t *d, const wh_http_result_t *res, unsigned attempt, const char *error_class)
 {
@@ -439,6 +518,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
     json_t *rec;
     wh_next_t next;
 
+    slot_release(w, d);
     if (res->err == WH_ECANCELED) {
         /* shutting down: hand it back, due now, attempt not counted */
         record(w, d->part, d->id, "retry", now, d->attempt, 0, "canceled at shutdown", NULL);
@@ -510,6 +590,7 @@ static void start_attempt(wh_worker_t *w, delivery_t *d)
     if (err != WH_OK) {
         /* a URL curl refuses will never work: dead-letter it now rather than retrying for a day */
         wh_log_warn("delivery_refused", "{s:s, s:s}", "deliveryId", d->id, "error", wh_err_name(err));
+        slot_release(w, d);
         record(w, d->part, d->id, err == WH_ECANCELED ? "retry" : "dead", wh_now_ms(), d->attempt + (err != WH_ECANCELED), 0,
                wh_strerror(err), NULL);
         delivery_free(d);
@@ -518,8 +599,8 @@ static void start_attempt(wh_worker_t *w, delivery_t *d)
 
 static void pump(wh_worker_t *w)
 {
-    while (w->ready_head != NULL && wh_http_inflight(w->http) < w->cfg->max_inflight && !w->stopping)
-        start_attempt(w, dequeue(w));
+    while (w->ready_head != NULL && wh_http_inflight(w->http) + w->acquiring < w->cfg->max_inflight && !w->stopping)
+        slot_acquire(w, dequeue(w));
     /* reading resumes once the local backlog is back under the bound */
     if (!w->reading && !w->stopping && w->groups_ready && w->batches == 0 && w->ready_len < w->cfg->max_inflight)
         schedule_read(w, 0);
@@ -540,6 +621,8 @@ static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, u
     d->old_keylen = s->old_keylen;
     snprintf(d->sub, sizeof(d->sub), "%s", s->id);
     snprintf(d->env, sizeof(d->env), "%s", s->env);
+    d->max_concurrency = s->max_concurrency;
+    d->rate = s->rate;
     d->body = body;
     ++body->refs;
     return d;
@@ -704,6 +787,8 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
         lease[24], ttl[16], now[24], nev[16], ndel[16];
     size_t nevents = json_array_size(e->events), cap = 16 + 4 * nevents, argc = 0, ndeliveries = 0, nd_at;
     char(*received)[24] = calloc(nevents + 1, sizeof(*received));
+    char(*occurred)[24] = calloc(nevents + 1, sizeof(*occurred));
+    char(*ordkeys)[WH_KEY_MAX] = NULL;
     const char **argv;
     size_t *argvlen;
     char(*wids)[WH_WEBHOOK_ID_LEN + 1] = NULL;
@@ -711,7 +796,7 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     delivery_t **tail;
     size_t nwids = 0;
 
-    if (f == NULL || received == NULL)
+    if (f == NULL || received == NULL || occurred == NULL)
         abort();
     f->b = b;
     f->entry = e;
@@ -724,7 +809,9 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
             if (sub_wants(&es->subs[s], types[i], json_string_value(json_object_get(ev, "connectionId"))))
                 ++nwids;
     }
-    cap += 6 * nwids;
+    cap += 8 * nwids;
+    if (nwids != 0 && (ordkeys = calloc(nwids, sizeof(*ordkeys))) == NULL)
+        abort();
     argv = malloc(sizeof(*argv) * cap);
     argvlen = malloc(sizeof(*argvlen) * cap);
     if (nwids != 0 && (wids = malloc(sizeof(*wids) * nwids)) == NULL)
@@ -770,20 +857,32 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
         const char *event_id = json_string_value(json_object_get(ev, "eventId"));
         const char *env = json_string_value(json_object_get(ev, "environmentId"));
         const char *conn = json_string_value(json_object_get(ev, "connectionId"));
+        const char *otype = json_string_value(json_object_get(ev, "objectType"));
+        const char *oid = json_string_value(json_object_get(ev, "objectId"));
         env_subs_t *es = env_of(b, env);
+        snprintf(occurred[i], sizeof(occurred[i]), "%lld", (long long)json_integer_value(json_object_get(ev, "occurredAt")));
         for (size_t s = 0; es != NULL && s != es->n; ++s) {
             const sub_t *sub = &es->subs[s];
+            bool ordered = sub->ordered && otype != NULL && oid != NULL && oid[0] != '\0';
             if (!sub_wants(sub, types[i], conn))
                 continue;
             wh_webhook_id(event_id, sub->id, wids[ndeliveries]);
+            ordkeys[ndeliveries][0] = '\0';
+            if (ordered)
+                wh_key_order(ordkeys[ndeliveries], e->part, sub->id, otype, oid);
             ARGS(wids[ndeliveries]);
             ARGS(event_id);
             ARGS(sub->id);
             ARGS(env);
             ARGS(conn);
             ARGS(types[i]);
-            *tail = delivery_new(w, e->part, wids[ndeliveries], 0, sub, bodies[i]);
-            tail = &(*tail)->next;
+            ARGS(ordkeys[ndeliveries]);
+            ARGS(occurred[i]);
+            /* an ordered delivery waits its turn in Redis (claim.lua); the others start here at once */
+            if (!ordered) {
+                *tail = delivery_new(w, e->part, wids[ndeliveries], 0, sub, bodies[i]);
+                tail = &(*tail)->next;
+            }
             ++ndeliveries;
         }
     }
@@ -807,6 +906,8 @@ static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_
     free(argvlen);
     free(wids);
     free(received);
+    free(occurred);
+    free(ordkeys);
 }
 
 /* Round 2: every apply and subscription lookup is back. */
@@ -1301,9 +1402,9 @@ static void on_claim_timer(uv_timer_t *t)
         wh_key_due(due, p);
         wh_key_delivery_prefix(dprefix, p);
         wh_key_event_prefix(eprefix, p);
-        const char *argv[] = {due, now, lease, count, dprefix, eprefix};
+        const char *argv[] = {due, now, lease, count, dprefix, eprefix, ORDER_RECHECK_MS_TEXT};
         part_call_t *pc = part_call(w, p);
-        if (wh_redis_script(w->cmd, &wh_script_claim, on_claim, pc, 1, 6, argv, NULL) == WH_OK)
+        if (wh_redis_script(w->cmd, &wh_script_claim, on_claim, pc, 1, 7, argv, NULL) == WH_OK)
             ++w->claiming;
         else
             free(pc);

@@ -7,7 +7,9 @@
 -- ARGV[4] delivery key prefix, ARGV[5] event key prefix, ARGV[6] retention seconds, ARGV[7] now ms,
 -- ARGV[8] event index key prefix (+ environment id), ARGV[9] event delivery-state key prefix,
 -- ARGV[10] n events, then n × (eventId, body, environmentId, receivedAt ms),
--- then m deliveries, then m × (deliveryId, eventId, subscriptionId, environmentId, connectionId, type)
+-- then m deliveries, then m × (deliveryId, eventId, subscriptionId, environmentId, connectionId, type, order key,
+-- occurredAt ms). A delivery with an order key (an "ordered" subscription) joins that object's queue (zset by
+-- occurredAt) and is due at once instead of leased to the caller: claim.lua starts only the head of the queue.
 -- Returns 1 when the deliveries were created, 0 when another consumer had already acknowledged the entry.
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
@@ -38,10 +40,17 @@ for _ = 1, m do
   if redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'event', ARGV[i + 1], 'sub', ARGV[i + 2], 'env', ARGV[i + 3], 'conn', ARGV[i + 4],
       'type', ARGV[i + 5], 'attempt', 0, 'created', ARGV[7], 'state', 'pending')
-    redis.call('ZADD', KEYS[2], ARGV[3], id)
+    if ARGV[i + 6] ~= '' then
+      redis.call('HSET', key, 'ord', ARGV[i + 6])
+      redis.call('ZADD', ARGV[i + 6], ARGV[i + 7], id)
+      redis.call('EXPIRE', ARGV[i + 6], ttl)
+      redis.call('ZADD', KEYS[2], ARGV[7], id)
+    else
+      redis.call('ZADD', KEYS[2], ARGV[3], id)
+    end
     redis.call('HSET', states, ARGV[i + 2], 'pending:' .. id)
     redis.call('EXPIRE', states, ttl)
   end
-  i = i + 6
+  i = i + 8
 end
 return 1

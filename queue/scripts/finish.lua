@@ -1,14 +1,25 @@
 -- Record the outcome of one delivery attempt: the delivery task, its event's delivery state and its attempt log.
 -- KEYS[1] due zset, KEYS[2] dead-letter zset
--- ARGV[1] delivery id, ARGV[2] "ok" | "retry" | "dead" | "drop", ARGV[3] next due ms (retry),
+-- ARGV[1] delivery id, ARGV[2] "ok" | "retry" | "dead" | "drop" | "defer", ARGV[3] next due ms (retry, defer),
 -- ARGV[4] now ms, ARGV[5] delivery key prefix, ARGV[6] attempts made, ARGV[7] last status, ARGV[8] last error,
 -- ARGV[9] dead-letter retention seconds, ARGV[10] max dead letters kept, ARGV[11] event delivery-state key prefix,
 -- ARGV[12] attempt log key prefix, ARGV[13] event retention seconds, ARGV[14] the attempt's record (JSON text;
 -- "" when no attempt was made: a hand-back at shutdown, a drop), ARGV[15] attempt records kept per event
 local key = ARGV[5] .. ARGV[1]
 local outcome = ARGV[2]
-local d = redis.call('HMGET', key, 'event', 'sub')
-local event, sub = d[1], d[2]
+if outcome == 'defer' then
+  -- no attempt was made (the subscription's slots or rate were used up): only the due time moves
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  end
+  return 1
+end
+local d = redis.call('HMGET', key, 'event', 'sub', 'ord')
+local event, sub, ord = d[1], d[2], d[3]
+-- an ordered delivery that is over (delivered, dead, dropped) lets the next event of its object go
+if ord and (outcome == 'ok' or outcome == 'drop' or outcome == 'dead') then
+  redis.call('ZREM', ord, ARGV[1])
+end
 
 if event and ARGV[14] ~= '' then
   local log = ARGV[12] .. event
