@@ -42,6 +42,17 @@ size_t wh_sign_v1(const uint8_t *key, size_t keylen, wh_str_t msg_id, int64_t ts
     return 3 + wh_base64_encode(mac, sizeof(mac), out + 3);
 }
 
+size_t wh_sign_header(const uint8_t *key, size_t keylen, const uint8_t *old_key, size_t old_keylen, wh_str_t msg_id, int64_t ts,
+                      wh_str_t body, char out[WH_SIGNATURE_HEADER_MAX])
+{
+    size_t n = wh_sign_v1(key, keylen, msg_id, ts, body, out);
+
+    if (old_keylen == 0)
+        return n;
+    out[n++] = ' ';
+    return n + wh_sign_v1(old_key, old_keylen, msg_id, ts, body, out + n);
+}
+
 void wh_webhook_id(const char *event_id, const char *subscription_id, char out[WH_WEBHOOK_ID_LEN + 1])
 {
     uint8_t h[WH_SHA256_LEN];

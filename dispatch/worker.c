@@ -571,21 +571,16 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
 
 static void start_attempt(wh_worker_t *w, delivery_t *d)
 {
-    char h_id[16 + WH_WEBHOOK_ID_LEN], h_ts[48], h_sig[32 + 2 * WH_SIGNATURE_MAX], sig[WH_SIGNATURE_MAX], old[WH_SIGNATURE_MAX];
+    char h_id[16 + WH_WEBHOOK_ID_LEN], h_ts[48], h_sig[32 + WH_SIGNATURE_HEADER_MAX], sig[WH_SIGNATURE_HEADER_MAX];
     int64_t ts = wh_now_ms() / 1000;
     const char *headers[3] = {h_id, h_ts, h_sig};
     wh_err_t err;
 
-    wh_sign_v1(d->key, d->keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), sig);
+    /* during a secret rotation both signatures, the new one first */
+    wh_sign_header(d->key, d->keylen, d->old_key, d->old_keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), sig);
     snprintf(h_id, sizeof(h_id), "webhook-id: %s", d->id);
     snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
-    if (d->old_keylen != 0) {
-        /* secret rotation: both signatures, space-separated, the new one first (Standard Webhooks) */
-        wh_sign_v1(d->old_key, d->old_keylen, wh_str_c(d->id), ts, wh_str(d->body->data, d->body->len), old);
-        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s %s", sig, old);
-    } else {
-        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
-    }
+    snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
     err = wh_http_post(w->http, d->url, headers, 3, d->body->data, d->body->len, w->cfg->delivery_timeout_ms, on_attempt_done, d);
     if (err != WH_OK) {
         /* a URL curl refuses will never work: dead-letter it now rather than retrying for a day */

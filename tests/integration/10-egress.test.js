@@ -85,4 +85,16 @@ ctx.test('deliveries to loopback, private, metadata and localhost are refused be
     }
     assert.equal(sink.requests.length, 0, `the sink received ${sink.requests.length} request(s)`);
     assert.equal(sinkConnections, 0, `the sink accepted ${sinkConnections} connection(s)`);
+
+    // and the attempt log says so: every attempt of the event is a refusal, none has a status code
+    const list = await wharf.api('GET', '/v1/events?limit=1', { token: env.apiToken });
+    assert.equal(list.status, 200, h.show(list));
+    const eventId = list.json.events[0].eventId;
+    const att = await wharf.api('GET', `/v1/events/${eventId}/attempts`, { token: env.apiToken });
+    assert.equal(att.status, 200, h.show(att));
+    assert.equal(att.json.attempts.length, targets.length * 4, h.show(att));
+    for (const a of att.json.attempts) {
+        assert.equal(a.error, 'destination_refused', JSON.stringify(a));
+        assert.equal(a.statusCode, undefined, JSON.stringify(a));
+    }
 });

@@ -49,6 +49,32 @@ static void test_standard_webhooks_vector(void **state)
     assert_string_equal(sig, VECTOR_SIG);
 }
 
+/* During a rotation the header holds both signatures, the new key's first, each the plain v1 signature. */
+static void test_rotation_header(void **state)
+{
+    uint8_t old_key[WH_SIGN_KEY_MAX], new_key[WH_SIGN_KEY_MAX];
+    size_t old_len, new_len, n;
+    char header[WH_SIGNATURE_HEADER_MAX], want[2 * WH_SIGNATURE_MAX + 1], sig[WH_SIGNATURE_MAX];
+
+    (void)state;
+    assert_int_equal(wh_sign_key_from_secret(WH_STRLIT(VECTOR_SECRET), old_key, &old_len), WH_OK);
+    /* a 64-byte key (the largest): the header must still fit */
+    memset(new_key, 0xa5, sizeof(new_key));
+    new_len = sizeof(new_key);
+
+    n = wh_sign_header(new_key, new_len, old_key, old_len, WH_STRLIT(VECTOR_ID), VECTOR_TS, WH_STRLIT(VECTOR_BODY), header);
+    wh_sign_v1(new_key, new_len, WH_STRLIT(VECTOR_ID), VECTOR_TS, WH_STRLIT(VECTOR_BODY), sig);
+    snprintf(want, sizeof(want), "%s %s", sig, VECTOR_SIG);
+    assert_string_equal(header, want);
+    assert_int_equal(n, strlen(want));
+    assert_true(n < WH_SIGNATURE_HEADER_MAX);
+
+    /* no rotation: exactly the one signature, the reference vector */
+    n = wh_sign_header(old_key, old_len, NULL, 0, WH_STRLIT(VECTOR_ID), VECTOR_TS, WH_STRLIT(VECTOR_BODY), header);
+    assert_string_equal(header, VECTOR_SIG);
+    assert_int_equal(n, strlen(VECTOR_SIG));
+}
+
 /* Every signed part matters: id, timestamp, body, key. */
 static void test_signature_covers_every_part(void **state)
 {
@@ -198,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_webhooks_vector),
+        cmocka_unit_test(test_rotation_header),
         cmocka_unit_test(test_signature_covers_every_part),
         cmocka_unit_test(test_signed_content_layout),
         cmocka_unit_test(test_key_from_secret_bounds),
