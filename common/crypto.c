@@ -86,7 +86,7 @@ void wh_hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hexval(unsigned char c)
+int wh_hex_digit(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -102,7 +102,7 @@ long wh_hex_decode(wh_str_t in, uint8_t *out, size_t cap)
     if (in.len % 2 != 0 || in.len / 2 > cap)
         return -1;
     for (size_t i = 0; i != in.len / 2; ++i) {
-        int hi = hexval((unsigned char)in.base[2 * i]), lo = hexval((unsigned char)in.base[2 * i + 1]);
+        int hi = wh_hex_digit((unsigned char)in.base[2 * i]), lo = wh_hex_digit((unsigned char)in.base[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

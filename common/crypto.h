@@ -24,6 +24,8 @@ bool wh_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* Lower-case hex. `out` holds 2*len+1 bytes; NUL-terminated. */
 void wh_hex_encode(const uint8_t *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int wh_hex_digit(unsigned char c);
 /* Hex (either case) into out (cap bytes); returns decoded length or -1 on bad input/overflow. */
 long wh_hex_decode(wh_str_t in, uint8_t *out, size_t cap);
 

@@ -662,13 +662,7 @@ static char *build_body(const json_t *ev, const char *type, size_t *len)
         /* system events: their data as written, stamped with their event id */
         data = json_deep_copy(json_object_get(ev, "data"));
         json_object_set(data, "eventId", json_object_get(ev, "eventId"));
-        root = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", now, "data", data);
-        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(root);
-        if (text == NULL)
-            abort();
-        *len = strlen(text);
-        return text;
+        goto Wrap;
     }
     wh_iso8601(json_integer_value(json_object_get(ev, "occurredAt")), occurred);
     data = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "eventId", json_object_get(ev, "eventId"), "connectionId",
@@ -686,6 +680,7 @@ static char *build_body(const json_t *ev, const char *type, size_t *len)
     if ((v = json_object_get(ev, "extra")) != NULL)
         json_object_set(data, "details", v);
     json_object_set_new(data, "thin", json_boolean(json_is_true(json_object_get(ev, "thin"))));
+Wrap:
     root = json_pack("{s:s, s:s, s:o}", "type", type, "timestamp", now, "data", data);
     text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);

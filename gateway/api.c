@@ -513,17 +513,6 @@ int wh_api__get_bool(const json_t *obj, const char *field, bool *out, char *errb
 
 /* ---- query strings ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes `in` ('+' is a space) into out (cap bytes with the NUL); false on a bad escape, a control byte or overflow. */
 static bool query_decode(wh_str_t in, char *out, size_t cap)
 {
@@ -534,7 +523,8 @@ static bool query_decode(wh_str_t in, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < in.len ? hex_value(in.base[i + 1]) : -1, lo = i + 2 < in.len ? hex_value(in.base[i + 2]) : -1;
+            int hi = i + 2 < in.len ? wh_hex_digit((unsigned char)in.base[i + 1]) : -1,
+                lo = i + 2 < in.len ? wh_hex_digit((unsigned char)in.base[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return false;
             c = hi * 16 + lo;

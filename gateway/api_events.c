@@ -110,25 +110,35 @@ struct event_call {
     json_t *attempts;               /* owned: attempts: the records */
 };
 
+/*
+ * The fan-in of a step's pipelined commands: records the first failure, and once the last reply is in, answers
+ * that failure or finishes a call whose client left. True when the step is complete and the flow goes on.
+ */
+static bool step_settled(wh_api_call_t *call, wh_err_t *failure, unsigned *outstanding, wh_err_t err, const redisReply *reply)
+{
+    if (err != WH_OK && *failure == WH_OK) {
+        *failure = err;
+        if (err == WH_EINTERNAL && reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            wh_log_error("api_redis_error", "{s:s, s:s}", "route", call->route, "reply", reply->str);
+    }
+    if (--*outstanding != 0)
+        return false;
+    if (call->pending.req == NULL) {
+        wh_api__finish(call);
+        return false;
+    }
+    if (*failure != WH_OK) {
+        wh_api__reply_redis_error(call, *failure, NULL);
+        return false;
+    }
+    return true;
+}
+
 /* One reply settled; the last one of a step runs s->next (or answers the failure, or finishes if the client left). */
 static void settle(event_call_t *s, wh_err_t err, const redisReply *reply)
 {
-    if (err != WH_OK && s->failure == WH_OK) {
-        s->failure = err;
-        if (err == WH_EINTERNAL && reply != NULL && reply->type == REDIS_REPLY_ERROR)
-            wh_log_error("api_redis_error", "{s:s, s:s}", "route", s->call.route, "reply", reply->str);
-    }
-    if (--s->outstanding != 0)
-        return;
-    if (s->call.pending.req == NULL) {
-        wh_api__finish(&s->call);
-        return;
-    }
-    if (s->failure != WH_OK) {
-        wh_api__reply_redis_error(&s->call, s->failure, NULL);
-        return;
-    }
-    s->next(s);
+    if (step_settled(&s->call, &s->failure, &s->outstanding, err, reply))
+        s->next(s);
 }
 
 /* Accounts for commands of a step that could not be sent (their callbacks will never fire). */
@@ -575,22 +585,8 @@ static void list_filter(list_call_t *s);
 
 static void list_settle(list_call_t *s, wh_err_t err, const redisReply *reply, void (*next)(list_call_t *s))
 {
-    if (err != WH_OK && s->failure == WH_OK) {
-        s->failure = err;
-        if (err == WH_EINTERNAL && reply != NULL && reply->type == REDIS_REPLY_ERROR)
-            wh_log_error("api_redis_error", "{s:s, s:s}", "route", s->call.route, "reply", reply->str);
-    }
-    if (--s->outstanding != 0)
-        return;
-    if (s->call.pending.req == NULL) {
-        wh_api__finish(&s->call);
-        return;
-    }
-    if (s->failure != WH_OK) {
-        wh_api__reply_redis_error(&s->call, s->failure, NULL);
-        return;
-    }
-    next(s);
+    if (step_settled(&s->call, &s->failure, &s->outstanding, err, reply))
+        next(s);
 }
 
 static void add_cand(list_call_t *s, unsigned part, int64_t score, const char *id, size_t len)

@@ -413,9 +413,12 @@ static void sub_list_start(wh_api_call_t *call)
 
 const wh_api_op_t wh_api__sub_list = {sub_list_start, NULL, sizeof(wh_api_call_t), false};
 
-static void on_got(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/*
+ * Answers a reply that holds one stored subscription (HGET, or a script returning it): 200 with it as clients
+ * see it (plus `secret` when given: shown once), 404 when there was none. Finishes the call.
+ */
+static void reply_subscription(wh_api_call_t *call, const redisReply *reply, wh_err_t err, const char *secret)
 {
-    wh_api_call_t *call = data;
     json_t *sub;
 
     if (!wh_api__reply_usable(call, reply, err))
@@ -429,7 +432,14 @@ static void on_got(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         wh_api__reply_internal(call, "stored subscription is not a JSON object");
         return;
     }
+    if (secret != NULL)
+        json_object_set_new(sub, "secret", json_string(secret));
     wh_api__reply_json(call, 200, sub);
+}
+
+static void on_got(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    reply_subscription(data, reply, err, NULL);
 }
 
 /* The environment's own hash is the only place looked at: another environment's id is simply not found. */
@@ -478,21 +488,7 @@ const wh_api_op_t wh_api__sub_delete = {sub_delete_start, NULL, sizeof(wh_api_ca
 
 static void on_enabled(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
-    wh_api_call_t *call = data;
-    json_t *sub;
-
-    if (!wh_api__reply_usable(call, reply, err))
-        return;
-    if (reply->type == REDIS_REPLY_NIL) {
-        wh_api__reply_error(call, 404, "not_found", "no such subscription");
-        return;
-    }
-    sub = reply->type == REDIS_REPLY_STRING ? readable(reply->str, (size_t)reply->len) : NULL;
-    if (sub == NULL) {
-        wh_api__reply_internal(call, "stored subscription is not a JSON object");
-        return;
-    }
-    wh_api__reply_json(call, 200, sub);
+    reply_subscription(data, reply, err, NULL);
 }
 
 /* Idempotent: enabling an active subscription answers it unchanged (and forgets any failure streak). */
@@ -518,21 +514,7 @@ typedef struct {
 static void on_rotated(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     sub_rotate_t *s = data;
-    json_t *sub;
-
-    if (!wh_api__reply_usable(&s->call, reply, err))
-        return;
-    if (reply->type == REDIS_REPLY_NIL) {
-        wh_api__reply_error(&s->call, 404, "not_found", "no such subscription");
-        return;
-    }
-    sub = reply->type == REDIS_REPLY_STRING ? readable(reply->str, (size_t)reply->len) : NULL;
-    if (sub == NULL) {
-        wh_api__reply_internal(&s->call, "stored subscription is not a JSON object");
-        return;
-    }
-    json_object_set_new(sub, "secret", json_string(s->secret));
-    wh_api__reply_json(&s->call, 200, sub);
+    reply_subscription(&s->call, reply, err, s->secret);
 }
 
 /*
