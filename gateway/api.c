@@ -33,8 +33,8 @@ static const route_t routes[] = {
     {"GET", "connections", ACCESS_ENVIRONMENT, &wh_api__conn_list},
     {"GET", "connections/{id}", ACCESS_ENVIRONMENT, &wh_api__conn_get},
     {"DELETE", "connections/{id}", ACCESS_ENVIRONMENT, &wh_api__conn_delete},
-    {"POST", "connections/{id}/sync/records", ACCESS_ENVIRONMENT, NULL},
-    {"POST", "connections/{id}/sync/status", ACCESS_ENVIRONMENT, NULL},
+    {"POST", "connections/{id}/sync/records", ACCESS_ENVIRONMENT, &wh_api__sync_records},
+    {"POST", "connections/{id}/sync/status", ACCESS_ENVIRONMENT, &wh_api__sync_status},
     {"POST", "subscriptions", ACCESS_ENVIRONMENT, &wh_api__sub_create},
     {"GET", "subscriptions", ACCESS_ENVIRONMENT, &wh_api__sub_list},
     {"GET", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_get},
@@ -47,8 +47,8 @@ static const route_t routes[] = {
     {"GET", "events/{id}", ACCESS_ENVIRONMENT, &wh_api__event_get},
     {"GET", "events/{id}/attempts", ACCESS_ENVIRONMENT, &wh_api__event_attempts},
     {"POST", "events/{id}/redeliver", ACCESS_ENVIRONMENT, &wh_api__event_redeliver},
-    {"GET", "cache/{id}/*", ACCESS_ENVIRONMENT, NULL},
-    {"GET", "cache/{id}/*/*", ACCESS_ENVIRONMENT, NULL},
+    {"GET", "cache/{id}/*", ACCESS_ENVIRONMENT, &wh_api__cache_list},
+    {"GET", "cache/{id}/*/*", ACCESS_ENVIRONMENT, &wh_api__cache_get},
 };
 
 #define ROUTES_COUNT (sizeof(routes) / sizeof(routes[0]))

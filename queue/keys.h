@@ -10,7 +10,12 @@
  *   wh:conn:{c:<conn>}                HASH    env integration account creds sync status syncState createdAt
  *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
  *   wh:obj:{c:<conn>}:<type>:<id>     HASH    cached record fields (JSON values)
- *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it ("_deleted" tombstone)
+ *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it; "_deleted" tombstone ms,
+ *                                             "_merged" winner id, "_stale" ms of a thin event not yet fetched
+ *   wh:ids:{c:<conn>}:<type>          ZSET    live record ids (all scores 0: lexicographic), for listing
+ *   wh:ixt:{c:<conn>}:<type>:<field>  ZSET    text index: score 0, member lower(value) "\0" id (eq, startsWith)
+ *   wh:ixn:{c:<conn>}:<type>:<field>  ZSET    number/date index: score value (dates: epoch ms), member id (eq, gt, lt)
+ *   wh:as:{c:<conn>}:<type>:<id>:<list> SET   children ids of a parent record (common/unified.c wh_associations)
  *   wh:q:{p<N>}                       STREAM  change-event batches (field "b": msgpack), group "wharf"
  *   wh:dd:{p<N>}:<day>                SET     dedupe keys seen that day (connection id + provider key)
  *   wh:dq:{p<N>}                      ZSET    delivery id -> due ms (or lease expiry while in flight)
@@ -49,6 +54,10 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_acct(buf, integ, acct) snprintf((buf), WH_KEY_MAX, "wh:acct:%s:%s", (integ), (acct))
 #define wh_key_obj(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:obj:{c:%s}:%s:%s", (conn), (type), (id))
 #define wh_key_ver(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:ver:{c:%s}:%s:%s", (conn), (type), (id))
+#define wh_key_ids(buf, conn, type) snprintf((buf), WH_KEY_MAX, "wh:ids:{c:%s}:%s", (conn), (type))
+#define wh_key_index_text(buf, conn, type, field) snprintf((buf), WH_KEY_MAX, "wh:ixt:{c:%s}:%s:%s", (conn), (type), (field))
+#define wh_key_index_number(buf, conn, type, field) snprintf((buf), WH_KEY_MAX, "wh:ixn:{c:%s}:%s:%s", (conn), (type), (field))
+#define wh_key_assoc(buf, conn, type, id, list) snprintf((buf), WH_KEY_MAX, "wh:as:{c:%s}:%s:%s:%s", (conn), (type), (id), (list))
 #define wh_key_stream(buf, p) snprintf((buf), WH_KEY_MAX, "wh:q:{p%u}", (p))
 #define wh_key_dedupe(buf, p, day) snprintf((buf), WH_KEY_MAX, "wh:dd:{p%u}:%lld", (p), (long long)(day))
 #define wh_key_due(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dq:{p%u}", (p))
