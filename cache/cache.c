@@ -1,6 +1,10 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../common/time.h"
+#include "../common/unified.h"
+#include "../queue/keys.h"
 #include "cache.h"
 
 static void grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -44,28 +48,170 @@ static void add_owned(wh_cache_args_t *a, char *s)
     wh_cache_args_add(a, s, strlen(s));
 }
 
-static void add_pair(wh_cache_args_t *a, const char *prefix, const char *name, const json_t *v)
+static void add_copy(wh_cache_args_t *a, const char *s)
+{
+    add_owned(a, strdup(s));
+}
+
+static void add_count(wh_cache_args_t *a, size_t n)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%zu", n);
+    add_copy(a, buf);
+}
+
+wh_cache_synced_t wh_cache_synced_parse(wh_str_t sync_json)
+{
+    json_t *root = json_loadb(sync_json.base, sync_json.len, 0, NULL), *v;
+    const char *name;
+    wh_cache_synced_t mask = 0;
+
+    json_object_foreach(json_object_get(root, "objects"), name, v)
+    {
+        const wh_object_type_t *t = wh_object_type_find_plural(wh_str_c(name));
+        if (t != NULL && json_is_true(v))
+            mask |= (wh_cache_synced_t)1 << (t - wh_object_types);
+    }
+    json_decref(root);
+    return mask;
+}
+
+bool wh_cache_is_synced(wh_cache_synced_t synced, const char *type)
+{
+    const wh_object_type_t *t = type != NULL ? wh_object_type_find(wh_str_c(type)) : NULL;
+    return t != NULL && (synced & ((wh_cache_synced_t)1 << (t - wh_object_types))) != 0;
+}
+
+/* The number index value of v: JSON numbers, numeric strings, ISO 8601 dates as epoch ms; false when none. */
+static bool index_number(const json_t *v, char out[32])
+{
+    double d;
+    int64_t ms;
+
+    if (json_is_integer(v)) {
+        snprintf(out, 32, "%lld", (long long)json_integer_value(v));
+        return true;
+    }
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        snprintf(out, 32, "%.17g", d);
+        return isfinite(d);
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return false;
+    if (wh_parse_iso8601(wh_str(json_string_value(v), json_string_length(v)), &ms) ||
+        wh_parse_iso8601_date(wh_str(json_string_value(v), json_string_length(v)), &ms)) {
+        snprintf(out, 32, "%lld", (long long)ms);
+        return true;
+    }
+    {
+        const char *s = json_string_value(v);
+        char *end;
+        d = strtod(s, &end);
+        if (end == s || *end != '\0' || !isfinite(d) || strlen(s) != json_string_length(v))
+            return false;
+        snprintf(out, 32, "%.17g", d);
+        return true;
+    }
+}
+
+static void add_field(wh_cache_args_t *a, const wh_object_type_t *t, const char *prefix, const char *name, const json_t *v)
 {
     size_t n = strlen(prefix) + strlen(name) + 1;
-    char *field = malloc(n);
+    char *field = malloc(n), num[32];
+    const wh_index_field_t *ix;
+
     if (field == NULL)
         abort();
     snprintf(field, n, "%s%s", prefix, name);
     add_owned(a, field);
     add_owned(a, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
+    ix = prefix[0] == '\0' && t != NULL ? wh_index_field_find(t, wh_str_c(name)) : NULL;
+    if (ix != NULL && ix->kind == WH_INDEX_NUMBER && index_number(v, num))
+        add_copy(a, num);
+    else
+        add_copy(a, "");
 }
 
-void wh_cache_args_add_fields(wh_cache_args_t *a, const json_t *fields)
+/* Association i with this type as the child and its parent type synced. */
+static bool child_link(const wh_cache_change_t *c, size_t i)
 {
+    const wh_association_t *as = &wh_associations[i];
+    return strcmp(as->child_type, c->type) == 0 && wh_cache_is_synced(c->synced, as->parent_type);
+}
+
+/* Association i with this type as the parent and its child type synced, the first one naming its list. */
+static bool parent_list(const wh_cache_change_t *c, size_t i)
+{
+    const wh_association_t *as = &wh_associations[i];
+    if (strcmp(as->parent_type, c->type) != 0 || !wh_cache_is_synced(c->synced, as->child_type))
+        return false;
+    for (size_t j = 0; j != i; ++j)
+        if (strcmp(wh_associations[j].parent_type, c->type) == 0 && strcmp(wh_associations[j].list_field, as->list_field) == 0 &&
+            wh_cache_is_synced(c->synced, wh_associations[j].child_type))
+            return false;
+    return true;
+}
+
+int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
+{
+    const wh_object_type_t *t = wh_object_type_find(wh_str_c(c->type));
+    bool merged = strcmp(c->action, WH_ACTION_MERGED) == 0;
+    char buf[WH_KEY_MAX];
+    size_t n, i;
     const char *k, *k2;
     json_t *v, *v2;
 
-    json_object_foreach((json_t *)fields, k, v)
+    wh_key_obj(buf, c->connection_id, c->type, c->object_id);
+    add_copy(a, buf);
+    wh_key_ver(buf, c->connection_id, c->type, c->object_id);
+    add_copy(a, buf);
+    wh_key_ids(buf, c->connection_id, c->type);
+    add_copy(a, buf);
+    snprintf(buf, sizeof(buf), "%lld", (long long)c->occurred_at);
+    add_copy(a, buf);
+    add_copy(a, c->action);
+    add_copy(a, c->object_id);
+    snprintf(buf, sizeof(buf), "{c:%s}", c->connection_id);
+    add_copy(a, buf);
+    add_copy(a, c->type);
+    add_copy(a, c->thin ? "1" : "0");
+    for (n = 0; t != NULL && n != WH_MAX_INDEXED_FIELDS && t->indexed[n].field != NULL; ++n)
+        ;
+    add_count(a, n);
+    for (i = 0; i != n; ++i) {
+        add_copy(a, t->indexed[i].field);
+        add_copy(a, t->indexed[i].kind == WH_INDEX_TEXT ? "t" : "n");
+    }
+    for (i = n = 0; i != wh_associations_count; ++i)
+        n += child_link(c, i);
+    add_count(a, n);
+    for (i = 0; i != wh_associations_count; ++i) {
+        if (!child_link(c, i))
+            continue;
+        add_copy(a, wh_associations[i].field);
+        add_copy(a, wh_associations[i].parent_type);
+        add_copy(a, wh_associations[i].list_field);
+    }
+    for (i = n = 0; i != wh_associations_count; ++i)
+        n += parent_list(c, i);
+    add_count(a, n);
+    for (i = 0; i != wh_associations_count; ++i)
+        if (parent_list(c, i))
+            add_copy(a, wh_associations[i].list_field);
+    for (i = n = 0; merged && i != json_array_size(c->merged_ids); ++i)
+        n += json_is_string(json_array_get(c->merged_ids, i));
+    add_count(a, n);
+    for (i = 0; merged && i != json_array_size(c->merged_ids); ++i)
+        if (json_is_string(json_array_get(c->merged_ids, i)))
+            add_copy(a, json_string_value(json_array_get(c->merged_ids, i)));
+    json_object_foreach((json_t *)c->fields, k, v)
     {
         if (strcmp(k, "additional") == 0 && json_is_object(v)) {
-            json_object_foreach(v, k2, v2) add_pair(a, "additional.", k2, v2);
+            json_object_foreach(v, k2, v2) add_field(a, t, "additional.", k2, v2);
         } else if (strcmp(k, "id") != 0) {
-            add_pair(a, "", k, v);
+            add_field(a, t, "", k, v);
         }
     }
+    return 3;
 }

@@ -1,27 +1,53 @@
 /*
- * The synced cache's write side as the worker sees it: the arguments of one
- * apply (cache/scripts/apply.lua). Values are stored as JSON text, one hash
- * field per unified field; provider properties without a unified name are
- * flattened to "additional.<name>" so each one has its own version.
+ * The synced cache's write side as the worker sees it: the arguments of one apply (cache/scripts/apply.lua,
+ * whose header lists them) and the connection's sync config. Values are stored as JSON text, one hash field per
+ * unified field; provider properties without a unified name are flattened to "additional.<name>" so each one has
+ * its own version. The model (keys, indexes, associations, merges, staleness) is in cache/README.md.
  */
 #ifndef WH_CACHE_H
 #define WH_CACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include "../common/str.h"
 
 typedef struct {
     const char **argv;
     size_t *len;
-    char **owned; /* dumped JSON values and flattened names, freed by dispose */
+    char **owned; /* keys, numbers, dumped JSON values and flattened names, freed by dispose */
     size_t n, cap, nowned, owned_cap;
 } wh_cache_args_t;
+
+/* The object types a connection syncs: bit i stands for wh_object_types[i] (common/unified.c). */
+typedef uint32_t wh_cache_synced_t;
+
+/* The synced types of a stored sync config {"objects": {"contacts": true, …}}; 0 when absent or unreadable. */
+wh_cache_synced_t wh_cache_synced_parse(wh_str_t sync_json);
+/* True when the singular `type` is a unified type that `synced` includes. */
+bool wh_cache_is_synced(wh_cache_synced_t synced, const char *type);
+
+/* One change event to apply. Every pointer is borrowed for the duration of wh_cache_args_apply. */
+typedef struct {
+    const char *connection_id, *type, *object_id, *action;
+    int64_t occurred_at;
+    bool thin;
+    const json_t *fields;     /* unified name -> value ("additional" flattened), or NULL */
+    const json_t *merged_ids; /* "merged": array of the losers' ids (strings), or NULL */
+    wh_cache_synced_t synced; /* decides which associations are kept (both ends synced) */
+} wh_cache_change_t;
 
 void wh_cache_args_init(wh_cache_args_t *a);
 void wh_cache_args_dispose(wh_cache_args_t *a);
 /* Appends a borrowed argument (valid until the command is sent). */
 void wh_cache_args_add(wh_cache_args_t *a, const char *s, size_t len);
-/* Appends field/value pairs for every member of `fields` (JSON values dumped; "additional" flattened). */
-void wh_cache_args_add_fields(wh_cache_args_t *a, const json_t *fields);
+/*
+ * Appends apply.lua's 3 keys and its arguments for `c` (everything copied: `c` may go away before sending).
+ * Number-indexed fields get their index value here: JSON numbers, numeric strings, and ISO 8601 dates or
+ * date-times as epoch ms. Text index entries are lower-cased inside the script, which recomputes them from the
+ * stored value on a restore. Returns the number of keys (3).
+ */
+int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c);
 
 #endif

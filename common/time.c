@@ -99,6 +99,21 @@ bool wh_parse_iso8601(wh_str_t s, int64_t *ms)
     return true;
 }
 
+bool wh_parse_iso8601_date(wh_str_t s, int64_t *ms)
+{
+    int y, mo, d;
+    struct tm tm = {0};
+
+    if (s.len != 10 || !digits(s.base, 4, &y) || s.base[4] != '-' || !digits(s.base + 5, 2, &mo) || s.base[7] != '-' ||
+        !digits(s.base + 8, 2, &d) || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return false;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return true;
+}
+
 bool wh_parse_duration_ms(wh_str_t s, int64_t *ms)
 {
     size_t i = 0;

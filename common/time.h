@@ -17,6 +17,8 @@ int64_t wh_mono_ms(void);
 void wh_iso8601(int64_t ms, char out[WH_ISO8601_LEN]);
 /* Parses RFC 3339 / ISO 8601 date-times ("…T…[.fff](Z|±hh:mm)"); false if it is not one. */
 bool wh_parse_iso8601(wh_str_t s, int64_t *ms);
+/* Parses a calendar date "YYYY-MM-DD" as midnight UTC of that day; false if it is not one. */
+bool wh_parse_iso8601_date(wh_str_t s, int64_t *ms);
 
 /* "500ms", "5s", "5m", "2h", "1d" (a bare number is seconds) -> milliseconds; false on anything else. */
 bool wh_parse_duration_ms(wh_str_t s, int64_t *ms);

@@ -2,9 +2,11 @@
  * The worker: read ▸ apply ▸ fan out ▸ deliver. See worker.h for the durability argument.
  *
  * A batch (entries from XREADGROUP or XAUTOCLAIM) goes through two pipelined rounds: (1) the subscriptions
- * of every environment in the batch and one cache apply per event; (2) one fanout script per entry, which
- * creates that entry's delivery tasks and acknowledges it atomically. Deliveries then run from a local ready
- * queue, bounded by WHARF_MAX_INFLIGHT; retries and expired leases come back through the claim script.
+ * of every environment in the batch and the sync config of every connection, each connection's cache applies
+ * (one apply.lua call per event of a synced object type) sent as soon as its sync config is back; (2) one
+ * fanout script per entry, which creates that entry's delivery tasks and acknowledges it atomically. Deliveries
+ * then run from a local ready queue, bounded by WHARF_MAX_INFLIGHT; retries and expired leases come back through
+ * the claim script.
  */
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include "egress.h"
 #include "http.h"
 #include "match.h"
+#include "purge.h"
 #include "sign.h"
 #include "worker.h"
 
@@ -87,12 +90,20 @@ typedef struct {
     bool poison;
 } entry_t;
 
+/* A connection's sync config, looked up once per batch (wh:conn:{c:…} field "sync"). */
+typedef struct {
+    char conn[WH_MAX_ID_LEN + 1];
+    wh_cache_synced_t synced;
+} conn_sync_t;
+
 typedef struct batch {
     struct wh_worker *w;
     entry_t *entries;
     size_t n;
     env_subs_t **envs; /* one per environment in the batch; pointers stay put while lookups are in flight */
     size_t nenvs, cap_envs;
+    conn_sync_t **conns; /* one per connection whose events the cache may take */
+    size_t nconns, cap_conns;
     unsigned outstanding;
     bool from_read;
     bool abandon; /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
@@ -103,9 +114,10 @@ struct wh_worker {
     pthread_t tid;
     uv_loop_t loop;
     uv_async_t stop;
-    uv_timer_t read_timer, claim_timer, reclaim_timer, stop_timer;
-    wh_redis_t *rd;  /* blocking XREADGROUP only */
-    wh_redis_t *cmd; /* everything else */
+    uv_timer_t read_timer, claim_timer, reclaim_timer, stop_timer, purge_timer;
+    wh_purge_t purge; /* deleted connections' keys, a few hundred per step (purge.h) */
+    wh_redis_t *rd;   /* blocking XREADGROUP only */
+    wh_redis_t *cmd;  /* everything else */
     wh_http_t *http;
     char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
     bool groups_ready, reading, stopping;
@@ -673,10 +685,13 @@ static char *build_body(const json_t *ev, const char *type, size_t *len)
     json_object_set_new(data, "changedFields", json_is_array(v) ? json_incref(v) : json_array());
     if ((v = json_object_get(ev, "previous")) != NULL)
         json_object_set(data, "previous", v);
-    if ((v = json_object_get(ev, "_object")) != NULL)
-        json_object_set(data, "object", v);
-    else if (!json_is_true(json_object_get(ev, "thin")))
-        json_object_set(data, "fields", json_object_get(ev, "fields"));
+    /* a thin event carries ids only: its cached record is stale, and it has no fields of its own */
+    if (!json_is_true(json_object_get(ev, "thin"))) {
+        if ((v = json_object_get(ev, "_object")) != NULL)
+            json_object_set(data, "object", v);
+        else
+            json_object_set(data, "fields", json_object_get(ev, "fields"));
+    }
     if ((v = json_object_get(ev, "extra")) != NULL)
         json_object_set(data, "details", v);
     json_object_set_new(data, "thin", json_boolean(json_is_true(json_object_get(ev, "thin"))));
@@ -700,8 +715,11 @@ static void batch_free(batch_t *b)
         env_subs_dispose(b->envs[i]);
         free(b->envs[i]);
     }
+    for (size_t i = 0; i != b->nconns; ++i)
+        free(b->conns[i]);
     free(b->entries);
     free(b->envs);
+    free(b->conns);
     free(b);
 }
 
@@ -910,7 +928,12 @@ static void batch_fan_out(batch_t *b)
     b->outstanding = 1; /* held until every fanout is sent, so batch_done cannot run midway */
     for (size_t i = 0; i != b->n; ++i) {
         entry_t *e = &b->entries[i];
-        size_t n = json_array_size(e->events);
+        size_t n;
+        /* sync and api records that changed nothing emit nothing; their entry is still acknowledged */
+        for (size_t k = json_array_size(e->events); k-- > 0;)
+            if (json_is_true(json_object_get(json_array_get(e->events, k), "_skip")))
+                json_array_remove(e->events, k);
+        n = json_array_size(e->events);
         const char **types = calloc(n + 1, sizeof(*types));
         body_t **bodies = calloc(n + 1, sizeof(*bodies));
         char(*typebuf)[96] = calloc(n + 1, sizeof(*typebuf));
@@ -946,17 +969,65 @@ typedef struct {
     json_t *ev;
 } apply_t;
 
+static json_t *string_list(const redisReply *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i != r->elements; ++i)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            json_array_append_new(a, json_stringn_nocheck(r->element[i]->str, r->element[i]->len));
+    return a;
+}
+
+/* Whether the event came from the sync engine or the unified API (records pushed, not changes reported). */
+static bool pushed_record(const json_t *ev)
+{
+    const char *source = json_string_value(json_object_get(ev, "source"));
+    return source != NULL && (strcmp(source, "sync") == 0 || strcmp(source, "api") == 0);
+}
+
+/*
+ * apply.lua answered {state, changed, record, previous, existed}. The event gets the record after the change
+ * ("_object"); changedFields and previous come from the cache when the provider did not say. A pushed record
+ * (source sync or api) that changed nothing is skipped ("_skip": acknowledged, not dispatched), and one the
+ * cache did not hold is announced as created.
+ */
 static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     apply_t *a = data;
     batch_t *b = a->b;
+    json_t *ev = a->ev;
 
-    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && reply->element[0]->type == REDIS_REPLY_STRING) {
-        if (strcmp(reply->element[0]->str, "applied") == 0)
-            json_object_set_new(a->ev, "_object", record_object(reply->element[2]));
+    (void)r;
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && reply->element[0]->type == REDIS_REPLY_STRING) {
+        const char *state = reply->element[0]->str;
+        bool applied = strcmp(state, "applied") == 0;
+        bool existed = reply->element[4]->type == REDIS_REPLY_INTEGER && reply->element[4]->integer == 1;
+        const json_t *cf = json_object_get(ev, "changedFields");
+        json_t *changed = string_list(reply->element[1]), *previous = record_object(reply->element[3]);
+        if (applied)
+            json_object_set_new(ev, "_object", record_object(reply->element[2]));
+        if (pushed_record(ev)) {
+            if (!applied || json_array_size(changed) == 0)
+                json_object_set_new(ev, "_skip", json_true());
+            else if (!existed)
+                json_object_set_new(ev, "action", json_string(WH_ACTION_CREATED));
+            json_object_set(ev, "changedFields", changed);
+            if (existed && json_object_size(previous) != 0)
+                json_object_set(ev, "previous", previous);
+        } else if (applied) {
+            if (json_array_size(cf) == 0 && json_array_size(changed) != 0 && existed)
+                json_object_set(ev, "changedFields", changed);
+            if (!json_is_object(json_object_get(ev, "previous")) && json_object_size(previous) != 0)
+                json_object_set(ev, "previous", previous);
+        }
+        json_decref(changed);
+        json_decref(previous);
     } else {
         /* the cache is a derived view: an apply that failed is logged and the event still goes out */
-        wh_log_warn("cache_apply_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+        wh_log_warn("cache_apply_failed", "{s:s}", "error",
+                    err == WH_EINTERNAL ? reply->str
+                    : err == WH_OK      ? "unexpected reply"
+                                        : wh_err_name(err));
     }
     free(a);
     if (--b->outstanding == 0)
@@ -994,37 +1065,45 @@ static void on_subs(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         batch_fan_out(b);
 }
 
-/* Sends one cache apply for `ev` (unified object types only; others are dispatched, not cached). */
-static bool send_apply(batch_t *b, json_t *ev)
+/* Whether `ev` is a change the cache may take: a unified object type with an id (not a system event). */
+static bool cacheable(const json_t *ev)
+{
+    const char *oid = json_string_value(json_object_get(ev, "objectId"));
+    const char *conn = json_string_value(json_object_get(ev, "connectionId"));
+    return !json_is_true(json_object_get(ev, "_system")) &&
+           wh_object_type_find(wh_str_c(json_string_value(json_object_get(ev, "objectType")))) != NULL && oid != NULL &&
+           oid[0] != '\0' && conn != NULL && strlen(conn) <= WH_MAX_ID_LEN && json_is_string(json_object_get(ev, "action"));
+}
+
+/* Sends one cache apply for `ev` when its connection syncs its object type; others are dispatched, not cached. */
+static bool send_apply(batch_t *b, json_t *ev, wh_cache_synced_t synced)
 {
     const char *type = json_string_value(json_object_get(ev, "objectType"));
-    const char *conn = json_string_value(json_object_get(ev, "connectionId"));
-    const char *oid = json_string_value(json_object_get(ev, "objectId"));
-    json_t *fields = json_object_get(ev, "fields");
-    char kobj[WH_KEY_MAX], kver[WH_KEY_MAX], at[24];
+    const json_t *extra = json_object_get(ev, "extra");
+    wh_cache_change_t c;
     wh_cache_args_t args;
     apply_t *a;
     bool sent;
+    int nkeys;
 
-    if (json_is_true(json_object_get(ev, "_system")) || wh_object_type_find(wh_str_c(type)) == NULL || oid == NULL ||
-        oid[0] == '\0')
+    if (!wh_cache_is_synced(synced, type))
         return true;
-    wh_key_obj(kobj, conn, type, oid);
-    wh_key_ver(kver, conn, type, oid);
-    snprintf(at, sizeof(at), "%lld", (long long)json_integer_value(json_object_get(ev, "occurredAt")));
+    c.connection_id = json_string_value(json_object_get(ev, "connectionId"));
+    c.type = type;
+    c.object_id = json_string_value(json_object_get(ev, "objectId"));
+    c.action = json_string_value(json_object_get(ev, "action"));
+    c.occurred_at = json_integer_value(json_object_get(ev, "occurredAt"));
+    c.thin = json_is_true(json_object_get(ev, "thin"));
+    c.fields = json_object_get(ev, "fields");
+    c.merged_ids = json_object_get(extra, "mergedIds");
+    c.synced = synced;
     wh_cache_args_init(&args);
-    wh_cache_args_add(&args, kobj, strlen(kobj));
-    wh_cache_args_add(&args, kver, strlen(kver));
-    wh_cache_args_add(&args, at, strlen(at));
-    wh_cache_args_add(&args, json_string_value(json_object_get(ev, "action")),
-                      strlen(json_string_value(json_object_get(ev, "action"))));
-    wh_cache_args_add(&args, oid, strlen(oid));
-    wh_cache_args_add_fields(&args, fields);
+    nkeys = wh_cache_args_apply(&args, &c);
     if ((a = malloc(sizeof(*a))) == NULL)
         abort();
     a->b = b;
     a->ev = ev;
-    sent = wh_redis_script(b->w->cmd, &wh_script_apply, on_applied, a, 2, (int)args.n, args.argv, args.len) == WH_OK;
+    sent = wh_redis_script(b->w->cmd, &wh_script_apply, on_applied, a, nkeys, (int)args.n, args.argv, args.len) == WH_OK;
     if (sent)
         ++b->outstanding;
     else
@@ -1033,7 +1112,89 @@ static bool send_apply(batch_t *b, json_t *ev)
     return sent;
 }
 
-/* Round 1: decode, then look up subscriptions and apply to the cache, all pipelined. */
+static conn_sync_t *conn_of(batch_t *b, const char *conn)
+{
+    for (size_t i = 0; i != b->nconns; ++i)
+        if (strcmp(b->conns[i]->conn, conn) == 0)
+            return b->conns[i];
+    return NULL;
+}
+
+typedef struct {
+    batch_t *b;
+    conn_sync_t *cs;
+} sync_lookup_t;
+
+/*
+ * The connection's sync config is back: its events' applies go out now, in batch order (one Redis connection
+ * keeps them in order, so a connection's changes are applied in stream order).
+ */
+static void on_sync_config(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    sync_lookup_t *l = data;
+    batch_t *b = l->b;
+    conn_sync_t *cs = l->cs;
+
+    (void)r;
+    free(l);
+    if (err != WH_OK || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
+        wh_log_warn("sync_config_unavailable", "{s:s}", "connectionId", cs->conn);
+        b->abandon = true;
+    } else {
+        /* nil: the connection is gone (or has no config): its events are dispatched, not cached */
+        cs->synced = reply->type == REDIS_REPLY_STRING ? wh_cache_synced_parse(wh_str(reply->str, reply->len)) : 0;
+        for (size_t i = 0; i != b->n && !b->abandon; ++i) {
+            entry_t *e = &b->entries[i];
+            size_t k;
+            json_t *ev;
+            if (e->poison)
+                continue;
+            json_array_foreach(e->events, k, ev)
+            {
+                if (!cacheable(ev) || strcmp(json_string_value(json_object_get(ev, "connectionId")), cs->conn) != 0)
+                    continue;
+                if (!send_apply(b, ev, cs->synced)) {
+                    b->abandon = true;
+                    break;
+                }
+            }
+        }
+    }
+    if (--b->outstanding == 0)
+        batch_fan_out(b);
+}
+
+/* Looks up the sync config of `conn` once per batch; its applies are sent when it is back. */
+static bool lookup_sync(batch_t *b, const char *conn)
+{
+    char key[WH_KEY_MAX];
+    conn_sync_t *cs;
+    sync_lookup_t *l;
+
+    if (conn_of(b, conn) != NULL)
+        return true;
+    if ((cs = calloc(1, sizeof(*cs))) == NULL || (l = malloc(sizeof(*l))) == NULL)
+        abort();
+    if (b->nconns == b->cap_conns) {
+        b->cap_conns = b->cap_conns == 0 ? 4 : b->cap_conns * 2;
+        if ((b->conns = realloc(b->conns, b->cap_conns * sizeof(*b->conns))) == NULL)
+            abort();
+    }
+    snprintf(cs->conn, sizeof(cs->conn), "%s", conn);
+    b->conns[b->nconns++] = cs;
+    l->b = b;
+    l->cs = cs;
+    wh_key_conn(key, conn);
+    const char *argv[] = {"HGET", key, "sync"};
+    if (wh_redis_command(b->w->cmd, on_sync_config, l, 3, argv, NULL) != WH_OK) {
+        free(l);
+        return false;
+    }
+    ++b->outstanding;
+    return true;
+}
+
+/* Round 1: decode, then look up subscriptions and sync configs, and apply to the cache, all pipelined. */
 static void batch_start(batch_t *b)
 {
     wh_worker_t *w = b->w;
@@ -1066,7 +1227,7 @@ static void batch_start(batch_t *b)
                 }
                 ++b->outstanding;
             }
-            if (!send_apply(b, ev)) {
+            if (cacheable(ev) && !lookup_sync(b, json_string_value(json_object_get(ev, "connectionId")))) {
                 b->abandon = true;
                 break;
             }
@@ -1442,6 +1603,12 @@ static void on_reclaim_timer(uv_timer_t *t)
 
 /* ---- lifecycle ------------------------------------------------------------------------------------------- */
 
+static void on_purge_timer(uv_timer_t *t)
+{
+    wh_worker_t *w = t->data;
+    wh_purge_tick(&w->purge);
+}
+
 static void on_cmd_ready(wh_redis_t *r, void *data)
 {
     wh_worker_t *w = data;
@@ -1464,7 +1631,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_all(wh_worker_t *w)
 {
-    w->closing = 3 + 5;
+    w->closing = 3 + 6;
+    wh_purge_dispose(&w->purge);
     wh_http_close(w->http, on_closed, w);
     wh_redis_close(w->rd, on_closed, w);
     wh_redis_close(w->cmd, on_closed, w);
@@ -1472,6 +1640,7 @@ static void close_all(wh_worker_t *w)
     uv_close((uv_handle_t *)&w->claim_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->reclaim_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->purge_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop, on_handle_closed);
 }
 
@@ -1501,6 +1670,7 @@ static void on_stop(uv_async_t *a)
     uv_timer_stop(&w->read_timer);
     uv_timer_stop(&w->claim_timer);
     uv_timer_stop(&w->reclaim_timer);
+    uv_timer_stop(&w->purge_timer);
     uv_timer_start(&w->stop_timer, on_stop_tick, 0, 20);
 }
 
@@ -1532,9 +1702,11 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_timer_init(&w->loop, &w->claim_timer);
     uv_timer_init(&w->loop, &w->reclaim_timer);
     uv_timer_init(&w->loop, &w->stop_timer);
-    w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w;
+    uv_timer_init(&w->loop, &w->purge_timer);
+    w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
     w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
+    wh_purge_init(&w->purge, w->cmd);
     w->http = wh_http_new(&w->loop, cfg);
     wh_egress_install(w->http, cfg);
     wh_redis_on_ready(w->cmd, on_cmd_ready, w);
@@ -1543,6 +1715,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_timer_start(&w->claim_timer, on_claim_timer, CLAIM_PERIOD_MS, CLAIM_PERIOD_MS);
     reclaim_every = (uint64_t)(cfg->reclaim_idle_ms / 2 > 200 ? cfg->reclaim_idle_ms / 2 : 200);
     uv_timer_start(&w->reclaim_timer, on_reclaim_timer, reclaim_every, reclaim_every);
+    uv_timer_start(&w->purge_timer, on_purge_timer, WH_PURGE_PERIOD_MS, WH_PURGE_PERIOD_MS);
     if (pthread_create(&w->tid, NULL, thread_main, w) != 0) {
         free(w);
         return wh_errf(errbuf, WH_EINTERNAL, "cannot start the worker thread");

@@ -538,11 +538,15 @@ static bool query_decode(wh_str_t in, char *out, size_t cap)
     return true;
 }
 
-bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values, char *errbuf)
+bool wh_api__query_repeat(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values,
+                          const char *repeat_name, wh_api_query_value_t *repeated, size_t max_repeat, size_t *nrepeated,
+                          char *errbuf)
 {
     wh_str_t q = call->query;
     size_t at = 0, count = 0;
 
+    if (nrepeated != NULL)
+        *nrepeated = 0;
     while (names[count] != NULL) {
         values[count].present = false;
         values[count].value[0] = '\0';
@@ -568,6 +572,22 @@ bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_q
         }
         for (i = 0; i != count && strcmp(names[i], name) != 0; ++i)
             ;
+        if (i == count && repeat_name != NULL && strcmp(repeat_name, name) == 0) {
+            wh_api_query_value_t *v = &repeated[*nrepeated];
+            if (*nrepeated == max_repeat) {
+                wh_errf(errbuf, WH_EINVAL, "%s: given more than %zu times", repeat_name, max_repeat);
+                return false;
+            }
+            if (!query_decode(eq < end ? wh_str(q.base + eq + 1, end - eq - 1) : wh_str("", 0), v->value, sizeof(v->value))) {
+                wh_errf(errbuf, WH_EINVAL, "%s: malformed value (bad percent escape, control character, or longer than %d bytes)",
+                        repeat_name, WH_API_QUERY_VALUE_MAX);
+                return false;
+            }
+            v->present = true;
+            ++*nrepeated;
+            at = end + 1;
+            continue;
+        }
         if (i == count) {
             wh_errf(errbuf, WH_EINVAL, "%.64s: unknown query parameter", name);
             return false;
@@ -586,4 +606,9 @@ bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_q
         at = end + 1;
     }
     return true;
+}
+
+bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values, char *errbuf)
+{
+    return wh_api__query_repeat(call, names, values, NULL, NULL, 0, NULL, errbuf);
 }

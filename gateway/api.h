@@ -120,8 +120,11 @@ int wh_api__get_bool(const json_t *obj, const char *field, bool *out, char *errb
 
 /* ---- query strings ---- */
 
-/* Longest decoded query parameter value (cursors, ids, event types, ISO times fit with room to spare). */
-#define WH_API_QUERY_VALUE_MAX 256
+/*
+ * Longest decoded query parameter value (cursors, ids, event types, ISO times fit with room to spare; a cache
+ * cursor carries an indexed value, and a cache filter an e-mail address or a name to compare with).
+ */
+#define WH_API_QUERY_VALUE_MAX 1024
 
 typedef struct {
     bool present;
@@ -134,5 +137,12 @@ typedef struct {
  * percent escape, a NUL or control byte, or a value longer than WH_API_QUERY_VALUE_MAX.
  */
 bool wh_api__query(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values, char *errbuf);
+/*
+ * As wh_api__query, except that the parameter `repeat_name` (not in `names`) may be given up to `max_repeat`
+ * times: its values go to repeated[0 .. *nrepeated) in the order given; one more fails naming it.
+ */
+bool wh_api__query_repeat(const wh_api_call_t *call, const char *const *names, wh_api_query_value_t *values,
+                          const char *repeat_name, wh_api_query_value_t *repeated, size_t max_repeat, size_t *nrepeated,
+                          char *errbuf);
 
 #endif

@@ -1,17 +1,28 @@
 /*
- * /v1/connections: create, list, get, delete (design §5, §5a, §6).
+ * /v1/connections: create, list, get, delete, and POST /v1/connections/{id}/sync/status (design §5, §5a, §6).
  *
  * A connection's record is the hash wh:conn:{c:<id>} (queue/keys.h); its environment's set and, for
  * accounts, the app-level routing index are kept in step by the conn_* scripts, so a connection is never
  * half created or half deleted. Credentials are sealed before they leave this file and never shown again.
+ *
+ * Deleting is two-phase: conn_delete.lua removes the record, frees the environment's connectionLimit slot,
+ * queues system.connection.deleted and adds the id to wh:purge; the workers' dispatch/purge.c then removes
+ * the connection's other keys (cache, indexes) a few hundred at a time, so Redis never blocks on a big cache.
+ * Until that purge is done, creating a connection with the same id answers 409 connection_being_deleted.
+ *
+ * The sync status (NEW_CONNECTION -> INITIAL_SYNCED -> READY) is a state machine whose only writer is
+ * conn_status.lua: the check and the move are one atomic script, so "exactly once" holds across processes.
  */
 #include <stdlib.h>
 #include <string.h>
+#include "../common/crypto.h"
 #include "../common/limits.h"
+#include "../common/log.h"
 #include "../common/secret.h"
 #include "../common/time.h"
 #include "../common/unified.h"
 #include "../providers/provider.h"
+#include "../queue/envelope.h"
 #include "../queue/keys.h"
 #include "api.h"
 
@@ -169,6 +180,11 @@ static void on_created(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         wh_api__reply_error(&s->call, 409, "connection_exists", "connection %s already exists", s->conn_id);
         return;
     }
+    if (strcmp(reply->str, "purging") == 0) {
+        wh_api__reply_error(&s->call, 409, "connection_being_deleted",
+                            "connection %s was deleted and its data is still being purged: retry in a few seconds", s->conn_id);
+        return;
+    }
     if (strcmp(reply->str, "limit") == 0) {
         wh_api__reply_error(&s->call, 403, "connection_limit_reached", "this environment has reached its connectionLimit");
         return;
@@ -203,9 +219,10 @@ static void conn_create_start(wh_api_call_t *call)
     const char *integration = NULL, *conn_id = NULL;
     json_t *credentials, *acct_value = NULL;
     char *creds_text = NULL, *sealed = NULL, *sync_text = NULL, *acct_text = NULL; /* owned, freed at Exit */
-    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], env_key[WH_KEY_MAX], acct_key[WH_KEY_MAX], per_account[16];
-    const char *argv[13];
-    size_t argvlen[13];
+    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], env_key[WH_KEY_MAX], acct_key[WH_KEY_MAX], purge_key[WH_KEY_MAX],
+        per_account[16];
+    const char *argv[14];
+    size_t argvlen[14];
     int got;
     wh_err_t err;
 
@@ -293,18 +310,20 @@ static void conn_create_start(wh_api_call_t *call)
     /* No account: a placeholder key the script never touches (EVALSHA wants every key declared). */
     argvlen[3] =
         (size_t)(s->account[0] != '\0' ? wh_key_acct(acct_key, s->provider->name, s->account) : wh_key_acct(acct_key, "-", "-"));
-    argv[4] = s->conn_id;
-    argv[5] = call->env;
-    argv[6] = s->provider->name;
-    argv[7] = s->account;
-    argv[8] = sealed;
-    argv[9] = sync_text;
-    argv[10] = s->created_at;
-    argv[11] = acct_text;
-    argv[12] = per_account;
-    for (int i = 4; i != 13; ++i)
+    argv[4] = purge_key;
+    argvlen[4] = (size_t)wh_key_purge(purge_key);
+    argv[5] = s->conn_id;
+    argv[6] = call->env;
+    argv[7] = s->provider->name;
+    argv[8] = s->account;
+    argv[9] = sealed;
+    argv[10] = sync_text;
+    argv[11] = s->created_at;
+    argv[12] = acct_text;
+    argv[13] = per_account;
+    for (int i = 5; i != 14; ++i)
         argvlen[i] = strlen(argv[i]);
-    wh_api__script(call, &wh_script_conn_create, on_created, 4, 13, argv, argvlen);
+    wh_api__script(call, &wh_script_conn_create, on_created, 5, 14, argv, argvlen);
     goto Exit;
 
 Invalid:
@@ -458,24 +477,131 @@ static void on_deleted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         wh_api__reply_internal(call, "conn_delete: unexpected reply");
         return;
     }
-    /*
-     * Seam for the cache-purge issue: once the record is gone, purge wh:obj/wh:ver:{c:<id>}:* and emit
-     * system.connection.deleted here, before answering, so the id is free and its cache empty (design §6).
-     */
+    wh_log_info("connection_deleted", "{s:s, s:s}", "connectionId", call->id, "environmentId", call->env);
     wh_api__reply_no_content(call);
+}
+
+/* A new system event id: "evt_" + 32 hex, as ingest names change events. */
+static void system_event_id(char out[WH_EVENT_ID_LEN + 1])
+{
+    wh_random_id("evt_", 16, out, WH_EVENT_ID_LEN + 1);
 }
 
 static void conn_delete_start(wh_api_call_t *call)
 {
-    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX];
-    const char *argv[4] = {conn_key, conns_key, call->id, call->env};
-    size_t argvlen[4];
+    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], purge_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24],
+        event_id[WH_EVENT_ID_LEN + 1];
+    const char *argv[8] = {conn_key, conns_key, purge_key, stream_key, call->id, call->env, now, event_id};
+    size_t argvlen[8];
 
+    system_event_id(event_id);
     argvlen[0] = (size_t)wh_key_conn(conn_key, call->id);
     argvlen[1] = (size_t)wh_key_env_conns(conns_key, call->env);
-    argvlen[2] = strlen(call->id);
-    argvlen[3] = strlen(call->env);
-    wh_api__script(call, &wh_script_conn_delete, on_deleted, 2, 4, argv, argvlen);
+    argvlen[2] = (size_t)wh_key_purge(purge_key);
+    argvlen[3] = (size_t)wh_key_stream(stream_key, wh_partition_of(call->id));
+    argvlen[4] = strlen(call->id);
+    argvlen[5] = strlen(call->env);
+    argvlen[6] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+    argvlen[7] = strlen(event_id);
+    wh_api__script(call, &wh_script_conn_delete, on_deleted, 4, 8, argv, argvlen);
 }
 
 const wh_api_op_t wh_api__conn_delete = {conn_delete_start, NULL, sizeof(wh_api_call_t), false};
+
+/* ---- POST /v1/connections/{id}/sync/status ---- */
+
+/* The sync status state machine (design §5, §6). conn_status.lua alone moves it, one step forward at a time. */
+typedef enum { CONN_NEW, CONN_INITIAL_SYNCED, CONN_READY, CONN_STATUS_COUNT } conn_status_t;
+
+static const char *const conn_status_names[CONN_STATUS_COUNT] = {"NEW_CONNECTION", "INITIAL_SYNCED", "READY"};
+
+typedef struct {
+    wh_api_call_t call;
+    conn_status_t to;
+} sync_status_t;
+
+static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    sync_status_t *s = data;
+    const redisReply *const *e;
+    conn_view_t view;
+    json_t *answer;
+
+    if (!wh_api__reply_usable(&s->call, reply, err))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        wh_api__reply_internal(&s->call, "conn_status: unexpected reply");
+        return;
+    }
+    e = (const redisReply *const *)reply->element;
+    if (strcmp(e[0]->str, "notfound") == 0) {
+        wh_api__reply_error(&s->call, 404, "not_found", "no such connection");
+        return;
+    }
+    if (strcmp(e[0]->str, "invalid") == 0 && reply->elements == 2) {
+        wh_str_t cur = reply_str(e[1]);
+        wh_api__reply_error(&s->call, 409, "invalid_transition",
+                            "status: %.*s cannot move to %s (only NEW_CONNECTION -> INITIAL_SYNCED -> READY, one step at a time)",
+                            (int)cur.len, cur.base, conn_status_names[s->to]);
+        return;
+    }
+    if (strcmp(e[0]->str, "ok") != 0 || reply->elements != 8) {
+        wh_api__reply_internal(&s->call, "conn_status: unexpected reply");
+        return;
+    }
+    wh_log_info("connection_status", "{s:s, s:s%, s:s}", "connectionId", s->call.id, "from", e[1]->str, (size_t)e[1]->len, "to",
+                conn_status_names[s->to]);
+    view = (conn_view_t){wh_str_c(s->call.id), reply_str(e[2]), reply_str(e[3]), reply_str(e[4]),
+                         reply_str(e[5]),      reply_str(e[6]), reply_str(e[7])};
+    answer = conn_json(s->call.cfg, &view);
+    if (answer == NULL) {
+        wh_api__reply_internal(&s->call, "building the answer failed");
+        return;
+    }
+    wh_api__reply_json(&s->call, 200, answer);
+}
+
+static void sync_status_start(wh_api_call_t *call)
+{
+    static const char *const fields[] = {"status", NULL};
+    sync_status_t *s = (sync_status_t *)call;
+    char errbuf[WH_ERRBUF_SIZE], conn_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24], updated_id[WH_EVENT_ID_LEN + 1],
+        complete_id[WH_EVENT_ID_LEN + 1];
+    const char *status = NULL;
+    const char *argv[8] = {conn_key, stream_key, call->id, call->env, NULL, now, updated_id, complete_id};
+    size_t argvlen[8];
+    int got;
+
+    if (!wh_api__only_fields(call->body, fields, "", errbuf))
+        goto Invalid;
+    got = wh_api__get_string(call->body, "status", 1, 32, &status, errbuf);
+    if (got < 0)
+        goto Invalid;
+    if (got == 0) {
+        wh_errf(errbuf, WH_EINVAL, "status: required (INITIAL_SYNCED or READY)");
+        goto Invalid;
+    }
+    for (s->to = CONN_NEW; s->to != CONN_STATUS_COUNT && strcmp(conn_status_names[s->to], status) != 0; ++s->to)
+        ;
+    if (s->to == CONN_STATUS_COUNT) {
+        wh_errf(errbuf, WH_EINVAL, "status: must be NEW_CONNECTION, INITIAL_SYNCED or READY");
+        goto Invalid;
+    }
+    system_event_id(updated_id);
+    system_event_id(complete_id);
+    argvlen[0] = (size_t)wh_key_conn(conn_key, call->id);
+    argvlen[1] = (size_t)wh_key_stream(stream_key, wh_partition_of(call->id));
+    argvlen[2] = strlen(call->id);
+    argvlen[3] = strlen(call->env);
+    argv[4] = conn_status_names[s->to];
+    argvlen[4] = strlen(argv[4]);
+    argvlen[5] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+    argvlen[6] = strlen(updated_id);
+    argvlen[7] = strlen(complete_id);
+    wh_api__script(call, &wh_script_conn_status, on_status_moved, 2, 8, argv, argvlen);
+    return;
+Invalid:
+    wh_api__reply_error(call, 400, "invalid_request", "%s", errbuf);
+}
+
+const wh_api_op_t wh_api__sync_status = {sync_status_start, NULL, sizeof(sync_status_t), true};

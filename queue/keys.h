@@ -9,9 +9,11 @@
  *   wh:subs:{e:<env>}                 HASH    subscriptionId -> subscription JSON (secret sealed)
  *   wh:conn:{c:<conn>}                HASH    env integration account creds sync status syncState createdAt
  *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
+ *   wh:purge                          SET     deleted connection ids whose {c:<id>} keys are still being purged
  *   wh:obj:{c:<conn>}:<type>:<id>     HASH    cached record fields (JSON values)
  *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it; "_deleted" tombstone ms,
- *                                             "_merged" winner id, "_stale" ms of a thin event not yet fetched
+ *                                             "_merged" winner id, "_stale" ms of a thin event not yet fetched,
+ *                                             "_ix.<field>" number-index score kept while deleted (for a restore)
  *   wh:ids:{c:<conn>}:<type>          ZSET    live record ids (all scores 0: lexicographic), for listing
  *   wh:ixt:{c:<conn>}:<type>:<field>  ZSET    text index: score 0, member lower(value) "\0" id (eq, startsWith)
  *   wh:ixn:{c:<conn>}:<type>:<field>  ZSET    number/date index: score value (dates: epoch ms), member id (eq, gt, lt)
@@ -51,6 +53,7 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_env_conns(buf, env) snprintf((buf), WH_KEY_MAX, "wh:env:{e:%s}:conns", (env))
 #define wh_key_subs(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subs:{e:%s}", (env))
 #define wh_key_conn(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:conn:{c:%s}", (conn))
+#define wh_key_purge(buf) snprintf((buf), WH_KEY_MAX, "wh:purge")
 #define wh_key_acct(buf, integ, acct) snprintf((buf), WH_KEY_MAX, "wh:acct:%s:%s", (integ), (acct))
 #define wh_key_obj(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:obj:{c:%s}:%s:%s", (conn), (type), (id))
 #define wh_key_ver(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:ver:{c:%s}:%s:%s", (conn), (type), (id))

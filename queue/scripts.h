@@ -22,6 +22,9 @@ extern const wh_script_t wh_script_finish;      /* queue/scripts/finish.lua: rec
 extern const wh_script_t wh_script_conn_create; /* queue/scripts/conn_create.lua */
 extern const wh_script_t wh_script_conn_delete; /* queue/scripts/conn_delete.lua */
 extern const wh_script_t wh_script_conn_list;   /* queue/scripts/conn_list.lua */
+extern const wh_script_t wh_script_conn_status; /* queue/scripts/conn_status.lua: sync status step + system events */
+extern const wh_script_t wh_script_conn_sync;   /* queue/scripts/conn_sync.lua: sync records as change envelopes */
+extern const wh_script_t wh_script_conn_purge;  /* queue/scripts/conn_purge.lua: one UNLINK step of a purge */
 extern const wh_script_t wh_script_sub_fail;    /* queue/scripts/sub_fail.lua: failure streak, disabling */
 extern const wh_script_t wh_script_sub_status;  /* queue/scripts/sub_status.lua: re-enable a subscription */
 extern const wh_script_t wh_script_slot;        /* queue/scripts/slot.lua: per-subscription concurrency and rate */

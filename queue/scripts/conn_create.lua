@@ -6,11 +6,17 @@
 -- KEYS[2] wh:env:{e:<env>}:conns     the environment's connection ids
 -- KEYS[3] wh:env:{e:<env>}           environment hash (connectionLimit; "0" = unlimited)
 -- KEYS[4] wh:acct:<integ>:<account>  app-level index; "wh:acct:-:-" and never touched when ARGV[4] == ""
+-- KEYS[5] wh:purge                   connections deleted whose keys are still being purged
 -- ARGV: [1] connectionId [2] environmentId [3] integrationId [4] externalAccountId or "" [5] sealed credentials
 --       [6] sync JSON [7] createdAt (ISO 8601) [8] index value {"env":…,"creds":…} [9] connections per account cap
--- Returns "ok", "exists", "limit" or "account_limit"; writes nothing unless "ok".
+-- Returns "ok", "exists", "purging", "limit" or "account_limit"; writes nothing unless "ok".
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return 'exists'
+end
+-- A deleted connection's id is free again once dispatch/purge.c has removed its last key: until then a new
+-- connection under that id would see (and then lose to the purge) the old one's cache.
+if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
+    return 'purging'
 end
 local limit = tonumber(redis.call('HGET', KEYS[3], 'connectionLimit') or '0') or 0
 if limit > 0 and redis.call('SCARD', KEYS[2]) >= limit then

@@ -1,0 +1,558 @@
+/*
+ * cache/scripts/apply.lua and the arguments cache/cache.c builds for it, against a real redis-server started
+ * here on a free port (the CI installs it; if it is missing the test fails, it never skips). Each test writes
+ * under its own connection id, so tests share one server and never see each other's keys.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "../../../cache/cache.h"
+#include "../../../common/unified.h"
+#include "../../../queue/scripts.h"
+
+static pid_t server_pid;
+static redisContext *rc;
+static int port;
+
+/* ---- the server ---------------------------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        fprintf(stderr, "free_port: %s\n", strerror(errno));
+        exit(1);
+    }
+    p = ntohs(a.sin_port);
+    close(fd);
+    return p;
+}
+
+static int setup_server(void **state)
+{
+    char portbuf[16];
+    int status;
+
+    (void)state;
+    port = free_port();
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    if ((server_pid = fork()) == 0) {
+        execlp(getenv("REDIS_SERVER") != NULL ? getenv("REDIS_SERVER") : "redis-server", "redis-server", "--port", portbuf,
+               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        fprintf(stderr, "test_apply: cannot run redis-server (%s): install it (deploy/deps.sh test)\n", strerror(errno));
+        _exit(127);
+    }
+    for (int i = 0; i != 500; ++i) { /* up to 10 s */
+        redisReply *r;
+        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
+            fprintf(stderr, "test_apply: redis-server exited (status %d) before answering PING\n", status);
+            return -1;
+        }
+        if ((rc = redisConnect("127.0.0.1", port)) != NULL && rc->err == 0 && (r = redisCommand(rc, "PING")) != NULL) {
+            freeReplyObject(r);
+            return 0;
+        }
+        if (rc != NULL)
+            redisFree(rc);
+        rc = NULL;
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    fprintf(stderr, "test_apply: redis-server on port %d never answered PING\n", port);
+    kill(server_pid, SIGKILL);
+    return -1;
+}
+
+static int teardown_server(void **state)
+{
+    (void)state;
+    if (rc != NULL)
+        redisFree(rc);
+    if (server_pid > 0) {
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+    }
+    return 0;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------------------- */
+
+#define SYNC_ALL ((wh_cache_synced_t)0xffffffffu)
+
+typedef struct {
+    const char *conn, *type, *id, *action;
+    int64_t at;
+    const char *fields; /* JSON object text, or NULL */
+    bool thin;
+    const char *merged; /* JSON array text, or NULL */
+    wh_cache_synced_t synced;
+} change_t;
+
+/* Runs apply.lua for `c`; returns the reply (caller frees). */
+static redisReply *apply(change_t c)
+{
+    json_t *fields = c.fields != NULL ? json_loads(c.fields, 0, NULL) : NULL;
+    json_t *merged = c.merged != NULL ? json_loads(c.merged, 0, NULL) : NULL;
+    wh_cache_change_t cc = {.connection_id = c.conn,
+                            .type = c.type,
+                            .object_id = c.id,
+                            .action = c.action,
+                            .occurred_at = c.at,
+                            .thin = c.thin,
+                            .fields = fields,
+                            .merged_ids = merged,
+                            .synced = c.synced != 0 ? c.synced : SYNC_ALL};
+    wh_cache_args_t a;
+    const char **argv;
+    size_t *lens;
+    char nkeys[8];
+    redisReply *r;
+
+    wh_cache_args_init(&a);
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_cache_args_apply(&a, &cc));
+    argv = calloc(a.n + 3, sizeof(*argv));
+    lens = calloc(a.n + 3, sizeof(*lens));
+    argv[0] = "EVAL", lens[0] = 4;
+    argv[1] = wh_script_apply.source, lens[1] = wh_script_apply.len;
+    argv[2] = nkeys, lens[2] = strlen(nkeys);
+    for (size_t i = 0; i != a.n; ++i)
+        argv[i + 3] = a.argv[i], lens[i + 3] = a.len[i];
+    r = redisCommandArgv(rc, (int)a.n + 3, argv, lens);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        print_error("apply %s %s %s at %lld: %s\n", c.type, c.id, c.action, (long long)c.at, r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 5);
+    free(argv);
+    free(lens);
+    wh_cache_args_dispose(&a);
+    json_decref(fields);
+    json_decref(merged);
+    return r;
+}
+
+static const char *apply_state(change_t c)
+{
+    static char state[16];
+    redisReply *r = apply(c);
+    snprintf(state, sizeof(state), "%s", r->element[0]->str);
+    freeReplyObject(r);
+    return state;
+}
+
+static redisReply *cmd(const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    return r;
+}
+
+/* A flat field/value reply (HGETALL, or a record) as a JSON object of strings, sorted; or a set as a sorted array. */
+static char *dump_reply(const redisReply *r, bool pairs)
+{
+    json_t *j = pairs ? json_object() : json_array();
+    char *s;
+    for (size_t i = 0; i < r->elements; i += pairs ? 2 : 1) {
+        if (pairs)
+            json_object_setn_new(j, r->element[i]->str, r->element[i]->len,
+                                 json_stringn(r->element[i + 1]->str, r->element[i + 1]->len));
+        else
+            json_array_append_new(j, json_stringn(r->element[i]->str, r->element[i]->len));
+    }
+    s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+#define assert_text(got, want)                                                                                                     \
+    do {                                                                                                                           \
+        if (strcmp((got), (want)) != 0) {                                                                                          \
+            print_error("%s:%d\n  got  %s\n  want %s\n", __FILE__, __LINE__, (got), (want));                                       \
+            fail();                                                                                                                \
+        }                                                                                                                          \
+    } while (0)
+
+/* The whole of `key` rendered as text: a hash as a sorted object, a zset as [member, score…] in order, a set sorted. */
+static char *show(const char *key)
+{
+    redisReply *t = cmd("TYPE %s", key), *r;
+    char *s;
+    if (strcmp(t->str, "hash") == 0) {
+        r = cmd("HGETALL %s", key);
+        s = dump_reply(r, true);
+    } else if (strcmp(t->str, "zset") == 0) {
+        r = cmd("ZRANGE %s 0 -1 WITHSCORES", key);
+        s = dump_reply(r, false);
+    } else if (strcmp(t->str, "set") == 0) {
+        r = cmd("SORT %s ALPHA", key);
+        s = dump_reply(r, false);
+    } else {
+        r = NULL;
+        s = strdup("none");
+    }
+    freeReplyObject(t);
+    if (r != NULL)
+        freeReplyObject(r);
+    return s;
+}
+
+#define assert_key(key, want)                                                                                                      \
+    do {                                                                                                                           \
+        char *got_ = show(key);                                                                                                    \
+        bool same_ = strcmp(got_, (want)) == 0;                                                                                    \
+        if (!same_)                                                                                                                \
+            print_error("%s:%d %s\n  got  %s\n  want %s\n", __FILE__, __LINE__, (key), got_, (want));                              \
+        free(got_);                                                                                                                \
+        if (!same_)                                                                                                                \
+            fail();                                                                                                                \
+    } while (0)
+
+/* ---- tests ---------------------------------------------------------------------------------------------- */
+
+/* HubSpot sends one property per event: every arrival order of three of them ends in the same state. */
+static void out_of_order_permutations(void **state)
+{
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    const change_t updates[3] = {
+        {.type = "contact", .id = "1", .action = "updated", .at = 100, .fields = "{\"email\": \"a@x.io\"}"},
+        {.type = "contact", .id = "1", .action = "updated", .at = 200, .fields = "{\"lastName\": \"Smith\"}"},
+        {.type = "contact", .id = "1", .action = "updated", .at = 300, .fields = "{\"email\": \"B@x.io\"}"},
+    };
+    (void)state;
+    for (int p = 0; p != 6; ++p) {
+        char conn[16], key[128];
+        snprintf(conn, sizeof(conn), "perm%d", p);
+        for (int k = 0; k != 3; ++k) {
+            change_t c = updates[perms[p][k]];
+            c.conn = conn;
+            assert_text(apply_state(c), "applied");
+        }
+        snprintf(key, sizeof(key), "wh:obj:{c:%s}:contact:1", conn);
+        assert_key(key, "{\"email\":\"\\\"B@x.io\\\"\",\"id\":\"\\\"1\\\"\",\"lastName\":\"\\\"Smith\\\"\"}");
+        snprintf(key, sizeof(key), "wh:ver:{c:%s}:contact:1", conn);
+        assert_key(key, "{\"email\":\"300\",\"lastName\":\"200\"}");
+        snprintf(key, sizeof(key), "wh:ixt:{c:%s}:contact:email", conn);
+        assert_key(key, "[\"b@x.io\\u00001\",\"0\"]");
+        snprintf(key, sizeof(key), "wh:ixt:{c:%s}:contact:lastName", conn);
+        assert_key(key, "[\"smith\\u00001\",\"0\"]");
+        snprintf(key, sizeof(key), "wh:ids:{c:%s}:contact", conn);
+        assert_key(key, "[\"1\",\"0\"]");
+    }
+}
+
+/* Equal timestamps are broken by the value, so two writers of one millisecond converge too. */
+static void tie_broken_by_value(void **state)
+{
+    change_t a = {.conn = "tie1", .type = "contact", .id = "1", .action = "updated", .at = 5, .fields = "{\"email\": \"a\"}"};
+    change_t b = a;
+    (void)state;
+    b.fields = "{\"email\": \"b\"}";
+    apply_state(a);
+    apply_state(b);
+    a.conn = b.conn = "tie2";
+    apply_state(b);
+    apply_state(a);
+    assert_key("wh:obj:{c:tie1}:contact:1", "{\"email\":\"\\\"b\\\"\",\"id\":\"\\\"1\\\"\"}");
+    assert_key("wh:obj:{c:tie2}:contact:1", "{\"email\":\"\\\"b\\\"\",\"id\":\"\\\"1\\\"\"}");
+}
+
+/* A delete sticks against late and later updates; a later restore lifts it, with its index entries. */
+static void delete_then_late_update_then_restore(void **state)
+{
+    (void)state;
+    assert_text(apply_state((change_t){.conn = "del",
+                                       .type = "deal",
+                                       .id = "9",
+                                       .action = "created",
+                                       .at = 100,
+                                       .fields = "{\"name\": \"Big\", \"amount\": \"1500\", \"closeDate\": \"2024-12-01\"}"}),
+                "applied");
+    assert_key("wh:ixn:{c:del}:deal:amount", "[\"9\",\"1500\"]");
+    assert_key("wh:ixn:{c:del}:deal:closeDate", "[\"9\",\"1733011200000\"]");
+    assert_text(apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "deleted", .at = 300}), "deleted");
+    assert_key("wh:ids:{c:del}:deal", "none");
+    assert_key("wh:ixt:{c:del}:deal:name", "none");
+    assert_key("wh:ixn:{c:del}:deal:amount", "none");
+    /* late (200) and later (400) updates: neither resurrects it */
+    assert_text(apply_state((change_t){
+                    .conn = "del", .type = "deal", .id = "9", .action = "updated", .at = 200, .fields = "{\"name\": \"Late\"}"}),
+                "ignored");
+    assert_text(apply_state((change_t){
+                    .conn = "del", .type = "deal", .id = "9", .action = "updated", .at = 400, .fields = "{\"name\": \"Later\"}"}),
+                "ignored");
+    assert_text(apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "deleted", .at = 250}), "ignored");
+    assert_key("wh:ids:{c:del}:deal", "none");
+    /* a restore older than the delete does nothing; a later one brings back the record and its index entries */
+    assert_text(apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "restored", .at = 299}), "ignored");
+    assert_text(apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "restored", .at = 500}), "applied");
+    assert_key("wh:ids:{c:del}:deal", "[\"9\",\"0\"]");
+    assert_key("wh:ixt:{c:del}:deal:name", "[\"big\\u00009\",\"0\"]");
+    assert_key("wh:ixn:{c:del}:deal:amount", "[\"9\",\"1500\"]");
+    assert_key("wh:ixn:{c:del}:deal:closeDate", "[\"9\",\"1733011200000\"]");
+    assert_key("wh:ver:{c:del}:deal:9", "{\"amount\":\"100\",\"closeDate\":\"100\",\"name\":\"100\"}");
+    /* created after a delete lifts it too */
+    apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "deleted", .at = 600});
+    assert_text(apply_state((change_t){
+                    .conn = "del", .type = "deal", .id = "9", .action = "created", .at = 700, .fields = "{\"name\": \"Again\"}"}),
+                "applied");
+    assert_key("wh:ixt:{c:del}:deal:name", "[\"again\\u00009\",\"0\"]");
+}
+
+/* Every write keeps the indexes exact: changed values move, null removes, dates and numbers become scores. */
+static void index_maintenance(void **state)
+{
+    (void)state;
+    apply_state((change_t){.conn = "ix",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"lastName\": \"SMITH\", \"updatedAt\": \"2024-12-01T10:00:00.500Z\"}"});
+    apply_state((change_t){.conn = "ix",
+                           .type = "contact",
+                           .id = "2",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"lastName\": \"smith\", \"updatedAt\": \"2024-12-01T12:00:00+02:00\"}"});
+    /* "SMITH" and "smith" index the same */
+    assert_key("wh:ixt:{c:ix}:contact:lastName", "[\"smith\\u00001\",\"0\",\"smith\\u00002\",\"0\"]");
+    assert_key("wh:ixn:{c:ix}:contact:updatedAt", "[\"2\",\"1733047200000\",\"1\",\"1733047200500\"]");
+    /* a change moves the entry */
+    apply_state((change_t){.conn = "ix",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 2,
+                           .fields = "{\"lastName\": \"Smithers\", \"updatedAt\": \"2024-12-02\"}"});
+    assert_key("wh:ixt:{c:ix}:contact:lastName", "[\"smith\\u00002\",\"0\",\"smithers\\u00001\",\"0\"]");
+    assert_key("wh:ixn:{c:ix}:contact:updatedAt", "[\"2\",\"1733047200000\",\"1\",\"1733097600000\"]");
+    /* empty string: indexed (eq "" finds it); unicode: only ASCII letters are lower-cased */
+    apply_state((change_t){.conn = "ix",
+                           .type = "contact",
+                           .id = "3",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"lastName\": \"\", \"firstName\": \"ÉRIC Ünal\"}"});
+    assert_key("wh:ixt:{c:ix}:contact:firstName", "[\"Éric Ünal\\u00003\",\"0\"]");
+    assert_key("wh:ixt:{c:ix}:contact:lastName", "[\"\\u00003\",\"0\",\"smith\\u00002\",\"0\",\"smithers\\u00001\",\"0\"]");
+    /* null removes; a value that is no date or number leaves the number index */
+    apply_state((change_t){.conn = "ix",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 3,
+                           .fields = "{\"lastName\": null, \"updatedAt\": \"soon\"}"});
+    assert_key("wh:ixt:{c:ix}:contact:lastName", "[\"\\u00003\",\"0\",\"smith\\u00002\",\"0\"]");
+    assert_key("wh:ixn:{c:ix}:contact:updatedAt", "[\"2\",\"1733047200000\"]");
+    /* a stale write does not touch the index */
+    apply_state(
+        (change_t){.conn = "ix", .type = "contact", .id = "2", .action = "updated", .at = 0, .fields = "{\"lastName\": \"Old\"}"});
+    assert_key("wh:ixt:{c:ix}:contact:lastName", "[\"\\u00003\",\"0\",\"smith\\u00002\",\"0\"]");
+    /* numbers: JSON numbers and numeric strings */
+    apply_state((change_t){.conn = "ix", .type = "deal", .id = "7", .action = "created", .at = 1, .fields = "{\"amount\": 12.5}"});
+    apply_state(
+        (change_t){.conn = "ix", .type = "deal", .id = "8", .action = "created", .at = 1, .fields = "{\"amount\": \"-3\"}"});
+    assert_key("wh:ixn:{c:ix}:deal:amount", "[\"8\",\"-3\",\"7\",\"12.5\"]");
+    /* unindexed fields and "additional" never make index keys */
+    apply_state((change_t){.conn = "ix",
+                           .type = "deal",
+                           .id = "7",
+                           .action = "updated",
+                           .at = 2,
+                           .fields = "{\"additional\": {\"amount\": \"1\"}, \"probability\": \"0.5\"}"});
+    assert_key("wh:ixn:{c:ix}:deal:amount", "[\"8\",\"-3\",\"7\",\"12.5\"]");
+    assert_key("wh:ixn:{c:ix}:deal:probability", "none");
+}
+
+/* A merge tombstones each loser with "_merged" = winner and takes it out of ids and indexes. */
+static void merge(void **state)
+{
+    redisReply *r;
+    (void)state;
+    apply_state(
+        (change_t){.conn = "mg", .type = "contact", .id = "1", .action = "created", .at = 1, .fields = "{\"email\": \"w@x\"}"});
+    apply_state((change_t){.conn = "mg",
+                           .type = "contact",
+                           .id = "2",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"email\": \"l@x\", \"accountId\": \"A\"}"});
+    assert_key("wh:as:{c:mg}:account:A:contactIds", "[\"2\"]");
+    r = apply(
+        (change_t){.conn = "mg", .type = "contact", .id = "1", .action = "merged", .at = 5, .merged = "[\"2\", \"3\", \"1\"]"});
+    assert_string_equal(r->element[0]->str, "applied");
+    freeReplyObject(r);
+    assert_key("wh:ver:{c:mg}:contact:2", "{\"_deleted\":\"5\",\"_merged\":\"1\",\"accountId\":\"1\",\"email\":\"1\"}");
+    assert_key("wh:ver:{c:mg}:contact:3", "{\"_deleted\":\"5\",\"_merged\":\"1\"}");
+    assert_key("wh:ids:{c:mg}:contact", "[\"1\",\"0\"]");
+    assert_key("wh:ixt:{c:mg}:contact:email", "[\"w@x\\u00001\",\"0\"]");
+    assert_key("wh:as:{c:mg}:account:A:contactIds", "none");
+    /* a late update to the loser does not bring it back */
+    assert_text(apply_state((change_t){
+                    .conn = "mg", .type = "contact", .id = "2", .action = "updated", .at = 4, .fields = "{\"email\": \"late@x\"}"}),
+                "ignored");
+}
+
+/* Re-parenting moves the child between its parents' lists; deleting it removes it; restoring puts it back. */
+static void association_moves(void **state)
+{
+    const wh_object_type_t *task = wh_object_type_find(wh_str_c("task")), *deal = wh_object_type_find(wh_str_c("deal"));
+    wh_cache_synced_t synced = (1u << (task - wh_object_types)) | (1u << (deal - wh_object_types));
+    redisReply *r;
+    char *rec;
+    (void)state;
+    apply_state((change_t){.conn = "as",
+                           .type = "task",
+                           .id = "T",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"dealId\": \"D1\", \"accountId\": \"A1\"}",
+                           .synced = synced});
+    assert_key("wh:as:{c:as}:deal:D1:taskIds", "[\"T\"]");
+    assert_key("wh:as:{c:as}:account:A1:taskIds", "none"); /* accounts are not synced: no list */
+    apply_state((change_t){
+        .conn = "as", .type = "task", .id = "T", .action = "updated", .at = 2, .fields = "{\"dealId\": \"D2\"}", .synced = synced});
+    assert_key("wh:as:{c:as}:deal:D1:taskIds", "none");
+    assert_key("wh:as:{c:as}:deal:D2:taskIds", "[\"T\"]");
+    apply_state((change_t){
+        .conn = "as", .type = "task", .id = "U", .action = "created", .at = 2, .fields = "{\"dealId\": \"D2\"}", .synced = synced});
+    /* the parent's record lists its children, sorted */
+    r = apply((change_t){
+        .conn = "as", .type = "deal", .id = "D2", .action = "updated", .at = 3, .fields = "{\"name\": \"d\"}", .synced = synced});
+    rec = dump_reply(r->element[2], true);
+    assert_text(rec, "{\"id\":\"\\\"D2\\\"\",\"name\":\"\\\"d\\\"\",\"taskIds\":\"[\\\"T\\\",\\\"U\\\"]\"}");
+    free(rec);
+    freeReplyObject(r);
+    /* a stale re-parenting (older than dealId's version) does not move it */
+    apply_state((change_t){
+        .conn = "as", .type = "task", .id = "T", .action = "updated", .at = 1, .fields = "{\"dealId\": \"D9\"}", .synced = synced});
+    assert_key("wh:as:{c:as}:deal:D9:taskIds", "none");
+    apply_state((change_t){.conn = "as", .type = "task", .id = "T", .action = "deleted", .at = 4, .synced = synced});
+    assert_key("wh:as:{c:as}:deal:D2:taskIds", "[\"U\"]");
+    apply_state((change_t){.conn = "as", .type = "task", .id = "T", .action = "restored", .at = 5, .synced = synced});
+    assert_key("wh:as:{c:as}:deal:D2:taskIds", "[\"T\",\"U\"]");
+    /* a parent with no children shows an empty list */
+    r = apply((change_t){.conn = "as", .type = "deal", .id = "D1", .action = "updated", .at = 3, .synced = synced});
+    rec = dump_reply(r->element[2], true);
+    assert_text(rec, "{\"id\":\"\\\"D1\\\"\",\"taskIds\":\"[]\"}");
+    free(rec);
+    freeReplyObject(r);
+}
+
+/* A thin event marks the record stale without touching fields; a non-thin write at or after it clears it. */
+static void thin_marks_stale(void **state)
+{
+    (void)state;
+    apply_state(
+        (change_t){.conn = "th", .type = "contact", .id = "1", .action = "created", .at = 100, .fields = "{\"email\": \"a@x\"}"});
+    apply_state((change_t){.conn = "th",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 200,
+                           .thin = true,
+                           .fields = "{\"email\": \"ignored@x\"}"});
+    assert_key("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"100\"}");
+    assert_key("wh:obj:{c:th}:contact:1", "{\"email\":\"\\\"a@x\\\"\",\"id\":\"\\\"1\\\"\"}");
+    apply_state(
+        (change_t){.conn = "th", .type = "contact", .id = "1", .action = "updated", .at = 150, .fields = "{\"email\": \"b@x\"}"});
+    assert_key("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"150\"}");
+    apply_state(
+        (change_t){.conn = "th", .type = "contact", .id = "1", .action = "updated", .at = 200, .fields = "{\"email\": \"c@x\"}"});
+    assert_key("wh:ver:{c:th}:contact:1", "{\"email\":\"200\"}");
+    /* a thin event for an unknown record makes a stale stub that lists it */
+    apply_state((change_t){.conn = "th", .type = "contact", .id = "2", .action = "created", .at = 300, .thin = true});
+    assert_key("wh:ver:{c:th}:contact:2", "{\"_stale\":\"300\"}");
+    assert_key("wh:ids:{c:th}:contact", "[\"1\",\"0\",\"2\",\"0\"]");
+}
+
+/* What the worker needs for pushed records: which fields changed, their previous values, whether it existed. */
+static void changed_previous_existed(void **state)
+{
+    redisReply *r;
+    char *prev;
+    (void)state;
+    r = apply((change_t){.conn = "cp",
+                         .type = "contact",
+                         .id = "1",
+                         .action = "updated",
+                         .at = 1,
+                         .fields = "{\"email\": \"a@x\", \"lastName\": \"L\"}"});
+    assert_int_equal(r->element[1]->elements, 2);
+    assert_int_equal(r->element[4]->integer, 0);
+    freeReplyObject(r);
+    /* the same record again, later: nothing changed */
+    r = apply((change_t){.conn = "cp",
+                         .type = "contact",
+                         .id = "1",
+                         .action = "updated",
+                         .at = 2,
+                         .fields = "{\"email\": \"a@x\", \"lastName\": \"L\"}"});
+    assert_int_equal(r->element[1]->elements, 0);
+    assert_int_equal(r->element[4]->integer, 1);
+    freeReplyObject(r);
+    r = apply((change_t){.conn = "cp",
+                         .type = "contact",
+                         .id = "1",
+                         .action = "updated",
+                         .at = 3,
+                         .fields = "{\"email\": \"b@x\", \"lastName\": \"L\"}"});
+    assert_int_equal(r->element[1]->elements, 1);
+    assert_string_equal(r->element[1]->element[0]->str, "email");
+    prev = dump_reply(r->element[3], true);
+    assert_text(prev, "{\"email\":\"\\\"a@x\\\"\"}");
+    free(prev);
+    freeReplyObject(r);
+}
+
+static void sync_config(void **state)
+{
+    const char *cfg = "{\"objects\": {\"contacts\": true, \"deals\": false, \"tasks\": true, \"bogus\": true}}";
+    wh_cache_synced_t s = wh_cache_synced_parse(wh_str_c(cfg));
+    (void)state;
+    assert_true(wh_cache_is_synced(s, "contact"));
+    assert_true(wh_cache_is_synced(s, "task"));
+    assert_false(wh_cache_is_synced(s, "deal"));
+    assert_false(wh_cache_is_synced(s, "account"));
+    assert_false(wh_cache_is_synced(s, "salesforce:invoice__c"));
+    assert_int_equal(wh_cache_synced_parse(wh_str_c("not json")), 0);
+    assert_int_equal(wh_cache_synced_parse(wh_str_c("{}")), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(out_of_order_permutations),
+        cmocka_unit_test(tie_broken_by_value),
+        cmocka_unit_test(delete_then_late_update_then_restore),
+        cmocka_unit_test(index_maintenance),
+        cmocka_unit_test(merge),
+        cmocka_unit_test(association_moves),
+        cmocka_unit_test(thin_marks_stale),
+        cmocka_unit_test(changed_previous_existed),
+        cmocka_unit_test(sync_config),
+    };
+    return cmocka_run_group_tests(tests, setup_server, teardown_server);
+}
