@@ -28,6 +28,7 @@
 #include "match.h"
 #include "purge.h"
 #include "sign.h"
+#include "slots.h"
 #include "worker.h"
 
 #define READ_BLOCK_MS 1000
@@ -115,9 +116,10 @@ struct wh_worker {
     uv_loop_t loop;
     uv_async_t stop;
     uv_timer_t read_timer, claim_timer, reclaim_timer, stop_timer, purge_timer;
-    wh_purge_t purge; /* deleted connections' keys, a few hundred per step (purge.h) */
-    wh_redis_t *rd;   /* blocking XREADGROUP only */
-    wh_redis_t *cmd;  /* everything else */
+    wh_purge_t purge;  /* deleted connections' keys, a few hundred per step (purge.h) */
+    wh_slots_t *slots; /* per-subscription slots and rate tokens (slots.h) */
+    wh_redis_t *rd;    /* blocking XREADGROUP only */
+    wh_redis_t *cmd;   /* everything else */
     wh_http_t *http;
     char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
     bool groups_ready, reading, stopping;
@@ -125,7 +127,6 @@ struct wh_worker {
     unsigned batches;   /* batches in progress */
     unsigned claiming;  /* claim / reclaim calls awaiting replies */
     unsigned recording; /* delivery outcomes awaiting Redis: shutdown waits for them */
-    unsigned acquiring; /* slot requests awaiting Redis: they count against WHARF_MAX_INFLIGHT */
     delivery_t *ready_head, *ready_tail;
     size_t ready_len;
     int64_t stop_deadline;
@@ -429,65 +430,40 @@ static void sub_failed(wh_worker_t *w, const delivery_t *d, bool gone, const cha
         free(tag);
 }
 
-/* ---- per-subscription slots: concurrency and rate across every worker (queue/scripts/slot.lua) ---------------- */
+/* ---- per-subscription slots: concurrency and rate across every worker (slots.h) ------------------------------ */
 
 static void slot_release(wh_worker_t *w, delivery_t *d)
 {
-    char key[WH_KEY_MAX];
-
     if (!d->slotted)
         return;
     d->slotted = false;
-    wh_key_slots(key, d->sub);
-    const char *argv[] = {"ZREM", key, d->id};
-    wh_redis_command(w->cmd, NULL, NULL, 3, argv, NULL); /* if lost, the slot's lease ends it */
+    wh_slots_done(w->slots, d->sub);
 }
 
-static void on_slot(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/* slots.h: a slot is held for this delivery. */
+static void on_slot_go(void *item, void *data)
 {
-    delivery_t *d = data;
-    wh_worker_t *w = d->w;
+    delivery_t *d = item;
+    wh_worker_t *w = data;
 
-    (void)r;
-    --w->acquiring;
-    if (err != WH_OK || reply->type != REDIS_REPLY_INTEGER) {
-        /* no answer: leave it leased; the lease ends and the delivery comes due again */
-        wh_log_warn("delivery_slot_failed", "{s:s, s:s}", "deliveryId", d->id, "error",
-                    err == WH_EINTERNAL ? reply->str : wh_err_name(err));
-        delivery_free(d);
-    } else if (w->stopping) {
-        d->slotted = reply->integer == 0;
+    d->slotted = true;
+    if (w->stopping) {
         slot_release(w, d);
         record(w, d->part, d->id, "defer", wh_now_ms(), d->attempt, 0, NULL, NULL);
         delivery_free(d);
-    } else if (reply->integer == 0) {
-        d->slotted = true;
-        start_attempt(w, d);
-    } else {
-        /* the subscription is at its cap or rate: back to Redis, no attempt counted; others go on meanwhile */
-        int64_t wait = reply->integer + (int64_t)(rand01(w) * (double)reply->integer);
-        record(w, d->part, d->id, "defer", wh_now_ms() + wait, d->attempt, 0, NULL, NULL);
-        delivery_free(d);
+        return;
     }
-    pump(w);
+    start_attempt(w, d);
 }
 
-static void slot_acquire(wh_worker_t *w, delivery_t *d)
+/* slots.h: it waited too long for a slot (or the worker stops): back to Redis, no attempt counted. */
+static void on_slot_defer(void *item, int64_t wait_ms, void *data)
 {
-    char slots[WH_KEY_MAX], rate[WH_KEY_MAX], now[24], until[24], max[16], per[16];
-    int64_t t = wh_now_ms();
+    delivery_t *d = item;
+    wh_worker_t *w = data;
 
-    wh_key_slots(slots, d->sub);
-    wh_key_rate_prefix(rate, d->sub);
-    snprintf(now, sizeof(now), "%lld", (long long)t);
-    snprintf(until, sizeof(until), "%lld", (long long)(t + w->cfg->delivery_timeout_ms + w->cfg->reclaim_idle_ms));
-    snprintf(max, sizeof(max), "%u", d->max_concurrency);
-    snprintf(per, sizeof(per), "%u", d->rate);
-    const char *argv[] = {slots, rate, d->id, now, until, max, per};
-    if (wh_redis_script(w->cmd, &wh_script_slot, on_slot, d, 2, 7, argv, NULL) == WH_OK)
-        ++w->acquiring;
-    else
-        delivery_free(d); /* Redis unavailable: the lease ends and the delivery comes due again */
+    record(w, d->part, d->id, "defer", wh_now_ms() + wait_ms, d->attempt, 0, NULL, NULL);
+    delivery_free(d);
 }
 
 /* The attempt's record for the event's log. */
@@ -606,8 +582,10 @@ static void start_attempt(wh_worker_t *w, delivery_t *d)
 
 static void pump(wh_worker_t *w)
 {
-    while (w->ready_head != NULL && wh_http_inflight(w->http) + w->acquiring < w->cfg->max_inflight && !w->stopping)
-        slot_acquire(w, dequeue(w));
+    while (w->ready_head != NULL && wh_http_inflight(w->http) + wh_slots_waiting(w->slots) < w->cfg->max_inflight && !w->stopping) {
+        delivery_t *d = dequeue(w);
+        wh_slots_request(w->slots, d->sub, d->max_concurrency, d->rate, d);
+    }
     /* reading resumes once the local backlog is back under the bound */
     if (!w->reading && !w->stopping && w->groups_ready && w->batches == 0 && w->ready_len < w->cfg->max_inflight)
         schedule_read(w, 0);
@@ -1631,8 +1609,10 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_all(wh_worker_t *w)
 {
-    w->closing = 3 + 6;
+    w->closing = 3 + 6 + 1;
     wh_purge_dispose(&w->purge);
+    /* waiters still here are leased in Redis: they come due again when the lease ends */
+    wh_slots_close(w->slots, on_closed, w);
     wh_http_close(w->http, on_closed, w);
     wh_redis_close(w->rd, on_closed, w);
     wh_redis_close(w->cmd, on_closed, w);
@@ -1709,6 +1689,9 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     wh_purge_init(&w->purge, w->cmd);
     w->http = wh_http_new(&w->loop, cfg);
     wh_egress_install(w->http, cfg);
+    /* slots outlive a dead worker by its deliveries' lease; a waiter may wait half the reclaim time */
+    w->slots = wh_slots_new(&w->loop, w->cmd, cfg->consumer, cfg->delivery_timeout_ms + cfg->reclaim_idle_ms,
+                            cfg->reclaim_idle_ms / 2, on_slot_go, on_slot_defer, w);
     wh_redis_on_ready(w->cmd, on_cmd_ready, w);
     wh_redis_start(w->rd);
     wh_redis_start(w->cmd);

@@ -29,7 +29,8 @@
  *   wh:att:{p<N>}:<eventId>           LIST    attempt records (JSON), oldest first, at most WH_MAX_ATTEMPTS_KEPT
  *   wh:subfail:{e:<env>}              HASH    subscriptionId -> ms of the first failure since its last success
  *   wh:ord:{p<N>}:<sub>:<type>:<id>  ZSET    deliveryId -> occurredAt: an ordered subscription's queue for one object
- *   wh:slots:{u:<sub>}                ZSET    deliveryId -> lease end ms: the subscription's attempts in flight
+ *   wh:slots:{u:<sub>}                HASH    worker (consumer name) -> slots of the subscription it holds
+ *   wh:slotl:{u:<sub>}                ZSET    worker -> lease end ms of its slots (a dead worker's end with it)
  *   wh:rate:{u:<sub>}:<second>        STRING  attempts started in that second (rateLimitPerSecond)
  *
  * Event bodies, indexes, delivery states and attempts share one retention (WH_EVENT_RETENTION_S): an index
@@ -72,6 +73,7 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_attempts_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:att:{p%u}:", (p))
 #define wh_key_order(buf, p, sub, type, id) snprintf((buf), WH_KEY_MAX, "wh:ord:{p%u}:%s:%s:%s", (p), (sub), (type), (id))
 #define wh_key_slots(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slots:{u:%s}", (sub))
+#define wh_key_slot_leases(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slotl:{u:%s}", (sub))
 #define wh_key_rate_prefix(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:rate:{u:%s}:", (sub))
 #define wh_key_subfail(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subfail:{e:%s}", (env))
 

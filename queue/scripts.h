@@ -27,7 +27,7 @@ extern const wh_script_t wh_script_conn_sync;   /* queue/scripts/conn_sync.lua: 
 extern const wh_script_t wh_script_conn_purge;  /* queue/scripts/conn_purge.lua: one UNLINK step of a purge */
 extern const wh_script_t wh_script_sub_fail;    /* queue/scripts/sub_fail.lua: failure streak, disabling */
 extern const wh_script_t wh_script_sub_status;  /* queue/scripts/sub_status.lua: re-enable a subscription */
-extern const wh_script_t wh_script_slot;        /* queue/scripts/slot.lua: per-subscription concurrency and rate */
+extern const wh_script_t wh_script_slots;       /* queue/scripts/slots.lua: a worker's slots of a subscription, in bulk */
 extern const wh_script_t wh_script_sub_rotate;  /* queue/scripts/sub_rotate.lua: new secret, old one overlapping */
 extern const wh_script_t wh_script_requeue;     /* queue/scripts/requeue.lua: replay / redeliver to one subscription */
 extern const wh_script_t wh_script_apply;       /* cache/scripts/apply.lua: last-writer-wins per field */
