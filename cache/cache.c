@@ -53,6 +53,23 @@ static void add_copy(wh_cache_args_t *a, const char *s)
     add_owned(a, strdup(s));
 }
 
+void wh_cache_args_add_copy(wh_cache_args_t *a, const char *s, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (c == NULL)
+        abort();
+    memcpy(c, s, len);
+    c[len] = '\0';
+    grow((void **)&a->owned, &a->owned_cap, a->nowned + 1, sizeof(*a->owned));
+    a->owned[a->nowned++] = c;
+    wh_cache_args_add(a, c, len);
+}
+
+void wh_cache_args_add_owned(wh_cache_args_t *a, char *s)
+{
+    add_owned(a, s);
+}
+
 static void add_count(wh_cache_args_t *a, size_t n)
 {
     char buf[24];

@@ -42,6 +42,10 @@ void wh_cache_args_init(wh_cache_args_t *a);
 void wh_cache_args_dispose(wh_cache_args_t *a);
 /* Appends a borrowed argument (valid until the command is sent). */
 void wh_cache_args_add(wh_cache_args_t *a, const char *s, size_t len);
+/* Appends a copy of `len` bytes (binary-safe), freed by dispose. */
+void wh_cache_args_add_copy(wh_cache_args_t *a, const char *s, size_t len);
+/* Appends `s` (malloc'd, NUL-terminated), taking it: freed by dispose. */
+void wh_cache_args_add_owned(wh_cache_args_t *a, char *s);
 /*
  * Appends apply.lua's 3 keys and its arguments for `c` (everything copied: `c` may go away before sending).
  * Number-indexed fields get their index value here: JSON numbers, numeric strings, and ISO 8601 dates or

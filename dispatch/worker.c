@@ -35,6 +35,8 @@
 #define CLAIM_PERIOD_MS 100
 #define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
+/* Outcomes sent in one finish.lua call at most (more in one loop turn: several calls). */
+#define RECORD_BATCH 128
 /* An ordered delivery waiting behind an earlier event of its object is looked at again this much later. */
 #define ORDER_RECHECK_MS_TEXT "250"
 
@@ -124,9 +126,12 @@ struct wh_worker {
     char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
     bool groups_ready, reading, stopping;
     unsigned creating_groups;
-    unsigned batches;   /* batches in progress */
-    unsigned claiming;  /* claim / reclaim calls awaiting replies */
-    unsigned recording; /* delivery outcomes awaiting Redis: shutdown waits for them */
+    unsigned batches;                        /* batches in progress */
+    unsigned claiming;                       /* claim / reclaim calls awaiting replies */
+    unsigned recording;                      /* finish.lua calls awaiting Redis: shutdown waits for them */
+    wh_cache_args_t outcomes[WH_PARTITIONS]; /* this loop turn's outcomes, per partition (record) */
+    unsigned noutcomes[WH_PARTITIONS];
+    uv_check_t flush_check;
     delivery_t *ready_head, *ready_tail;
     size_t ready_len;
     int64_t stop_deadline;
@@ -143,6 +148,7 @@ static void pump(wh_worker_t *w);
 static void start_attempt(wh_worker_t *w, delivery_t *d);
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
                    long status, const char *error, const json_t *attempt);
+static void flush_outcomes(wh_worker_t *w, unsigned part);
 
 /* ---- small helpers ------------------------------------------------------------------------------------- */
 
@@ -322,38 +328,81 @@ static void on_finished(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
 }
 
 /*
- * Records an outcome: "ok", "retry" (at next_due), "dead", "drop". `attempt` is the attempt's record for the
- * event's log (design §6: GET /v1/events/{id}/attempts), or NULL when no attempt was made.
+ * Records an outcome: "ok", "retry" (at next_due), "dead", "drop", "defer". `attempt` is the attempt's record for
+ * the event's log (design §6: GET /v1/events/{id}/attempts), or NULL when no attempt was made.
+ *
+ * Outcomes are batched: those of one loop turn go to Redis as one finish.lua call per partition (flushed from
+ * a uv_check handle, or at RECORD_BATCH), as the gateway batches its writes. Until the call is answered the
+ * delivery stays leased in Redis, so a crash in between repeats an attempt at worst (at least once).
  */
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
                    long status, const char *error, const json_t *attempt)
 {
-    char due[WH_KEY_MAX], dead[WH_KEY_MAX], prefix[WH_KEY_MAX], sprefix[WH_KEY_MAX], aprefix[WH_KEY_MAX], nd[24], now[24], att[16],
-        st[16], dttl[16], dmax[16], ettl[16], amax[16];
-    char *text = attempt != NULL ? json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    const char *argv[17];
+    wh_cache_args_t *a = &w->outcomes[part];
+    char num[24];
 
-    wh_key_due(due, part);
-    wh_key_dead(dead, part);
-    wh_key_delivery_prefix(prefix, part);
-    wh_key_event_deliveries_prefix(sprefix, part);
-    wh_key_attempts_prefix(aprefix, part);
-    snprintf(nd, sizeof(nd), "%lld", (long long)next_due);
-    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
-    snprintf(att, sizeof(att), "%u", attempts);
-    snprintf(st, sizeof(st), "%ld", status);
-    snprintf(dttl, sizeof(dttl), "%d", DEAD_TTL_S);
-    snprintf(dmax, sizeof(dmax), "%d", WH_MAX_DEAD_LETTERS);
-    snprintf(ettl, sizeof(ettl), "%d", WH_EVENT_RETENTION_S);
-    snprintf(amax, sizeof(amax), "%d", WH_MAX_ATTEMPTS_KEPT);
-    argv[0] = due, argv[1] = dead, argv[2] = id, argv[3] = outcome, argv[4] = nd, argv[5] = now, argv[6] = prefix;
-    argv[7] = att, argv[8] = st, argv[9] = error != NULL ? error : "", argv[10] = dttl, argv[11] = dmax;
-    argv[12] = sprefix, argv[13] = aprefix, argv[14] = ettl, argv[15] = text != NULL ? text : "", argv[16] = amax;
-    if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, 17, argv, NULL) == WH_OK)
+    if (w->noutcomes[part] == 0) {
+        /* the fixed arguments: keys, then the prefixes and bounds */
+        char key[WH_KEY_MAX];
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_due(key, part));
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_dead(key, part));
+        snprintf(num, sizeof(num), "%lld", (long long)wh_now_ms());
+        wh_cache_args_add_copy(a, num, strlen(num));
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_delivery_prefix(key, part));
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_event_deliveries_prefix(key, part));
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_attempts_prefix(key, part));
+        snprintf(num, sizeof(num), "%d", DEAD_TTL_S);
+        wh_cache_args_add_copy(a, num, strlen(num));
+        snprintf(num, sizeof(num), "%d", WH_MAX_DEAD_LETTERS);
+        wh_cache_args_add_copy(a, num, strlen(num));
+        snprintf(num, sizeof(num), "%d", WH_EVENT_RETENTION_S);
+        wh_cache_args_add_copy(a, num, strlen(num));
+        snprintf(num, sizeof(num), "%d", WH_MAX_ATTEMPTS_KEPT);
+        wh_cache_args_add_copy(a, num, strlen(num));
+    }
+    wh_cache_args_add_copy(a, id, strlen(id));
+    wh_cache_args_add_copy(a, outcome, strlen(outcome));
+    snprintf(num, sizeof(num), "%lld", (long long)next_due);
+    wh_cache_args_add_copy(a, num, strlen(num));
+    snprintf(num, sizeof(num), "%u", attempts);
+    wh_cache_args_add_copy(a, num, strlen(num));
+    snprintf(num, sizeof(num), "%ld", status);
+    wh_cache_args_add_copy(a, num, strlen(num));
+    wh_cache_args_add_copy(a, error != NULL ? error : "", error != NULL ? strlen(error) : 0);
+    if (attempt != NULL) {
+        char *text = json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (text == NULL)
+            abort();
+        wh_cache_args_add_owned(a, text);
+    } else {
+        wh_cache_args_add_copy(a, "", 0);
+    }
+    if (++w->noutcomes[part] >= RECORD_BATCH)
+        flush_outcomes(w, part);
+}
+
+/* Sends partition `part`'s batched outcomes as one finish.lua call. */
+static void flush_outcomes(wh_worker_t *w, unsigned part)
+{
+    wh_cache_args_t *a = &w->outcomes[part];
+
+    if (w->noutcomes[part] == 0)
+        return;
+    if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, (int)a->n, a->argv, a->len) == WH_OK)
         ++w->recording;
     else
-        wh_log_warn("delivery_record_failed", "{s:s, s:s}", "deliveryId", id, "error", "redis unavailable");
-    free(text);
+        /* the leases end and the deliveries come due again: at least once */
+        wh_log_warn("delivery_record_failed", "{s:i, s:s}", "count", (int)w->noutcomes[part], "error", "redis unavailable");
+    wh_cache_args_dispose(a);
+    wh_cache_args_init(a);
+    w->noutcomes[part] = 0;
+}
+
+static void on_flush_check(uv_check_t *c)
+{
+    wh_worker_t *w = c->data;
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        flush_outcomes(w, p);
 }
 
 /* ---- subscription health: failure streaks and disabling (design §7) ----------------------------------------- */
@@ -1609,7 +1658,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_all(wh_worker_t *w)
 {
-    w->closing = 3 + 6 + 1;
+    w->closing = 3 + 7 + 1;
     wh_purge_dispose(&w->purge);
     /* waiters still here are leased in Redis: they come due again when the lease ends */
     wh_slots_close(w->slots, on_closed, w);
@@ -1622,6 +1671,9 @@ static void close_all(wh_worker_t *w)
     uv_close((uv_handle_t *)&w->stop_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->purge_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop, on_handle_closed);
+    uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        wh_cache_args_dispose(&w->outcomes[p]); /* unsent: their leases end and they come due again */
 }
 
 static void on_stop_tick(uv_timer_t *t)
@@ -1634,6 +1686,8 @@ static void on_stop_tick(uv_timer_t *t)
         record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "released at shutdown", NULL);
         delivery_free(d);
     }
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        flush_outcomes(w, p);
     if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0) ||
         wh_mono_ms() >= w->stop_deadline) {
         uv_timer_stop(t);
@@ -1683,6 +1737,11 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_timer_init(&w->loop, &w->reclaim_timer);
     uv_timer_init(&w->loop, &w->stop_timer);
     uv_timer_init(&w->loop, &w->purge_timer);
+    uv_check_init(&w->loop, &w->flush_check);
+    w->flush_check.data = w;
+    uv_check_start(&w->flush_check, on_flush_check);
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        wh_cache_args_init(&w->outcomes[p]);
     w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
     w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
