@@ -39,7 +39,7 @@ static const route_t routes[] = {
     {"GET", "subscriptions", ACCESS_ENVIRONMENT, &wh_api__sub_list},
     {"GET", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_get},
     {"DELETE", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_delete},
-    {"PATCH", "subscriptions/{id}", ACCESS_ENVIRONMENT, NULL},
+    {"PATCH", "subscriptions/{id}", ACCESS_ENVIRONMENT, &wh_api__sub_patch},
     {"POST", "subscriptions/{id}/rotate-secret", ACCESS_ENVIRONMENT, &wh_api__sub_rotate},
     {"POST", "subscriptions/{id}/enable", ACCESS_ENVIRONMENT, &wh_api__sub_enable},
     {"POST", "subscriptions/{id}/replay", ACCESS_ENVIRONMENT, &wh_api__sub_replay},

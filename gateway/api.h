@@ -60,6 +60,7 @@ extern const wh_api_op_t wh_api__sub_create;
 extern const wh_api_op_t wh_api__sub_list;
 extern const wh_api_op_t wh_api__sub_get;
 extern const wh_api_op_t wh_api__sub_delete;
+extern const wh_api_op_t wh_api__sub_patch;
 extern const wh_api_op_t wh_api__sync_status;  /* api_sync.c */
 extern const wh_api_op_t wh_api__sync_records; /* api_sync.c */
 extern const wh_api_op_t wh_api__cache_get;    /* api_cache.c */

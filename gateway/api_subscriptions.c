@@ -557,3 +557,108 @@ static void sub_rotate_dispose(wh_api_call_t *call)
 }
 
 const wh_api_op_t wh_api__sub_rotate = {sub_rotate_start, sub_rotate_dispose, sizeof(sub_rotate_t), false};
+
+/* ---- PATCH /v1/subscriptions/{id} ---- */
+
+/*
+ * The members given, validated as at creation, into a patch object; NULL with errbuf if invalid. The secret
+ * changes through rotate-secret and the status through enable, never here.
+ */
+static json_t *parse_patch(const json_t *body, const wh_config_t *cfg, char *errbuf)
+{
+    static const char *const fields[] = {
+        "url", "eventTypes", "connectionIds", "description", "maxConcurrency", "rateLimitPerSecond", "ordered", NULL};
+    json_t *patch, *v;
+    const char *str;
+    long long n;
+    bool b;
+
+    if (!wh_api__only_fields(body, fields, "", errbuf))
+        return NULL;
+    if (json_object_size(body) == 0) {
+        wh_errf(errbuf, WH_EINVAL, "body: no member to change");
+        return NULL;
+    }
+    if ((patch = json_object()) == NULL)
+        abort();
+    if (wh_api__get_string(body, "url", 1, WH_MAX_URL_LEN, &str, errbuf) == 1) {
+        if (!url_valid(str, strlen(str), cfg->allow_private_destinations, errbuf))
+            goto Invalid;
+        json_object_set_new(patch, "url", json_string(str));
+    } else if (json_object_get(body, "url") != NULL) {
+        if (errbuf[0] == '\0')
+            wh_errf(errbuf, WH_EINVAL, "url: must be a URL");
+        goto Invalid;
+    }
+    if ((v = json_object_get(body, "eventTypes")) != NULL) {
+        if (!event_types_valid(v, errbuf))
+            goto Invalid;
+        json_object_set(patch, "eventTypes", v);
+    }
+    if ((v = json_object_get(body, "connectionIds")) != NULL) {
+        if (!json_is_null(v) && !connection_ids_valid(v, errbuf))
+            goto Invalid;
+        json_object_set(patch, "connectionIds", v);
+    }
+    switch (wh_api__get_string(body, "description", 0, DESCRIPTION_MAX, &str, errbuf)) {
+    case -1:
+        goto Invalid;
+    case 1:
+        json_object_set_new(patch, "description", json_string(str));
+    }
+    switch (wh_api__get_int(body, "maxConcurrency", 1, CONCURRENCY_MAX, &n, errbuf)) {
+    case -1:
+        goto Invalid;
+    case 1:
+        json_object_set_new(patch, "maxConcurrency", json_integer(n));
+    }
+    switch (wh_api__get_int(body, "rateLimitPerSecond", 1, INT32_MAX, &n, errbuf)) {
+    case -1:
+        goto Invalid;
+    case 1:
+        json_object_set_new(patch, "rateLimitPerSecond", json_integer(n));
+        break;
+    default:
+        if (json_is_null(json_object_get(body, "rateLimitPerSecond")))
+            json_object_set_new(patch, "rateLimitPerSecond", json_null());
+    }
+    switch (wh_api__get_bool(body, "ordered", &b, errbuf)) {
+    case -1:
+        goto Invalid;
+    case 1:
+        json_object_set_new(patch, "ordered", json_boolean(b));
+    }
+    return patch;
+Invalid:
+    json_decref(patch);
+    return NULL;
+}
+
+static void on_patched(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    reply_subscription(data, reply, err, NULL);
+}
+
+static void sub_patch_start(wh_api_call_t *call)
+{
+    char key[WH_KEY_MAX], errbuf[WH_ERRBUF_SIZE] = "";
+    json_t *patch = parse_patch(call->body, call->cfg, errbuf);
+    char *text;
+
+    if (patch == NULL) {
+        wh_api__reply_error(call, 400, "invalid_request", "%s", errbuf);
+        return;
+    }
+    text = json_dumps(patch, JSON_COMPACT);
+    json_decref(patch);
+    if (text == NULL) {
+        wh_api__reply_internal(call, "json_dumps failed");
+        return;
+    }
+    wh_key_subs(key, call->env);
+    const char *argv[] = {key, call->id, text};
+    wh_api__script(call, &wh_script_sub_patch, on_patched, 1, 3, argv, NULL);
+    free(text);
+}
+
+const wh_api_op_t wh_api__sub_patch = {sub_patch_start, NULL, sizeof(wh_api_call_t), true};

@@ -28,6 +28,7 @@ extern const wh_script_t wh_script_conn_purge;  /* queue/scripts/conn_purge.lua:
 extern const wh_script_t wh_script_sub_fail;    /* queue/scripts/sub_fail.lua: failure streak, disabling */
 extern const wh_script_t wh_script_sub_status;  /* queue/scripts/sub_status.lua: re-enable a subscription */
 extern const wh_script_t wh_script_slots;       /* queue/scripts/slots.lua: a worker's slots of a subscription, in bulk */
+extern const wh_script_t wh_script_sub_patch;   /* queue/scripts/sub_patch.lua: change some members */
 extern const wh_script_t wh_script_sub_rotate;  /* queue/scripts/sub_rotate.lua: new secret, old one overlapping */
 extern const wh_script_t wh_script_requeue;     /* queue/scripts/requeue.lua: replay / redeliver to one subscription */
 extern const wh_script_t wh_script_apply;       /* cache/scripts/apply.lua: last-writer-wins per field */

@@ -141,6 +141,36 @@ ctx.test('subscription CRUD', async () => {
     assert.equal(gone.status, 404, `GET after DELETE: ${h.show(gone)}`);
 });
 
+ctx.test('PATCH a subscription: the given members change, validated as at creation; secret and status do not', async () => {
+    const sub = await wharf.createSubscription(envA.apiToken,
+        { url: sink.url('/p1'), eventTypes: ['crm.contact.*'], connectionIds: ['c1'], rateLimitPerSecond: 5 });
+    const patch = (json, token = envA.apiToken) => wharf.api('PATCH', `/v1/subscriptions/${sub.subscriptionId}`, { token, json });
+    const ok = await patch({ url: sink.url('/p2'), eventTypes: ['crm.*', 'system.*'], maxConcurrency: 4, description: 'patched',
+        connectionIds: null, rateLimitPerSecond: null, ordered: true });
+    assert.equal(ok.status, 200, h.show(ok));
+    assert.equal(ok.json.url, sink.url('/p2'), h.show(ok));
+    assert.deepEqual(ok.json.eventTypes, ['crm.*', 'system.*'], h.show(ok));
+    assert.equal(ok.json.maxConcurrency, 4, h.show(ok));
+    assert.equal(ok.json.description, 'patched', h.show(ok));
+    assert.equal(ok.json.connectionIds, undefined, `connectionIds: null covers every connection again: ${h.show(ok)}`);
+    assert.equal(ok.json.rateLimitPerSecond, null, h.show(ok));
+    assert.equal(ok.json.ordered, true, h.show(ok));
+    assert.equal(ok.json.secret, undefined, 'PATCH must not show the secret');
+    const got = await wharf.api('GET', `/v1/subscriptions/${sub.subscriptionId}`, { token: envA.apiToken });
+    assert.deepEqual(got.json, ok.json, 'GET shows what PATCH answered');
+    for (const [json, field] of [[{ secret: 'whsec_x' }, 'secret'], [{ status: 'active' }, 'status'], [{ eventTypes: [] }, 'eventTypes'],
+        [{ maxConcurrency: 0 }, 'maxConcurrency'], [{ url: 'ftp://x' }, 'url'], [{}, 'body'], [{ ordered: 'yes' }, 'ordered']]) {
+        const bad = await patch(json);
+        assert.equal(bad.status, 400, `${JSON.stringify(json)}: ${h.show(bad)}`);
+        assert.equal(h.errorCode(bad), 'invalid_request', h.show(bad));
+        assert.match(bad.json.error.message, new RegExp(field), h.show(bad));
+    }
+    assert.equal((await patch({ description: 'x' }, envB.apiToken)).status, 404, "B patched A's subscription");
+    assert.equal((await wharf.api('PATCH', '/v1/subscriptions/sub_nope', { token: envA.apiToken, json: { description: 'x' } })).status, 404);
+    assert.deepEqual((await wharf.api('GET', `/v1/subscriptions/${sub.subscriptionId}`, { token: envA.apiToken })).json, ok.json,
+        'a refused PATCH changed something');
+});
+
 ctx.test("another environment's ids answer 404 (and stay untouched)", async () => {
     assert.ok(connA && subA, 'setup of previous tests failed');
     for (const [m, p] of [
