@@ -222,6 +222,11 @@ int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
     for (i = 0; merged && i != json_array_size(c->merged_ids); ++i)
         if (json_is_string(json_array_get(c->merged_ids, i)))
             add_copy(a, json_string_value(json_array_get(c->merged_ids, i)));
+    add_count(a, c->detach_field != NULL && c->detach_parent != NULL);
+    if (c->detach_field != NULL && c->detach_parent != NULL) {
+        add_copy(a, c->detach_field);
+        add_copy(a, c->detach_parent);
+    }
     json_object_foreach((json_t *)c->fields, k, v)
     {
         if (strcmp(k, "additional") == 0 && json_is_object(v)) {
@@ -231,4 +236,37 @@ int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
         }
     }
     return 3;
+}
+
+json_t *wh_cache_association(const json_t *association, wh_cache_change_t *c)
+{
+    const char *child = json_string_value(json_object_get(association, "childType"));
+    const char *child_id = json_string_value(json_object_get(association, "childId"));
+    const char *field = json_string_value(json_object_get(association, "field"));
+    const char *parent = json_string_value(json_object_get(association, "parentType"));
+    const char *parent_id = json_string_value(json_object_get(association, "parentId"));
+    const json_t *removed = json_object_get(association, "removed");
+    const wh_object_type_t *t;
+    json_t *fields;
+    size_t i;
+
+    if (child == NULL || child_id == NULL || child_id[0] == '\0' || strlen(child_id) > WH_MAX_ID_LEN || field == NULL ||
+        parent == NULL || parent_id == NULL || parent_id[0] == '\0' || !json_is_boolean(removed))
+        return NULL;
+    for (i = 0; i != wh_associations_count; ++i)
+        if (strcmp(wh_associations[i].child_type, child) == 0 && strcmp(wh_associations[i].field, field) == 0 &&
+            strcmp(wh_associations[i].parent_type, parent) == 0)
+            break;
+    if (i == wh_associations_count || (t = wh_object_type_find(wh_str_c(child))) == NULL)
+        return NULL;
+    fields = json_object();
+    if (fields == NULL || json_object_set_new(fields, field, json_is_true(removed) ? json_null() : json_string(parent_id)) != 0)
+        abort();
+    c->type = t->name;
+    c->object_id = child_id;
+    c->fields = fields;
+    c->thin = false;
+    c->detach_field = json_is_true(removed) ? wh_associations[i].field : NULL;
+    c->detach_parent = json_is_true(removed) ? parent_id : NULL;
+    return fields;
 }

@@ -36,7 +36,21 @@ typedef struct {
     const json_t *fields;     /* unified name -> value ("additional" flattened), or NULL */
     const json_t *merged_ids; /* "merged": array of the losers' ids (strings), or NULL */
     wh_cache_synced_t synced; /* decides which associations are kept (both ends synced) */
+    /* A removed association: `detach_field` (in `fields`, as null) is written only while it holds `detach_parent`
+       or nothing. Both NULL otherwise. */
+    const char *detach_field, *detach_parent;
 } wh_cache_change_t;
+
+/*
+ * An "associated" change event as the cache applies it: its extra.association
+ * {"childType", "childId", "field", "parentType", "parentId", "removed"} (providers/hubspot.c) names a row of
+ * wh_associations (common/unified.c), and the change becomes a write of that reference field on the child at the
+ * event's time: the parent's id, or null when removed (with detach_*, so only while it still names that parent).
+ * Sets c->type, object_id, fields, thin, detach_field and detach_parent (borrowing from `association`); returns the
+ * fields object, which the caller releases (json_decref) after wh_cache_args_apply, or NULL (c untouched) when
+ * `association` is absent or names no unified association.
+ */
+json_t *wh_cache_association(const json_t *association, wh_cache_change_t *c);
 
 void wh_cache_args_init(wh_cache_args_t *a);
 void wh_cache_args_dispose(wh_cache_args_t *a);

@@ -994,6 +994,7 @@ static void batch_fan_out(batch_t *b)
 typedef struct {
     batch_t *b;
     json_t *ev;
+    bool association; /* the apply wrote an association's child, not the event's own object: `ev` is left as is */
 } apply_t;
 
 static json_t *string_list(const redisReply *r)
@@ -1025,7 +1026,10 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     json_t *ev = a->ev;
 
     (void)r;
-    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && reply->element[0]->type == REDIS_REPLY_STRING) {
+    if (a->association && err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+        /* the child's record is not the event's object (a thin event carries none): nothing to add to it */
+    } else if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 &&
+               reply->element[0]->type == REDIS_REPLY_STRING) {
         const char *state = reply->element[0]->str;
         bool applied = strcmp(state, "applied") == 0;
         bool existed = reply->element[4]->type == REDIS_REPLY_INTEGER && reply->element[4]->integer == 1;
@@ -1102,34 +1106,46 @@ static bool cacheable(const json_t *ev)
            oid[0] != '\0' && conn != NULL && strlen(conn) <= WH_MAX_ID_LEN && json_is_string(json_object_get(ev, "action"));
 }
 
-/* Sends one cache apply for `ev` when its connection syncs its object type; others are dispatched, not cached. */
+/*
+ * Sends one cache apply for `ev` when its connection syncs its object type; others are dispatched, not cached.
+ * An "associated" event whose extra.association names a unified association is applied instead as a write of
+ * the child's reference field (wh_cache_association, cache/README.md), when the child's type is synced.
+ */
 static bool send_apply(batch_t *b, json_t *ev, wh_cache_synced_t synced)
 {
     const char *type = json_string_value(json_object_get(ev, "objectType"));
+    const char *action = json_string_value(json_object_get(ev, "action"));
     const json_t *extra = json_object_get(ev, "extra");
-    wh_cache_change_t c;
+    wh_cache_change_t c = {0};
     wh_cache_args_t args;
+    json_t *assoc_fields = NULL;
     apply_t *a;
     bool sent;
     int nkeys;
 
-    if (!wh_cache_is_synced(synced, type))
-        return true;
     c.connection_id = json_string_value(json_object_get(ev, "connectionId"));
     c.type = type;
     c.object_id = json_string_value(json_object_get(ev, "objectId"));
-    c.action = json_string_value(json_object_get(ev, "action"));
+    c.action = action;
     c.occurred_at = json_integer_value(json_object_get(ev, "occurredAt"));
     c.thin = json_is_true(json_object_get(ev, "thin"));
     c.fields = json_object_get(ev, "fields");
     c.merged_ids = json_object_get(extra, "mergedIds");
     c.synced = synced;
+    if (strcmp(action, WH_ACTION_ASSOCIATED) == 0)
+        assoc_fields = wh_cache_association(json_object_get(extra, "association"), &c);
+    if (!wh_cache_is_synced(synced, c.type)) {
+        json_decref(assoc_fields);
+        return true;
+    }
     wh_cache_args_init(&args);
     nkeys = wh_cache_args_apply(&args, &c);
     if ((a = malloc(sizeof(*a))) == NULL)
         abort();
     a->b = b;
     a->ev = ev;
+    a->association = assoc_fields != NULL;
+    json_decref(assoc_fields);
     sent = wh_redis_script(b->w->cmd, &wh_script_apply, on_applied, a, nkeys, (int)args.n, args.argv, args.len) == WH_OK;
     if (sent)
         ++b->outstanding;

@@ -95,6 +95,23 @@ static const struct {
 };
 #define GENERIC_OBJECT_TYPE "object"
 
+/*
+ * Legacy associationType -> the unified types of its "from" and "to" sides. Only pairs with a unified association
+ * (common/unified.c, wh_associations: contact.accountId, deal.accountId) are listed: any other type (DEAL_TO_CONTACT,
+ * TICKET_TO_…, PARENT_COMPANY_TO_CHILD_COMPANY, …) gets no extra.association and leaves the cache alone. Generic
+ * events name their sides by fromObjectTypeId/toObjectTypeId instead (object_type_ids above), which also reaches
+ * tasks, notes, meetings, calls and emails.
+ */
+static const struct {
+    const char *name;
+    const char *from, *to;
+} association_types[] = {
+    {"CONTACT_TO_COMPANY", "contact", "account"},
+    {"COMPANY_TO_CONTACT", "account", "contact"},
+    {"DEAL_TO_COMPANY", "deal", "account"},
+    {"COMPANY_TO_DEAL", "account", "deal"},
+};
+
 /* Everything one event contributes, gathered before the change is written. */
 typedef struct {
     size_t index;
@@ -686,10 +703,67 @@ static void copy_scalar(const json_t *ev, const char *key, json_t *extra)
         json_object_set_new(extra, key, must(json_deep_copy(v)));
 }
 
-/* extra for an association: {associationType, fromObjectId, toObjectId, associationRemoved, isPrimaryAssociation}. */
+/* The unified type of an objectTypeId member from object_type_ids, or NULL. */
+static const char *type_of_type_id(const json_t *v)
+{
+    for (size_t k = 0; json_is_string(v) && k != sizeof(object_type_ids) / sizeof(object_type_ids[0]); ++k)
+        if (wh_str_eq(json_str(v), wh_str_c(object_type_ids[k].id)))
+            return wh_object_type_find(wh_str_c(object_type_ids[k].object_type)) != NULL ? object_type_ids[k].object_type : NULL;
+    return NULL;
+}
+
+/*
+ * The unified association (a wh_associations row) an association event changes, and whether its child is the
+ * event's "from" side; NULL when there is none. The sides' types come from fromObjectTypeId/toObjectTypeId when both
+ * are given, else from associationType (association_types). Labels a user or an integrator defined
+ * (associationCategory other than HUBSPOT_DEFINED) come and go alongside the CRM's own association, so they are not
+ * taken as moving the reference.
+ */
+static const wh_association_t *unified_association(const json_t *ev, bool *child_is_from)
+{
+    const json_t *type = member(ev, "associationType"), *category = member(ev, "associationCategory");
+    const json_t *from_id = member(ev, "fromObjectTypeId"), *to_id = member(ev, "toObjectTypeId");
+    const char *from = NULL, *to = NULL;
+
+    if (category != NULL && !(json_is_string(category) && wh_str_eq(json_str(category), WH_STRLIT("HUBSPOT_DEFINED"))))
+        return NULL;
+    if (from_id != NULL && to_id != NULL) {
+        from = type_of_type_id(from_id);
+        to = type_of_type_id(to_id);
+    } else if (json_is_string(type)) {
+        for (size_t k = 0; k != sizeof(association_types) / sizeof(association_types[0]); ++k) {
+            if (wh_str_eq(json_str(type), wh_str_c(association_types[k].name))) {
+                from = association_types[k].from;
+                to = association_types[k].to;
+            }
+        }
+    }
+    if (from == NULL || to == NULL)
+        return NULL;
+    for (size_t i = 0; i != wh_associations_count; ++i) {
+        const wh_association_t *as = &wh_associations[i];
+        if (strcmp(as->child_type, from) == 0 && strcmp(as->parent_type, to) == 0) {
+            *child_is_from = true;
+            return as;
+        }
+        if (strcmp(as->child_type, to) == 0 && strcmp(as->parent_type, from) == 0) {
+            *child_is_from = false;
+            return as;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * extra for an association: {associationType, fromObjectId, toObjectId, associationRemoved, isPrimaryAssociation},
+ * plus, when it changes a unified association, "association": {childType, childId, field, parentType, parentId,
+ * removed}, which the cache applies as a write of the child's reference field (cache/README.md).
+ */
 static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
 {
     const json_t *type = member(ev, "associationType"); /* a string when present (read_event checked) */
+    bool child_is_from = false;
+    const wh_association_t *as = unified_association(ev, &child_is_from);
 
     json_object_set_new(extra, "associationType", type != NULL ? must(json_deep_copy(type)) : json_null());
     json_object_set_new(extra, "fromObjectId", must(json_string(e->from_object_id)));
@@ -700,6 +774,12 @@ static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
     copy_scalar(ev, "associationCategory", extra);
     copy_scalar(ev, "fromObjectTypeId", extra);
     copy_scalar(ev, "toObjectTypeId", extra);
+    if (as != NULL)
+        json_object_set_new(
+            extra, "association",
+            must(json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "childType", as->child_type, "childId",
+                           child_is_from ? e->from_object_id : e->to_object_id, "field", as->field, "parentType", as->parent_type,
+                           "parentId", child_is_from ? e->to_object_id : e->from_object_id, "removed", e->association_removed)));
 }
 
 static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, char *errbuf)

@@ -12,6 +12,8 @@
 -- then a, a × (reference field, parent type, list)     -- associations of this type as a child, parent type synced
 -- then l, l × list                                     -- association lists of this type as a parent, child synced
 -- then m, m × loser id                                 -- "merged": the records merged into this one
+-- then d, d × (field, parent id)                       -- detach: a removed association writes the field only
+--                                                         while it holds that parent or nothing (README)
 -- then the fields: (field, JSON value, number index value or "") triples to the end.
 -- Returns {state, changed fields, record (flat field/JSON list, association lists as JSON arrays),
 --          previous (flat field/JSON list of changed fields that had a value), existed before 0|1};
@@ -44,6 +46,12 @@ local losers = {}
 for _ = 1, tonumber(ARGV[i]) do
   losers[#losers + 1] = ARGV[i + 1]
   i = i + 1
+end
+i = i + 1
+local detach = {}
+for _ = 1, tonumber(ARGV[i]) do
+  detach[ARGV[i + 1]] = ARGV[i + 2]
+  i = i + 2
 end
 local first_field = i + 1
 
@@ -193,6 +201,12 @@ else
     local win = seen == nil or at > seen
     if not win and at == seen then
       win = cur == false or v > cur
+    end
+    if win and detach[f] ~= nil then
+      -- a removed association clears the reference only while it names that parent: a child since moved to
+      -- another parent keeps it (and the field's version, so a late write of the old parent is judged as before)
+      local p = scalar(cur)
+      win = p == nil or p == detach[f]
     end
     if win then
       redis.call('HSET', KEYS[2], f, at)

@@ -461,6 +461,133 @@ static void association_moves(void **state)
     freeReplyObject(r);
 }
 
+/* Runs apply.lua for an "associated" event whose extra.association is `association` (JSON text); returns the state. */
+static const char *apply_association(const char *conn, const char *association, int64_t at, wh_cache_synced_t synced)
+{
+    static char state[16];
+    json_t *as = json_loads(association, 0, NULL), *fields;
+    wh_cache_change_t cc = {
+        .connection_id = conn, .type = "account", .object_id = "0", .action = "associated", .occurred_at = at, .thin = true};
+    wh_cache_args_t a;
+    const char **argv;
+    size_t *lens;
+    char nkeys[8];
+    redisReply *r;
+
+    cc.synced = synced != 0 ? synced : SYNC_ALL;
+    fields = wh_cache_association(as, &cc);
+    assert_non_null(fields);
+    wh_cache_args_init(&a);
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_cache_args_apply(&a, &cc));
+    argv = calloc(a.n + 3, sizeof(*argv));
+    lens = calloc(a.n + 3, sizeof(*lens));
+    argv[0] = "EVAL", lens[0] = 4;
+    argv[1] = wh_script_apply.source, lens[1] = wh_script_apply.len;
+    argv[2] = nkeys, lens[2] = strlen(nkeys);
+    for (size_t i = 0; i != a.n; ++i)
+        argv[i + 3] = a.argv[i], lens[i + 3] = a.len[i];
+    r = redisCommandArgv(rc, (int)a.n + 3, argv, lens);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        print_error("apply association %s at %lld: %s\n", association, (long long)at, r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    snprintf(state, sizeof(state), "%s", r->element[0]->str);
+    freeReplyObject(r);
+    free(argv);
+    free(lens);
+    wh_cache_args_dispose(&a);
+    json_decref(fields);
+    json_decref(as);
+    return state;
+}
+
+#define CONTACT_TO(parent, removed)                                                                                                \
+    "{\"childType\": \"contact\", \"childId\": \"5\", \"field\": \"accountId\", \"parentType\": \"account\", \"parentId\": "       \
+    "\"" parent "\", \"removed\": " removed "}"
+
+/*
+ * An association change (extra.association) is a write of the child's reference field at the event's time: it
+ * creates the child when unknown, moves it between parents last-writer-wins, and a removal clears the field only
+ * while it still names that parent.
+ */
+static void association_change(void **state)
+{
+    const wh_object_type_t *contact = wh_object_type_find(wh_str_c("contact")), *account = wh_object_type_find(wh_str_c("account"));
+    wh_cache_synced_t synced = (1u << (contact - wh_object_types)) | (1u << (account - wh_object_types));
+    wh_cache_change_t cc = {0};
+    json_t *j;
+    (void)state;
+
+    /* what names no unified association is refused: the change is left as it was */
+    j = json_loads("{\"childType\": \"contact\", \"childId\": \"5\", \"field\": \"dealId\", \"parentType\": \"deal\", "
+                   "\"parentId\": \"9\", \"removed\": false}",
+                   0, NULL);
+    assert_null(wh_cache_association(j, &cc));
+    assert_null(cc.type);
+    json_decref(j);
+    j = json_loads("{\"childType\": \"contact\", \"childId\": \"5\", \"field\": \"accountId\", \"parentType\": \"account\"}", 0,
+                   NULL);
+    assert_null(wh_cache_association(j, &cc));
+    json_decref(j);
+    assert_null(wh_cache_association(NULL, &cc));
+
+    /* an unknown child is created with the reference (like a property change), and joins the parent's list */
+    assert_string_equal(apply_association("asc", CONTACT_TO("9", "false"), 100, synced), "applied");
+    assert_key("wh:obj:{c:asc}:contact:5", "{\"accountId\":\"\\\"9\\\"\",\"id\":\"\\\"5\\\"\"}");
+    assert_key("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"100\"}");
+    assert_key("wh:as:{c:asc}:account:9:contactIds", "[\"5\"]");
+    /* an older removal loses */
+    apply_association("asc", CONTACT_TO("9", "true"), 50, synced);
+    assert_key("wh:as:{c:asc}:account:9:contactIds", "[\"5\"]");
+    /* a later association moves it */
+    apply_association("asc", CONTACT_TO("7", "false"), 200, synced);
+    assert_key("wh:as:{c:asc}:account:9:contactIds", "none");
+    assert_key("wh:as:{c:asc}:account:7:contactIds", "[\"5\"]");
+    /* removing the old parent, even later, leaves the new one (and its version) alone */
+    apply_association("asc", CONTACT_TO("9", "true"), 300, synced);
+    assert_key("wh:obj:{c:asc}:contact:5", "{\"accountId\":\"\\\"7\\\"\",\"id\":\"\\\"5\\\"\"}");
+    assert_key("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"200\"}");
+    assert_key("wh:as:{c:asc}:account:7:contactIds", "[\"5\"]");
+    /* removing the current parent clears the field */
+    apply_association("asc", CONTACT_TO("7", "true"), 300, synced);
+    assert_key("wh:obj:{c:asc}:contact:5", "{\"accountId\":\"null\",\"id\":\"\\\"5\\\"\"}");
+    assert_key("wh:as:{c:asc}:account:7:contactIds", "none");
+    /* an association older than the removal arriving late does not win */
+    apply_association("asc", CONTACT_TO("7", "false"), 250, synced);
+    assert_key("wh:as:{c:asc}:account:7:contactIds", "none");
+    /* a removal on an unknown child still records its time, so an older association arriving later loses */
+    apply_association("asc2", CONTACT_TO("9", "true"), 100, synced);
+    apply_association("asc2", CONTACT_TO("9", "false"), 90, synced);
+    assert_key("wh:as:{c:asc2}:account:9:contactIds", "none");
+    /* an association and its removal at the same time end removed, in either order */
+    apply_association("asc3", CONTACT_TO("9", "false"), 100, synced);
+    apply_association("asc3", CONTACT_TO("9", "true"), 100, synced);
+    assert_key("wh:obj:{c:asc3}:contact:5", "{\"accountId\":\"null\",\"id\":\"\\\"5\\\"\"}");
+    apply_association("asc4", CONTACT_TO("9", "true"), 100, synced);
+    apply_association("asc4", CONTACT_TO("9", "false"), 100, synced);
+    assert_key("wh:obj:{c:asc4}:contact:5", "{\"accountId\":\"null\",\"id\":\"\\\"5\\\"\"}");
+    assert_key("wh:as:{c:asc4}:account:9:contactIds", "none");
+    /* a deleted child takes no association: the tombstone holds */
+    apply_state((change_t){.conn = "asc5", .type = "contact", .id = "5", .action = "deleted", .at = 100, .synced = synced});
+    assert_string_equal(apply_association("asc5", CONTACT_TO("9", "false"), 200, synced), "ignored");
+    assert_key("wh:as:{c:asc5}:account:9:contactIds", "none");
+    /* the parent's record lists the child */
+    apply_association("asc6", CONTACT_TO("9", "false"), 100, synced);
+    {
+        redisReply *r = apply((change_t){.conn = "asc6",
+                                         .type = "account",
+                                         .id = "9",
+                                         .action = "updated",
+                                         .at = 3,
+                                         .fields = "{\"name\": \"n\"}",
+                                         .synced = synced});
+        char *rec = dump_reply(r->element[2], true);
+        assert_text(rec, "{\"contactIds\":\"[\\\"5\\\"]\",\"id\":\"\\\"9\\\"\",\"name\":\"\\\"n\\\"\"}");
+        free(rec);
+        freeReplyObject(r);
+    }
+}
+
 /* A thin event marks the record stale without touching fields; a non-thin write at or after it clears it. */
 static void thin_marks_stale(void **state)
 {
@@ -550,6 +677,7 @@ int main(void)
         cmocka_unit_test(index_maintenance),
         cmocka_unit_test(merge),
         cmocka_unit_test(association_moves),
+        cmocka_unit_test(association_change),
         cmocka_unit_test(thin_marks_stale),
         cmocka_unit_test(changed_previous_existed),
         cmocka_unit_test(sync_config),
