@@ -16,6 +16,7 @@
 #include "../common/crypto.h"
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/secret.h"
 #include "../common/time.h"
 #include "../common/unified.h"
@@ -341,6 +342,11 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
     wh_cache_args_t *a = &w->outcomes[part];
     char num[24];
 
+    if (strcmp(outcome, "dead") == 0)
+        wh_metric_inc(WH_METRIC_DELIVERIES_DEAD);
+    else if (strcmp(outcome, "defer") == 0)
+        wh_metric_inc(WH_METRIC_DELIVERIES_DEFERRED);
+
     if (w->noutcomes[part] == 0) {
         /* the fixed arguments: keys, then the prefixes and bounds */
         char key[WH_KEY_MAX];
@@ -438,9 +444,10 @@ static void on_sub_fail(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
 {
     char *sub = data;
     (void)r;
-    if (err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+    if (err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        wh_metric_inc(WH_METRIC_SUBSCRIPTIONS_DISABLED);
         wh_log_warn("subscription_disabled", "{s:s}", "subscriptionId", sub);
-    else if (err != WH_OK)
+    } else if (err != WH_OK)
         wh_log_warn("subscription_health_failed", "{s:s, s:s}", "subscriptionId", sub, "error",
                     err == WH_EINTERNAL ? reply->str : wh_err_name(err));
     free(sub);
@@ -582,6 +589,11 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
                                                                                                      : "connection_failed";
     else if (next != WH_NEXT_DELIVERED)
         error_class = "http_status";
+    wh_metric_inc(error_class == NULL                               ? WH_METRIC_ATTEMPT_DELIVERED
+                  : strcmp(error_class, "timeout") == 0             ? WH_METRIC_ATTEMPT_TIMEOUT
+                  : strcmp(error_class, "destination_refused") == 0 ? WH_METRIC_ATTEMPT_REFUSED
+                  : strcmp(error_class, "http_status") == 0         ? WH_METRIC_ATTEMPT_HTTP_ERROR
+                                                                    : WH_METRIC_ATTEMPT_UNREACHABLE);
     rec = attempt_record(d, res, attempts, error_class);
     switch (next) {
     case WH_NEXT_DELIVERED:
@@ -1032,6 +1044,8 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
                reply->element[0]->type == REDIS_REPLY_STRING) {
         const char *state = reply->element[0]->str;
         bool applied = strcmp(state, "applied") == 0;
+        if (applied)
+            wh_metric_inc(WH_METRIC_EVENTS_APPLIED);
         bool existed = reply->element[4]->type == REDIS_REPLY_INTEGER && reply->element[4]->integer == 1;
         const json_t *cf = json_object_get(ev, "changedFields");
         json_t *changed = string_list(reply->element[1]), *previous = record_object(reply->element[3]);

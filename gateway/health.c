@@ -1,5 +1,27 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "../common/metrics.h"
 #include "gateway.h"
+
+/* GET /metrics: the process's counters (common/metrics.h) and a few gauges, Prometheus text 0.0.4. */
+static void metrics(h2o_req_t *req, wh_gw_thread_t *t)
+{
+    static const char *const roles[] = {"all", "gateway", "worker"};
+    char gauges[512];
+    size_t len;
+    char *text;
+
+    snprintf(gauges, sizeof(gauges),
+             "# HELP wharf_build_info Version and role of this process\n# TYPE wharf_build_info gauge\n"
+             "wharf_build_info{version=\"%s\",role=\"%s\"} 1\n"
+             "# HELP wharf_redis_ready Whether this gateway thread's Redis connection is ready\n"
+             "# TYPE wharf_redis_ready gauge\nwharf_redis_ready %d\n",
+             WHARF_VERSION, roles[t->cfg->role], wh_redis_ready(t->redis) ? 1 : 0);
+    text = wh_metrics_render(gauges, &len);
+    wh_respond_raw(req, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
 
 int wh_health_handle(h2o_req_t *req)
 {
@@ -17,6 +39,10 @@ int wh_health_handle(h2o_req_t *req)
             wh_respond_error(req, 503, "queue_unavailable", "Redis is not reachable");
         else
             wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ready\"}"));
+        return 0;
+    }
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/metrics"))) {
+        metrics(req, t);
         return 0;
     }
     return -1;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "../common/crypto.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/secret.h"
 #include "../common/time.h"
 #include "../providers/provider.h"
@@ -41,6 +42,13 @@ typedef struct {
 } ingest_t;
 
 static void finish(ingest_t *g);
+
+/* 503 queue_unavailable + Retry-After: nothing was acknowledged, the provider retries. */
+static void unavailable(h2o_req_t *req, const char *msg)
+{
+    wh_metric_inc(WH_METRIC_INGEST_UNAVAILABLE);
+    wh_respond_unavailable(req, msg);
+}
 
 /* The client's address for an allow list: the peer, or behind WHARF_TRUSTED_PROXIES the hop they vouch for. */
 static const wh_ip_t *client_ip(ingest_t *g, h2o_req_t *req)
@@ -90,12 +98,13 @@ static void refuse(ingest_t *g, h2o_req_t *req, wh_err_t err, const char *msg)
         status = 413, code = "payload_too_large";
         break;
     case WH_EUNAVAILABLE:
-        wh_respond_unavailable(req, msg);
+        unavailable(req, msg);
         return;
     default:
         status = 400, code = "malformed_payload";
         break;
     }
+    wh_metric_inc(WH_METRIC_INGEST_REFUSED);
     if (g->prov->refusal != NULL) {
         wh_reply_t reply = {0};
         g->prov->refusal(&g->in, status, code, msg, &reply);
@@ -204,14 +213,22 @@ static const h2o_iovec_t *accepted_body(wh_gw_thread_t *t, size_t n)
     return b;
 }
 
+static void count_accepted(const ingest_t *g)
+{
+    wh_metric_inc(WH_METRIC_INGEST_ACCEPTED);
+    wh_metric_add(WH_METRIC_EVENTS_QUEUED, g->accepted);
+    wh_metric_add(WH_METRIC_EVENTS_DUPLICATE, g->duplicates);
+}
+
 static void finish(ingest_t *g)
 {
     h2o_req_t *req = g->pending.req;
 
-    if (req != NULL) {
-        if (g->failed) {
-            wh_respond_unavailable(req, "the queue did not take the events; retry later");
-        } else if (g->prov->success != NULL) {
+    if (req != NULL && g->failed) {
+        unavailable(req, "the queue did not take the events; retry later");
+    } else if (req != NULL) {
+        count_accepted(g);
+        if (g->prov->success != NULL) {
             wh_reply_t reply = {0};
             g->prov->success(&g->in, g->accepted + g->duplicates, &reply);
             wh_respond_raw(req, reply.status, reply.content_type, reply.body, reply.body_len);
@@ -286,7 +303,7 @@ static void append_all(ingest_t *g, bool single)
     if (g->outstanding == 0) {
         /* nothing was sent: no callback will come */
         if (req != NULL)
-            wh_respond_unavailable(req, "the queue is unavailable; retry later");
+            unavailable(req, "the queue is unavailable; retry later");
         dispose(g);
     }
 }
@@ -309,7 +326,7 @@ static void on_connection(wh_redis_t *r, redisReply *reply, wh_err_t err, void *
     if (req == NULL)
         goto Exit; /* the client went away; nothing was queued */
     if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        unavailable(req, "the queue is unavailable; retry later");
         goto Exit;
     }
     if (reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING ||
@@ -402,7 +419,7 @@ static void on_accounts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
         return;
     }
     if (g->failed) {
-        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        unavailable(req, "the queue is unavailable; retry later");
         dispose(g);
         return;
     }
@@ -473,7 +490,7 @@ static void start_app_level(ingest_t *g)
         ++g->outstanding;
     }
     if (g->outstanding == 0) {
-        wh_respond_unavailable(req, "the queue is unavailable; retry later");
+        unavailable(req, "the queue is unavailable; retry later");
         dispose(g);
         return;
     }
@@ -526,18 +543,22 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
         return 0;
     }
     if (conn.base == NULL && (prov->flags & WH_PROVIDER_APP_LEVEL) == 0) {
+        wh_metric_inc(WH_METRIC_INGEST_REFUSED);
         wh_respond_error(req, 404, "unknown_connection", "this provider posts to /webhooks/<provider>/<connectionId>");
         return 0;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        wh_metric_inc(WH_METRIC_INGEST_REFUSED);
         wh_respond_error(req, 405, "method_not_allowed", "webhooks are POSTed");
         return 0;
     }
     if (req->entity.len > t->cfg->max_body) {
+        wh_metric_inc(WH_METRIC_INGEST_REFUSED);
         wh_respond_error(req, 413, "payload_too_large", "the body exceeds WHARF_MAX_BODY");
         return 0;
     }
     if (prov->content_type != NULL && !wh_req_content_type_is(req, prov->content_type)) {
+        wh_metric_inc(WH_METRIC_INGEST_REFUSED);
         wh_respond_error(req, 415, "unsupported_media_type", "unexpected Content-Type for this provider");
         return 0;
     }
@@ -598,7 +619,7 @@ int wh_ingest_handle(h2o_req_t *req, h2o_iovec_t rest)
         wh_key_conn(key, g->routes[0].conn_id);
         const char *argv[] = {"HMGET", key, "env", "integration", "creds"};
         if (wh_redis_command(t->redis, on_connection, g, 5, argv, NULL) != WH_OK) {
-            wh_respond_unavailable(req, "the queue is unavailable; retry later");
+            unavailable(req, "the queue is unavailable; retry later");
             dispose(g);
         }
         return 0;

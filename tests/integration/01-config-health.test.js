@@ -87,6 +87,46 @@ ctx.test('GET /healthz and /readyz answer 200 with Redis up', async () => {
     assert.equal(rz.status, 200, `/readyz: ${h.show(rz)}`);
 });
 
+ctx.test('GET /metrics: Prometheus text; ingest and delivery counters move with the traffic', async () => {
+    const redis = await ctx.redis();
+    const w = await ctx.wharf({ redis });
+    const sink = await ctx.sink();
+    const secret = 'hs-metrics-secret';
+    const env = await w.createEnvironment({ name: 'metrics', kind: 'development' });
+    await w.createHubSpotConnection(env.apiToken, { portalId: h.hubspot.PORTAL, secret });
+    await w.createSubscription(env.apiToken, { url: sink.url('/m'), eventTypes: ['*'] });
+    const scrape = async () => {
+        const res = await h.request(w.url('/metrics'));
+        assert.equal(res.status, 200, h.show(res));
+        assert.match(res.headers['content-type'], /^text\/plain/, h.show(res));
+        const values = {};
+        for (const line of res.text.split('\n')) {
+            if (line === '' || line.startsWith('#')) continue;
+            const m = /^([a-z_]+(?:\{[^}]*\})?) (\d+)$/.exec(line);
+            assert.ok(m, `not a Prometheus sample line: ${line}`);
+            values[m[1]] = Number(m[2]);
+        }
+        return values;
+    };
+    const before = await scrape();
+    assert.equal(before['wharf_redis_ready'], 1);
+    assert.ok(Object.keys(before).some((k) => k.startsWith('wharf_build_info{')), JSON.stringify(before));
+    const ok = await w.postHubSpot({ events: [h.hubspot.propertyChange('contact', { objectId: 99 })], secret });
+    assert.equal(ok.status, 202, h.show(ok));
+    const bad = await w.postHubSpot({ events: [h.hubspot.propertyChange('contact', { objectId: 98 })], secret: 'wrong' });
+    assert.equal(bad.status, 401, h.show(bad));
+    await sink.waitFor('/m', 1, { procs: [w.proc] });
+    const after = await h.waitUntil(async () => {
+        const v = await scrape();
+        return v['wharf_delivery_attempts_total{result="delivered"}'] >= 1 ? v : null;
+    }, { what: 'the delivery counted', procs: [w.proc] });
+    const delta = (k) => after[k] - (before[k] || 0);
+    assert.equal(delta('wharf_ingest_requests_total{result="accepted"}'), 1, JSON.stringify(after));
+    assert.equal(delta('wharf_ingest_requests_total{result="refused"}'), 1, JSON.stringify(after));
+    assert.equal(delta('wharf_ingest_events_total{result="queued"}'), 1, JSON.stringify(after));
+    assert.equal(delta('wharf_delivery_attempts_total{result="delivered"}'), 1, JSON.stringify(after));
+});
+
 ctx.test('GET /readyz answers 503 when Redis is unreachable, /healthz still 200', async () => {
     // wharf pointed at a port where nothing listens: alive, not ready.
     const dead = await h.freePort();
