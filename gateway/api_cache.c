@@ -209,6 +209,30 @@ static void number_bounds(const filter_t *f, char *lo, char *hi)
         snprintf(hi, 40, "%s%.17g", f->op == OP_LT ? "(" : "", f->number);
 }
 
+/*
+ * ZRANGEBYLEX / ZLEXCOUNT bounds of a text filter into lo and hi (text_len + 3 bytes each), binary: startsWith p
+ * is [p .. [p\xff (UTF-8 has no 0xff byte); eq v is [v\0 .. [v\0\xff (members are lower(value) "\0" id).
+ */
+static void text_bounds(const filter_t *f, char *lo, size_t *lolen, char *hi, size_t *hilen)
+{
+    size_t n = f->text_len;
+
+    lo[0] = '[';
+    memcpy(lo + 1, f->text, n);
+    memcpy(hi, lo, n + 1);
+    if (f->op == OP_EQ) {
+        lo[n + 1] = '\0';
+        hi[n + 1] = '\0';
+        hi[n + 2] = '\xff';
+        *lolen = n + 2;
+        *hilen = n + 3;
+    } else {
+        hi[n + 1] = '\xff';
+        *lolen = n + 1;
+        *hilen = n + 2;
+    }
+}
+
 static bool number_matches(const filter_t *f, double v)
 {
     return f->op == OP_EQ ? v == f->number : f->op == OP_GT ? v > f->number : v < f->number;
@@ -861,23 +885,8 @@ static void range_round(cache_call_t *s)
         argv[3] = "+";
         argvlen[3] = 1;
     } else {
-        /* startsWith p: [p .. [p\xff (UTF-8 has no 0xff byte); eq v: [v\0 .. [v\0\xff */
-        size_t n = f->text_len;
         argvlen[1] = (size_t)wh_key_index_text(key, s->call.id, s->type->name, f->field->field);
-        lo[0] = '[';
-        memcpy(lo + 1, f->text, n);
-        memcpy(hi, lo, n + 1);
-        if (f->op == OP_EQ) {
-            lo[n + 1] = '\0';
-            hi[n + 1] = '\0';
-            hi[n + 2] = '\xff';
-            argvlen[2] = n + 2;
-            argvlen[3] = n + 3;
-        } else {
-            hi[n + 1] = '\xff';
-            argvlen[2] = n + 1;
-            argvlen[3] = n + 2;
-        }
+        text_bounds(f, lo, &argvlen[2], hi, &argvlen[3]);
         argv[2] = lo;
         argv[3] = hi;
     }
@@ -942,23 +951,9 @@ static void count_round(cache_call_t *s)
             argvlen[2] = strlen(lo);
             argvlen[3] = strlen(hi);
         } else {
-            size_t n = f->text_len;
             argv[0] = "ZLEXCOUNT";
             argvlen[1] = (size_t)wh_key_index_text(key, s->call.id, s->type->name, f->field->field);
-            lo[0] = '[';
-            memcpy(lo + 1, f->text, n);
-            memcpy(hi, lo, n + 1);
-            if (f->op == OP_EQ) {
-                lo[n + 1] = '\0';
-                hi[n + 1] = '\0';
-                hi[n + 2] = '\xff';
-                argvlen[2] = n + 2;
-                argvlen[3] = n + 3;
-            } else {
-                hi[n + 1] = '\xff';
-                argvlen[2] = n + 1;
-                argvlen[3] = n + 2;
-            }
+            text_bounds(f, lo, &argvlen[2], hi, &argvlen[3]);
         }
         argv[2] = lo;
         argv[3] = hi;
