@@ -38,6 +38,9 @@ _Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON mu
 #define WH_PARTITIONS 8
 /* Change-event batch entries read per XREADGROUP. */
 #define WH_READ_COUNT 128
+/* Change events one worker batch holds at most (their applies are pipelined on one Redis connection, whose
+ * command deadline must not pass): reads are sized from the events per entry seen so far. */
+#define WH_MAX_BATCH_EVENTS 2048
 /* Encoded envelope of one request (msgpack) stored in one stream entry. */
 #define WH_MAX_ENTRY_BYTES (2 * 1024 * 1024)
 /* Bulk reply from Redis we accept (hiredis has no limit of its own). */

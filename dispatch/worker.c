@@ -138,6 +138,7 @@ struct wh_worker {
     int64_t stop_deadline;
     unsigned closing;
     uint64_t rng;
+    double events_per_entry; /* running estimate, sizes reads (read_count) */
     struct {
         uint64_t hash;
         int64_t at;
@@ -150,6 +151,8 @@ static void start_attempt(wh_worker_t *w, delivery_t *d);
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
                    long status, const char *error, const json_t *attempt);
 static void flush_outcomes(wh_worker_t *w, unsigned part);
+struct batch;
+static void learn_batch(wh_worker_t *w, const struct batch *b);
 
 /* ---- small helpers ------------------------------------------------------------------------------------- */
 
@@ -1423,7 +1426,31 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             continue;
         add_entries(b, (unsigned)part, s->element[1]);
     }
+    learn_batch(w, b);
     batch_start(b);
+}
+
+/*
+ * How many entries to read per partition: a batch's applies are pipelined on one connection, so it is bounded by
+ * events, not entries (an entry holds 1 to 100 events: a HubSpot batch, 100 sync records). Learnt from what came.
+ */
+static unsigned read_count(const wh_worker_t *w)
+{
+    double per_entry = w->events_per_entry < 1.0 ? 1.0 : w->events_per_entry;
+    double n = (double)WH_MAX_BATCH_EVENTS / (per_entry * WH_PARTITIONS);
+    return n < 1.0 ? 1u : n > WH_READ_COUNT ? (unsigned)WH_READ_COUNT : (unsigned)n;
+}
+
+/* Folds one batch's events per entry into the running estimate read_count() uses. */
+static void learn_batch(wh_worker_t *w, const batch_t *b)
+{
+    size_t events = 0;
+
+    if (b->n == 0)
+        return;
+    for (size_t i = 0; i != b->n; ++i)
+        events += json_array_size(b->entries[i].events);
+    w->events_per_entry = 0.5 * w->events_per_entry + 0.5 * ((double)events / (double)b->n);
 }
 
 static void read_now(wh_worker_t *w)
@@ -1438,7 +1465,7 @@ static void read_now(wh_worker_t *w)
         schedule_read(w, 200);
         return;
     }
-    snprintf(count, sizeof(count), "%d", WH_READ_COUNT);
+    snprintf(count, sizeof(count), "%u", read_count(w));
     snprintf(block, sizeof(block), "%d", READ_BLOCK_MS);
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
@@ -1636,6 +1663,7 @@ static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     wh_log_info("entries_reclaimed", "{s:i, s:i}", "partition", (int)part, "count", (int)reply->element[1]->elements);
     b = batch_new(w, reply->element[1]->elements, false);
     add_entries(b, part, reply->element[1]);
+    learn_batch(w, b);
     batch_start(b);
 }
 
@@ -1647,7 +1675,7 @@ static void on_reclaim_timer(uv_timer_t *t)
     if (w->stopping || !w->groups_ready || w->ready_len >= w->cfg->max_inflight)
         return;
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
-    snprintf(count, sizeof(count), "%d", RECLAIM_COUNT);
+    snprintf(count, sizeof(count), "%u", read_count(w) < RECLAIM_COUNT ? read_count(w) : RECLAIM_COUNT);
     for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
         const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p], WH_CONSUMER_GROUP, w->cfg->consumer, idle, "0-0", "COUNT", count};
         part_call_t *pc = part_call(w, p);
@@ -1767,6 +1795,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_timer_init(&w->loop, &w->reclaim_timer);
     uv_timer_init(&w->loop, &w->stop_timer);
     uv_timer_init(&w->loop, &w->purge_timer);
+    w->events_per_entry = WH_MAX_BATCH; /* until batches say otherwise, assume full entries */
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_start(&w->flush_check, on_flush_check);
