@@ -43,3 +43,54 @@ bool wh_str_to_i64(wh_str_t s, long long *out)
     *out = neg ? (long long)(0 - v) : (long long)v;
     return true;
 }
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, <= U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; ++i) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+size_t wh_utf8_sanitize(const char *in, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t n = 0;
+
+    while (*p != '\0') {
+        size_t k = utf8_seq(p);
+        if (k == 0) {
+            if (n + 1 >= cap)
+                break;
+            out[n++] = '?';
+            ++p;
+            continue;
+        }
+        if (n + k >= cap)
+            break;
+        memcpy(out + n, p, k);
+        n += k;
+        p += k;
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -39,4 +39,11 @@ bool wh_str_ieq(wh_str_t a, wh_str_t b);
 /* Parses a whole string as a decimal integer (optional leading '-'); false on anything else or overflow. */
 bool wh_str_to_i64(wh_str_t s, long long *out);
 
+/*
+ * Copies the NUL-terminated `in` into out (cap >= 1 bytes, always NUL-terminated) as valid UTF-8: each byte of an
+ * invalid or truncated sequence becomes '?', and a sequence that would not fit whole is dropped. For texts that
+ * echo input (error messages) on their way into JSON. Returns the length written.
+ */
+size_t wh_utf8_sanitize(const char *in, char *out, size_t cap);
+
 #endif

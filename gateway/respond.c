@@ -60,9 +60,13 @@ void wh_respond_json(h2o_req_t *req, int status, json_t *body)
     free(text);
 }
 
+/* Messages may echo input (a field name, a query parameter): made valid UTF-8 first, or JSON cannot hold them. */
 void wh_respond_error(h2o_req_t *req, int status, const char *code, const char *message)
 {
-    wh_respond_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+    char safe[1024];
+
+    wh_utf8_sanitize(message, safe, sizeof(safe));
+    wh_respond_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", safe));
 }
 
 void wh_respond_unavailable(h2o_req_t *req, const char *message)

@@ -171,6 +171,20 @@ ctx.test('PATCH a subscription: the given members change, validated as at creati
         'a refused PATCH changed something');
 });
 
+ctx.test('error messages that would echo bytes that are not UTF-8 are answered, not fatal', async () => {
+    const q = await h.request(wharf.url('/v1/events?%FF%FE=1'), { headers: { Authorization: `Bearer ${envA.apiToken}` } });
+    assert.equal(q.status, 400, h.show(q));
+    assert.equal(h.errorCode(q), 'invalid_request', h.show(q));
+    const long = await wharf.api('POST', `/v1/connections/${connA.connectionId}/sync/records`, {
+        token: envA.apiToken, json: { objectType: `${'a'.repeat(63)}é`, records: [{ id: '1', updatedAt: new Date().toISOString() }] },
+    });
+    assert.equal(long.status, 400, h.show(long));
+    const filter = await wharf.api('GET', `/v1/cache/${connA.connectionId}/contact?filter=%FF:eq:x`, { token: envA.apiToken });
+    assert.equal(filter.status, 400, h.show(filter));
+    const alive = await h.request(wharf.url('/healthz'));
+    assert.equal(alive.status, 200, 'wharf died answering a message with invalid UTF-8');
+});
+
 ctx.test("another environment's ids answer 404 (and stay untouched)", async () => {
     assert.ok(connA && subA, 'setup of previous tests failed');
     for (const [m, p] of [

@@ -104,6 +104,39 @@ static void test_to_i64_rejects(void **state)
     }
 }
 
+static void test_utf8_sanitize(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},                           /* é */
+        {"\xe5\x90\x8d\xe5\x89\x8d", "\xe5\x90\x8d\xe5\x89\x8d"}, /* 名前 */
+        {"\xf0\x9f\x98\x80!", "\xf0\x9f\x98\x80!"},               /* 😀 */
+        {"\xff=1", "?=1"},                                        /* not UTF-8 at all */
+        {"a\xc3", "a?"},                                          /* cut after its lead byte */
+        {"a\xe5\x90", "a??"},                                     /* cut inside a 3-byte sequence */
+        {"\xc0\xaf", "??"},                                       /* overlong '/' */
+        {"\xed\xa0\x80", "???"},                                  /* a surrogate */
+        {"\xf4\x90\x80\x80", "????"},                             /* beyond U+10FFFF */
+        {"\x80x", "?x"},                                          /* a lone continuation byte */
+    };
+    char out[64];
+
+    (void)state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        size_t n = wh_utf8_sanitize(cases[i].in, out, sizeof(out));
+        print_message("  case %zu\n", i);
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+    }
+    /* a sequence that does not fit whole is dropped, never cut */
+    assert_int_equal(wh_utf8_sanitize("ab\xc3\xa9", out, 4), 2);
+    assert_string_equal(out, "ab");
+    assert_int_equal(wh_utf8_sanitize("abc", out, 1), 0);
+    assert_string_equal(out, "");
+}
+
 static void test_to_i64_length_bound(void **state)
 {
     long long v = 0;
@@ -128,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_to_i64_accepts),
         cmocka_unit_test(test_to_i64_rejects),
         cmocka_unit_test(test_to_i64_length_bound),
+        cmocka_unit_test(test_utf8_sanitize),
     };
     return cmocka_run_group_tests_name("common/str", tests, NULL, NULL);
 }
