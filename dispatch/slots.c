@@ -13,6 +13,8 @@
 #define IDLE_RELEASE_MS 200
 /* Asked again this soon when Redis granted nothing (other workers hold every slot). */
 #define RETRY_MS 20
+/* Deliveries of one subscription waiting in this worker at most, per slot of its maxConcurrency. */
+#define WAITERS_PER_SLOT 4
 /* An entry with nothing held, nothing waiting and nothing in flight for this long is forgotten. */
 #define FORGET_MS 60000
 
@@ -127,13 +129,15 @@ static void on_asked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
     (void)r;
     e->asking = false;
     --s->asking;
-    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
         long long granted = reply->element[0]->integer, mine = reply->element[1]->integer, tokens = reply->element[2]->integer;
+        int64_t second = reply->elements > 3 ? reply->element[3]->integer : now / 1000;
         e->held = mine > 0 ? (unsigned)mine : 0;
-        if (e->rate != 0 && tokens > 0) {
-            if (e->token_second != now / 1000)
+        /* tokens count for the second Redis counted them in, not the one the answer arrived in */
+        if (e->rate != 0 && tokens > 0 && second == now / 1000) {
+            if (e->token_second != second)
                 e->tokens = 0;
-            e->token_second = now / 1000;
+            e->token_second = second;
             e->tokens += (unsigned)tokens;
         }
         if (granted == 0 && tokens == 0)
@@ -271,6 +275,11 @@ void wh_slots_request(wh_slots_t *s, const char *sub, unsigned max, unsigned rat
     }
     e->max = max != 0 ? max : 1;
     e->rate = rate;
+    if (e->nwait >= WAITERS_PER_SLOT * e->max) {
+        /* this subscription has enough waiting here: the rest stays in Redis, out of other endpoints' way */
+        s->defer(item, 250, s->data);
+        return;
+    }
     if ((w = calloc(1, sizeof(*w))) == NULL)
         abort();
     w->item = item;

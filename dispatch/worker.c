@@ -61,6 +61,7 @@ typedef struct delivery {
     unsigned max_concurrency; /* the subscription's slots across all workers */
     unsigned rate;            /* attempts started per second across all workers; 0: no limit */
     bool slotted;             /* holds a slot: release it when the attempt ends */
+    int64_t start_by;         /* later than this its Redis lease could end before the attempt does: hand it back */
     body_t *body;
 } delivery_t;
 
@@ -648,6 +649,12 @@ static void pump(wh_worker_t *w)
 {
     while (w->ready_head != NULL && wh_http_inflight(w->http) + wh_slots_waiting(w->slots) < w->cfg->max_inflight && !w->stopping) {
         delivery_t *d = dequeue(w);
+        if (wh_now_ms() > d->start_by) {
+            /* waited here too long: another worker may take it once its lease ends; give it back now instead */
+            record(w, d->part, d->id, "defer", wh_now_ms(), d->attempt, 0, NULL, NULL);
+            delivery_free(d);
+            continue;
+        }
         wh_slots_request(w->slots, d->sub, d->max_concurrency, d->rate, d);
     }
     /* reading resumes once the local backlog is back under the bound */
@@ -672,6 +679,7 @@ static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, u
     snprintf(d->env, sizeof(d->env), "%s", s->env);
     d->max_concurrency = s->max_concurrency;
     d->rate = s->rate;
+    d->start_by = wh_now_ms() + w->cfg->reclaim_idle_ms / 2; /* the lease is timeout + reclaim_idle from now */
     d->body = body;
     ++body->refs;
     return d;
@@ -1055,7 +1063,12 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         if (applied)
             json_object_set_new(ev, "_object", record_object(reply->element[2]));
         if (pushed_record(ev)) {
-            if (!applied || json_array_size(changed) == 0)
+            /*
+             * Unchanged: nothing to announce — but only on an entry's first reading. A reclaimed entry may have
+             * been applied already by a worker that died before its fanout; apply then reports no change, and
+             * skipping would acknowledge the record with its event never sent. It goes out again (at least once).
+             */
+            if (!applied || (json_array_size(changed) == 0 && a->b->from_read))
                 json_object_set_new(ev, "_skip", json_true());
             else if (!existed)
                 json_object_set_new(ev, "action", json_string(WH_ACTION_CREATED));
@@ -1441,16 +1454,17 @@ static unsigned read_count(const wh_worker_t *w)
     return n < 1.0 ? 1u : n > WH_READ_COUNT ? (unsigned)WH_READ_COUNT : (unsigned)n;
 }
 
-/* Folds one batch's events per entry into the running estimate read_count() uses. */
+/* Folds one batch's largest entry into the estimate read_count() uses. */
 static void learn_batch(wh_worker_t *w, const batch_t *b)
 {
-    size_t events = 0;
+    size_t biggest = 0;
 
-    if (b->n == 0)
-        return;
+    /* a decaying maximum of the largest entry, not an average: one big entry after many small ones must not find
+       the read sized for small ones (the bound matters, not the typical batch) */
     for (size_t i = 0; i != b->n; ++i)
-        events += json_array_size(b->entries[i].events);
-    w->events_per_entry = 0.5 * w->events_per_entry + 0.5 * ((double)events / (double)b->n);
+        if (json_array_size(b->entries[i].events) > biggest)
+            biggest = json_array_size(b->entries[i].events);
+    w->events_per_entry = (double)biggest > 0.8 * w->events_per_entry ? (double)biggest : 0.8 * w->events_per_entry;
 }
 
 static void read_now(wh_worker_t *w)
@@ -1625,8 +1639,11 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 static void on_claim_timer(uv_timer_t *t)
 {
     wh_worker_t *w = t->data;
-    size_t busy = wh_http_inflight(w->http) + w->ready_len;
+    size_t busy;
     char lease[24], now[24], count[24], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX];
+
+    pump(w); /* a backlog freed by deferrals (slots.h) resumes here at the latest */
+    busy = wh_http_inflight(w->http) + w->ready_len;
 
     if (w->stopping || w->claiming != 0 || busy >= w->cfg->max_inflight || !wh_redis_ready(w->cmd))
         return;
@@ -1718,9 +1735,13 @@ static void close_all(wh_worker_t *w)
 {
     w->closing = 3 + 7 + 1;
     wh_purge_dispose(&w->purge);
-    /* waiters still here are leased in Redis: they come due again when the lease ends */
+    /* waiters go back to Redis (their "defer" outcomes are recorded), then attempts still running are canceled
+       ("retry", due now), then those outcomes are sent before the connection closes: a clean stop leaves no
+       delivery waiting for its lease to end (best effort: what Redis does not take comes back with the lease) */
     wh_slots_close(w->slots, on_closed, w);
     wh_http_close(w->http, on_closed, w);
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        flush_outcomes(w, p);
     wh_redis_close(w->rd, on_closed, w);
     wh_redis_close(w->cmd, on_closed, w);
     uv_close((uv_handle_t *)&w->read_timer, on_handle_closed);
@@ -1730,8 +1751,11 @@ static void close_all(wh_worker_t *w)
     uv_close((uv_handle_t *)&w->purge_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop, on_handle_closed);
     uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
-        wh_cache_args_dispose(&w->outcomes[p]); /* unsent: their leases end and they come due again */
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+        wh_cache_args_dispose(&w->outcomes[p]); /* anything recorded after the flush comes back with its lease */
+        wh_cache_args_init(&w->outcomes[p]);
+        w->noutcomes[p] = 0;
+    }
 }
 
 static void on_stop_tick(uv_timer_t *t)

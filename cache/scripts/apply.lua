@@ -133,13 +133,23 @@ local function live(obj, ver)
   return redis.call('HEXISTS', obj, 'id') == 1 and redis.call('HEXISTS', ver, '_deleted') == 0
 end
 
+-- The record after the change, with its association lists: at most LIST_MAX ids each (beyond that, LIST_MAX of
+-- them taken by SRANDMEMBER, sorted, and "<list>Truncated"; the read API shows the first 1000 by id), so a parent of
+-- 50 000 children costs neither Redis time nor megabytes of webhook body on every change.
+local LIST_MAX = 1000
 local function record()
   local flat = redis.call('HGETALL', KEYS[1])
   for _, list in ipairs(lists) do
-    local ids = redis.call('SMEMBERS', aset(otype, id, list))
+    local key = aset(otype, id, list)
+    local n = redis.call('SCARD', key)
+    local ids = n <= LIST_MAX and redis.call('SMEMBERS', key) or redis.call('SRANDMEMBER', key, LIST_MAX)
     table.sort(ids)
     flat[#flat + 1] = list
     flat[#flat + 1] = #ids == 0 and '[]' or cjson.encode(ids)
+    if n > LIST_MAX then
+      flat[#flat + 1] = list .. 'Truncated'
+      flat[#flat + 1] = 'true'
+    end
   end
   return flat
 end

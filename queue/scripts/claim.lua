@@ -3,7 +3,8 @@
 -- ARGV[1] now ms, ARGV[2] lease-until ms, ARGV[3] max count, ARGV[4] delivery key prefix, ARGV[5] event key prefix
 -- Returns a flat list: id, attempt, sub, env, conn, type, event id, body (false when the body expired).
 -- A delivery of an ordered subscription starts only when it heads its object's queue (earliest occurredAt
--- still undelivered); otherwise it is looked at again ARGV[6] ms later.
+-- still undelivered); otherwise it is looked at again ARGV[6] ms later. A queue that is gone (expired) holds
+-- nobody back: the delivery goes.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(due) do
@@ -16,7 +17,7 @@ for _, id in ipairs(due) do
   end
   if d[2] == false then
     redis.call('ZREM', KEYS[1], id)
-  elseif d[7] and head ~= id then
+  elseif d[7] and head and head ~= id then
     redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[6]), id)
   else
     redis.call('ZADD', KEYS[1], ARGV[2], id)

@@ -9,7 +9,14 @@
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
     return -1
 end
-if #KEYS < 2 then
-    return 0
+-- SCAN's pattern also matches another connection's key whose object id happens to contain "{c:<id>}": only
+-- keys whose hash tag (their first {...}) is this connection's are removed.
+local tag = '{c:' .. ARGV[1] .. '}'
+local removed = 0
+for i = 2, #KEYS do
+    local open = string.find(KEYS[i], '{', 1, true)
+    if open and string.sub(KEYS[i], open, open + #tag - 1) == tag then
+        removed = removed + redis.call('UNLINK', KEYS[i])
+    end
 end
-return redis.call('UNLINK', unpack(KEYS, 2))
+return removed

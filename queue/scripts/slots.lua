@@ -5,7 +5,7 @@
 -- KEYS[3] rate counter prefix (+ second)
 -- ARGV[1] holder, ARGV[2] now ms, ARGV[3] lease end ms, ARGV[4] max concurrency, ARGV[5] slots wanted,
 -- ARGV[6] rate per second (0: none), ARGV[7] tokens wanted, ARGV[8] slots given back
--- Returns {slots granted now, slots this holder holds now, tokens granted}.
+-- Returns {slots granted now, slots this holder holds now, tokens granted, the second they count for}.
 local now = tonumber(ARGV[2])
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)) do
   redis.call('HDEL', KEYS[1], dead)
@@ -44,4 +44,4 @@ if rate > 0 and tonumber(ARGV[7]) > 0 then
     redis.call('PEXPIRE', counter, 2000)
   end
 end
-return {grant, mine, tokens}
+return {grant, mine, tokens, math.floor(now / 1000)}
