@@ -55,6 +55,13 @@ static bool url_valid(const char *url, size_t len, bool allow_http, char *errbuf
         wh_errf(errbuf, WH_EINVAL, "url: must be an absolute URL with a host");
         goto Exit;
     }
+    for (const char *c = host; *c != '\0'; ++c) {
+        if ((unsigned char)*c >= 0x80) {
+            /* curl here has no IDN support: such a host could never be reached */
+            wh_errf(errbuf, WH_EINVAL, "url: an international host name must be given in its ASCII (punycode) form");
+            goto Exit;
+        }
+    }
     /* Plain http only where private destinations are allowed too (tests, development). */
     if (strcasecmp(scheme, "https") != 0 && !(allow_http && strcasecmp(scheme, "http") == 0)) {
         wh_errf(errbuf, WH_EINVAL, allow_http ? "url: must use http or https" : "url: must use https");

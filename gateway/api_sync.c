@@ -66,10 +66,11 @@ static bool record_valid(const json_t *rec, size_t i, int64_t *at, char *errbuf)
     len = json_string_length(id);
     if (text == NULL || len == 0 || len > WH_MAX_ID_LEN)
         return wh_errf(errbuf, WH_EINVAL, "records[%zu].id: must be a string of 1 to %d bytes", i, WH_MAX_ID_LEN), false;
-    /* It becomes part of Redis keys and of logs: no control characters. */
+    /* It becomes part of Redis keys and of GET /v1/cache/{conn}/{type}/{id}: printable ASCII, no '/' (a path
+       segment), no '{' '}' (a hash tag in a key) — what the read API can address. */
     for (size_t k = 0; k != len; ++k)
-        if ((unsigned char)text[k] < 0x20 || text[k] == 0x7f)
-            return wh_errf(errbuf, WH_EINVAL, "records[%zu].id: control characters are not allowed", i), false;
+        if ((unsigned char)text[k] <= 0x20 || (unsigned char)text[k] >= 0x7f || strchr("/{}", text[k]) != NULL)
+            return wh_errf(errbuf, WH_EINVAL, "records[%zu].id: printable ASCII without spaces, '/', '{' or '}'", i), false;
     if (updated == NULL || json_is_null(updated))
         return wh_errf(errbuf, WH_EINVAL, "records[%zu].updatedAt: required", i), false;
     if (!json_is_string(updated) || !wh_parse_iso8601(wh_str(json_string_value(updated), json_string_length(updated)), at) ||

@@ -159,7 +159,7 @@ ctx.test('PATCH a subscription: the given members change, validated as at creati
     const got = await wharf.api('GET', `/v1/subscriptions/${sub.subscriptionId}`, { token: envA.apiToken });
     assert.deepEqual(got.json, ok.json, 'GET shows what PATCH answered');
     for (const [json, field] of [[{ secret: 'whsec_x' }, 'secret'], [{ status: 'active' }, 'status'], [{ eventTypes: [] }, 'eventTypes'],
-        [{ maxConcurrency: 0 }, 'maxConcurrency'], [{ url: 'ftp://x' }, 'url'], [{}, 'body'], [{ ordered: 'yes' }, 'ordered']]) {
+        [{ maxConcurrency: 0 }, 'maxConcurrency'], [{ url: 'ftp://x' }, 'url'], [{ url: 'http://bücher.example/' }, 'url'], [{}, 'body'], [{ ordered: 'yes' }, 'ordered']]) {
         const bad = await patch(json);
         assert.equal(bad.status, 400, `${JSON.stringify(json)}: ${h.show(bad)}`);
         assert.equal(h.errorCode(bad), 'invalid_request', h.show(bad));
