@@ -24,6 +24,7 @@
 #include "../common/crypto.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -33,8 +34,7 @@
 #define OBJECT_MAP_MAX 256
 /* Longest event_type we read. */
 #define TYPE_NAME_MAX 64
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 /* Prefix of the object type an unmapped Attio object keeps: "attio:<object_id>". */
 
 /* event_type -> unified action. Attio's other event families (note.*, task.*, list-entry.*) are not record changes. */
@@ -47,33 +47,6 @@ static const struct {
     {"record.deleted", WH_ACTION_DELETED},
     {"record.merged", WH_ACTION_MERGED},
 };
-
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building an Attio change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response. */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* A member that is absent or JSON null counts as absent. */
 static const json_t *member(const json_t *o, const char *key)
@@ -104,8 +77,8 @@ static wh_err_t check_object_map(const json_t *map, char *errbuf)
         wh_str_t k = wh_str_c(key);
         if (!plain_id(k))
             return wh_errf(errbuf, WH_EINVAL, "credentials.objectMap: keys must be 1..%d bytes", WH_MAX_ID_LEN);
-        if (!json_is_string(v) || wh_object_type_find(json_str(v)) == NULL) {
-            if (echoable(k))
+        if (!json_is_string(v) || wh_object_type_find(wh_pjson_str(v)) == NULL) {
+            if (wh_pjson_echoable(k))
                 return wh_errf(errbuf, WH_EINVAL, "credentials.objectMap.%s: must be a unified object type (\"contact\", …)", key);
             return wh_errf(errbuf, WH_EINVAL, "credentials.objectMap: values must be unified object types (\"contact\", …)");
         }
@@ -213,7 +186,7 @@ static wh_err_t read_id(const json_t *o, size_t index, const char *where, const 
     out[0] = '\0';
     if (v == NULL)
         return required ? wh_errf(errbuf, WH_EMALFORMED, "event %zu: %s%s missing", index, where, key) : WH_OK;
-    if (!json_is_string(v) || !plain_id(json_str(v)))
+    if (!json_is_string(v) || !plain_id(wh_pjson_str(v)))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: %s%s must be a non-empty string of at most %d bytes", index, where, key,
                        WH_MAX_ID_LEN);
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
@@ -244,12 +217,12 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: event_type missing", e->index);
     if (!json_is_string(v))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: event_type must be a string", e->index);
-    e->type = json_str(v);
+    e->type = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(actions) / sizeof(actions[0]); ++k)
         if (wh_str_eq(e->type, wh_str_c(actions[k].type)))
             e->action = wh_action_find(wh_str_c(actions[k].action)); /* the canonical pointer (unified.c) */
     if (e->action == NULL) {
-        if (echoable(e->type))
+        if (wh_pjson_echoable(e->type))
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: unsupported event_type \"%.*s\" (record.* only)", e->index,
                            (int)e->type.len, e->type.base);
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: unsupported event_type (record.* only)", e->index);
@@ -278,7 +251,7 @@ static const char *mapped_type(const json_t *credentials, const char *object_id)
 {
     const json_t *map = json_is_object(credentials) ? json_object_get(credentials, "objectMap") : NULL;
     const json_t *v = json_is_object(map) ? json_object_get(map, object_id) : NULL;
-    const wh_object_type_t *t = json_is_string(v) ? wh_object_type_find(json_str(v)) : NULL;
+    const wh_object_type_t *t = json_is_string(v) ? wh_object_type_find(wh_pjson_str(v)) : NULL;
 
     return t != NULL ? t->name : NULL;
 }
@@ -332,9 +305,9 @@ static wh_err_t parse_event(const wh_inbound_t *in, const json_t *credentials, c
     c = wh_changes_push(out);
     if (c == NULL)
         return wh_errf(errbuf, WH_ETOO_LARGE, "more than %d events", WH_MAX_BATCH);
-    c->fields = must(json_object());
-    extra = c->extra = must(json_object());
-    json_object_set_new(extra, "objectId", must(json_string(e.object_id)));
+    c->fields = wh_pjson_must(json_object());
+    extra = c->extra = wh_pjson_must(json_object());
+    json_object_set_new(extra, "objectId", wh_pjson_must(json_string(e.object_id)));
 
     /*
      * Attio object ids are opaque UUIDs. credentials.objectMap names the unified type; otherwise the object keeps
@@ -355,27 +328,27 @@ static wh_err_t parse_event(const wh_inbound_t *in, const json_t *credentials, c
     dedupe_key(idempotency, webhook_id, &e, c->dedupe_key);
 
     if (e.attribute_id[0] != '\0')
-        json_object_set_new(extra, "attributeId", must(json_string(e.attribute_id)));
+        json_object_set_new(extra, "attributeId", wh_pjson_must(json_string(e.attribute_id)));
     if (strcmp(e.action, WH_ACTION_MERGED) == 0) {
         /*
          * Two versions of Attio's docs disagree on what record_id names after a merge (samples/attio/README.md);
          * both agree duplicate_record_id is gone: it is listed as merged away from record_id.
          */
-        json_t *ids = must(json_array());
+        json_t *ids = wh_pjson_must(json_array());
         if (e.duplicate_record_id[0] != '\0')
-            json_array_append_new(ids, must(json_string(e.duplicate_record_id)));
+            json_array_append_new(ids, wh_pjson_must(json_string(e.duplicate_record_id)));
         json_object_set_new(extra, "mergedIds", ids);
         if (e.duplicate_object_id[0] != '\0')
-            json_object_set_new(extra, "duplicateObjectId", must(json_string(e.duplicate_object_id)));
+            json_object_set_new(extra, "duplicateObjectId", wh_pjson_must(json_string(e.duplicate_object_id)));
     }
     actor = member(ev, "actor");
     if (json_is_object(actor)) {
         const json_t *type = member(actor, "type"), *id = member(actor, "id");
-        json_t *copy = must(json_object());
-        if (json_is_string(type) && plain_id(json_str(type)))
-            json_object_set_new(copy, "type", must(json_deep_copy(type)));
-        if (json_is_string(id) && plain_id(json_str(id)))
-            json_object_set_new(copy, "id", must(json_deep_copy(id)));
+        json_t *copy = wh_pjson_must(json_object());
+        if (json_is_string(type) && plain_id(wh_pjson_str(type)))
+            json_object_set_new(copy, "type", wh_pjson_must(json_deep_copy(type)));
+        if (json_is_string(id) && plain_id(wh_pjson_str(id)))
+            json_object_set_new(copy, "id", wh_pjson_must(json_deep_copy(id)));
         json_object_set_new(extra, "actor", copy);
     }
     return WH_OK;
@@ -413,7 +386,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
         err = wh_errf(errbuf, WH_EMALFORMED, "webhook_id missing");
         goto Exit;
     }
-    if (!json_is_string(webhook) || !plain_id(json_str(webhook))) {
+    if (!json_is_string(webhook) || !plain_id(wh_pjson_str(webhook))) {
         err = wh_errf(errbuf, WH_EMALFORMED, "webhook_id must be a non-empty string of at most %d bytes", WH_MAX_ID_LEN);
         goto Exit;
     }
@@ -432,7 +405,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
     }
     json_array_foreach(events, i, ev)
     {
-        err = parse_event(in, credentials, ev, i, json_str(webhook), idempotency, out, errbuf);
+        err = parse_event(in, credentials, ev, i, wh_pjson_str(webhook), idempotency, out, errbuf);
         if (err != WH_OK)
             goto Exit;
     }

@@ -20,6 +20,7 @@
 #include "../common/time.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -58,20 +59,6 @@ static const struct {
     {"merged", WH_ACTION_MERGED},
 };
 
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a Close change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
 /* A member that is absent or JSON null counts as absent. */
 static const json_t *member(const json_t *o, const char *key)
 {
@@ -104,7 +91,7 @@ static wh_err_t check_credentials(const json_t *credentials, char *errbuf)
         return wh_errf(errbuf, WH_EINVAL, "credentials.signatureKey: must be a non-empty string");
     if (json_string_length(key) > 2 * SIGNATURE_KEY_MAX_BYTES)
         return wh_errf(errbuf, WH_EINVAL, "credentials.signatureKey: longer than %d hex characters", 2 * SIGNATURE_KEY_MAX_BYTES);
-    if (decode_key(json_str(key), raw) < 0)
+    if (decode_key(wh_pjson_str(key), raw) < 0)
         return wh_errf(errbuf, WH_EINVAL, "credentials.signatureKey: must be hex (an even number of 0-9a-f characters)");
     if (json_object_size(credentials) != 1)
         return wh_errf(errbuf, WH_EINVAL, "credentials: unknown key (only signatureKey is allowed)");
@@ -190,7 +177,7 @@ static wh_err_t read_id(const json_t *ev, const char *key, bool required, char *
     out[0] = '\0';
     if (v == NULL)
         return required ? wh_errf(errbuf, WH_EMALFORMED, "event.%s missing", key) : WH_OK;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (!json_is_string(v) || s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.%s must be a non-empty string of at most %d bytes", key, WH_MAX_ID_LEN);
     memcpy(out, s.base, s.len);
@@ -237,16 +224,16 @@ static const char *resolve_type(wh_str_t type)
 static wh_err_t changed_name(const char *object_type, const json_t *v, size_t i, json_t *out, char *errbuf)
 {
     char name[WH_FIELDMAP_NAME_CAP];
-    json_t *scratch = must(json_object());
+    json_t *scratch = wh_pjson_must(json_object());
     wh_err_t err = WH_EINVAL;
 
     if (json_is_string(v) && json_string_length(v) <= WH_FIELDMAP_MAX_PROPERTY)
-        err = wh_fieldmap_put(&wh_fieldmap_close, object_type, json_str(v), json_null(), scratch, name);
+        err = wh_fieldmap_put(&wh_fieldmap_close, object_type, wh_pjson_str(v), json_null(), scratch, name);
     json_decref(scratch);
     if (err != WH_OK)
         return wh_errf(errbuf, WH_EMALFORMED, "event.changed_fields[%zu] must be a field name of at most %d bytes", i,
                        WH_FIELDMAP_MAX_PROPERTY);
-    json_array_append_new(out, must(json_string(name)));
+    json_array_append_new(out, wh_pjson_must(json_string(name)));
     return WH_OK;
 }
 
@@ -301,7 +288,7 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
     v = member(ev, "object_type");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.object_type missing");
-    type = json_str(v);
+    type = wh_pjson_str(v);
     if (!json_is_string(v) || type.len == 0 || type.len > TYPE_NAME_MAX || memchr(type.base, '\0', type.len) != NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.object_type must be a non-empty string of at most %d bytes", TYPE_NAME_MAX);
     object_type = resolve_type(type);
@@ -309,7 +296,7 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
     v = member(ev, "action");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.action missing");
-    close_action = json_str(v);
+    close_action = wh_pjson_str(v);
     if (!json_is_string(v) || close_action.len == 0 || close_action.len > TYPE_NAME_MAX ||
         memchr(close_action.base, '\0', close_action.len) != NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.action must be a non-empty string of at most %d bytes", TYPE_NAME_MAX);
@@ -323,10 +310,10 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
         v = member(ev, "date_created");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.date_updated and event.date_created missing");
-    if (!json_is_string(v) || !parse_date(json_str(v), &occurred))
+    if (!json_is_string(v) || !parse_date(wh_pjson_str(v), &occurred))
         return wh_errf(errbuf, WH_EMALFORMED, "event.date_updated/date_created must be an ISO 8601 date-time");
     if (member(ev, "date_updated") != NULL)
-        date_updated = json_str(v);
+        date_updated = wh_pjson_str(v);
 
     data = member(ev, "data");
     previous = member(ev, "previous_data");
@@ -341,7 +328,7 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
     c = wh_changes_push(out);
     if (c == NULL)
         return wh_errf(errbuf, WH_ETOO_LARGE, "more than %d events", WH_MAX_BATCH);
-    c->fields = must(json_object());
+    c->fields = wh_pjson_must(json_object());
 
     /* A type outside the table keeps Close's own name: "close:<type>", the name as sent in details (unified.h). */
     if (object_type == NULL) {
@@ -357,8 +344,8 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
      */
     if (action == NULL) {
         if (extra == NULL)
-            extra = c->extra = must(json_object());
-        json_object_set_new(extra, "closeAction", must(json_stringn(close_action.base, close_action.len)));
+            extra = c->extra = wh_pjson_must(json_object());
+        json_object_set_new(extra, "closeAction", wh_pjson_must(json_stringn(close_action.base, close_action.len)));
         action = wh_action_find(WH_STRLIT(WH_ACTION_UPDATED));
     }
     c->object_type = object_type;
@@ -377,13 +364,13 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
             return err;
     }
     if (previous != NULL) {
-        c->previous = must(json_object());
+        c->previous = wh_pjson_must(json_object());
         err = map_object(object_type, previous, c->previous, "previous_data", errbuf);
         if (err != WH_OK)
             return err;
     }
     if (changed != NULL) {
-        c->changed_fields = must(json_array());
+        c->changed_fields = wh_pjson_must(json_array());
         json_array_foreach(changed, i, v)
         {
             err = changed_name(object_type, v, i, c->changed_fields, errbuf);
@@ -397,17 +384,17 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
         const json_t *source = json_is_object(meta) ? member(meta, "merge_source_lead_id") : NULL;
         const json_t *dest = json_is_object(meta) ? member(meta, "merge_destination_lead_id") : NULL;
         if (extra == NULL)
-            extra = c->extra = must(json_object());
-        json_object_set_new(extra, "mergedIds", must(json_array()));
+            extra = c->extra = wh_pjson_must(json_object());
+        json_object_set_new(extra, "mergedIds", wh_pjson_must(json_array()));
         if (json_is_string(source))
-            json_array_append_new(json_object_get(extra, "mergedIds"), must(json_deep_copy(source)));
+            json_array_append_new(json_object_get(extra, "mergedIds"), wh_pjson_must(json_deep_copy(source)));
         if (json_is_string(dest))
-            json_object_set_new(extra, "mergeDestinationId", must(json_deep_copy(dest)));
+            json_object_set_new(extra, "mergeDestinationId", wh_pjson_must(json_deep_copy(dest)));
     }
     if (json_is_string(subscription)) {
         if (extra == NULL)
-            extra = c->extra = must(json_object());
-        json_object_set_new(extra, "subscriptionId", must(json_deep_copy(subscription)));
+            extra = c->extra = wh_pjson_must(json_object());
+        json_object_set_new(extra, "subscriptionId", wh_pjson_must(json_deep_copy(subscription)));
     }
     return WH_OK;
 }

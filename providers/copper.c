@@ -22,6 +22,7 @@
 #include "../common/crypto.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -32,8 +33,7 @@ extern const wh_fieldmap_t wh_fieldmap_copper;
 /* Bounds of one secret key and value (admin-chosen; the bounds only stop absurd values at creation). */
 #define SECRET_KEY_MAX 128
 #define SECRET_VALUE_MAX 1024
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 
 /* event -> action; new and delete carry ids only (thin). */
 static const struct {
@@ -57,40 +57,6 @@ static const struct {
     {"person", "contact"}, {"company", "account"}, {"opportunity", "deal"},          {"lead", "lead"},
     {"task", "task"},      {"project", "project"}, {"activity_log", "activity_log"},
 };
-
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a Copper change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response (no quotes, no UTF-8 cut). */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
 
 /* Credentials. */
 
@@ -165,7 +131,7 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
         json_decref(root);
         return wh_errf(errbuf, WH_ESIGNATURE, "body is not a JSON object: no secret to check");
     }
-    echo = member(root, "secret");
+    echo = wh_pjson_member(root, "secret");
     if (!json_is_object(echo))
         echo = NULL;
     /* Every pair, always: how many matched before the first mismatch is not observable. */
@@ -223,7 +189,7 @@ static bool id_text(const json_t *v, char *out)
     }
     if (!json_is_string(v))
         return false;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return false;
     memcpy(out, s.base, s.len);
@@ -242,23 +208,24 @@ typedef struct {
 
 static wh_err_t read_kind(const json_t *root, notice_t *n, char *errbuf)
 {
-    const json_t *v = member(root, "event");
+    const json_t *v = wh_pjson_member(root, "event");
     wh_str_t s;
 
     if (!json_is_string(v))
         return wh_errf(errbuf, WH_EMALFORMED, "event missing or not a string");
-    s = json_str(v);
+    s = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(events) / sizeof(events[0]) && n->action == NULL; ++k)
         if (wh_str_eq(s, wh_str_c(events[k].event)))
             n->action = events[k].action;
     if (n->action == NULL)
-        return echoable(s) ? wh_errf(errbuf, WH_EMALFORMED, "unknown event \"%.*s\" (new, update, delete)", (int)s.len, s.base)
-                           : wh_errf(errbuf, WH_EMALFORMED, "unknown event");
+        return wh_pjson_echoable(s)
+                   ? wh_errf(errbuf, WH_EMALFORMED, "unknown event \"%.*s\" (new, update, delete)", (int)s.len, s.base)
+                   : wh_errf(errbuf, WH_EMALFORMED, "unknown event");
 
-    v = member(root, "type");
+    v = wh_pjson_member(root, "type");
     if (!json_is_string(v))
         return wh_errf(errbuf, WH_EMALFORMED, "type missing or not a string");
-    s = json_str(v);
+    s = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(types) / sizeof(types[0]) && n->object_type == NULL; ++k) {
         if (wh_str_eq(s, wh_str_c(types[k].type))) {
             const wh_object_type_t *t = wh_object_type_find(wh_str_c(types[k].object_type));
@@ -266,11 +233,11 @@ static wh_err_t read_kind(const json_t *root, notice_t *n, char *errbuf)
         }
     }
     if (n->object_type == NULL)
-        return echoable(s) ? wh_errf(errbuf, WH_EMALFORMED, "unknown type \"%.*s\"", (int)s.len, s.base)
-                           : wh_errf(errbuf, WH_EMALFORMED, "unknown type");
+        return wh_pjson_echoable(s) ? wh_errf(errbuf, WH_EMALFORMED, "unknown type \"%.*s\"", (int)s.len, s.base)
+                                    : wh_errf(errbuf, WH_EMALFORMED, "unknown type");
 
     /* UNCONFIRMED as always present: absent, the key still holds the body hash. */
-    v = member(root, "subscription_id");
+    v = wh_pjson_member(root, "subscription_id");
     if (v != NULL && !id_text(v, n->subscription_id))
         return wh_errf(errbuf, WH_EMALFORMED, "subscription_id must be a non-negative integer or a non-empty string");
     return WH_OK;
@@ -279,30 +246,30 @@ static wh_err_t read_kind(const json_t *root, notice_t *n, char *errbuf)
 /* updated_attributes {"<field>": [old, new]} -> fields (new), previous (old), changedFields. */
 static wh_err_t read_updates(const json_t *root, notice_t *n, char *errbuf)
 {
-    const json_t *attrs = member(root, "updated_attributes"), *pair;
+    const json_t *attrs = wh_pjson_member(root, "updated_attributes"), *pair;
     const char *key;
 
     if (attrs == NULL)
         return WH_OK;
     if (!json_is_object(attrs))
         return wh_errf(errbuf, WH_EMALFORMED, "updated_attributes must be an object");
-    n->fields = must(json_object());
-    n->previous = must(json_object());
-    n->changed = must(json_array());
+    n->fields = wh_pjson_must(json_object());
+    n->previous = wh_pjson_must(json_object());
+    n->changed = wh_pjson_must(json_array());
     json_object_foreach((json_t *)attrs, key, pair)
     {
         wh_str_t field = wh_str_c(key);
         char name[WH_FIELDMAP_NAME_CAP];
 
         if (!json_is_array(pair) || json_array_size(pair) != 2)
-            return echoable(field) ? wh_errf(errbuf, WH_EMALFORMED, "updated_attributes.%s must be [old, new]", key)
-                                   : wh_errf(errbuf, WH_EMALFORMED, "updated_attributes: a value is not [old, new]");
-        if (wh_fieldmap_put(&wh_fieldmap_copper, n->object_type, field, must(json_deep_copy(json_array_get(pair, 1))), n->fields,
-                            name) != WH_OK ||
-            wh_fieldmap_put(&wh_fieldmap_copper, n->object_type, field, must(json_deep_copy(json_array_get(pair, 0))), n->previous,
-                            name) != WH_OK)
+            return wh_pjson_echoable(field) ? wh_errf(errbuf, WH_EMALFORMED, "updated_attributes.%s must be [old, new]", key)
+                                            : wh_errf(errbuf, WH_EMALFORMED, "updated_attributes: a value is not [old, new]");
+        if (wh_fieldmap_put(&wh_fieldmap_copper, n->object_type, field, wh_pjson_must(json_deep_copy(json_array_get(pair, 1))),
+                            n->fields, name) != WH_OK ||
+            wh_fieldmap_put(&wh_fieldmap_copper, n->object_type, field, wh_pjson_must(json_deep_copy(json_array_get(pair, 0))),
+                            n->previous, name) != WH_OK)
             return wh_errf(errbuf, WH_EMALFORMED, "updated_attributes: a field name is not usable");
-        json_array_append_new(n->changed, must(json_string(name)));
+        json_array_append_new(n->changed, wh_pjson_must(json_string(name)));
     }
     return WH_OK;
 }
@@ -324,7 +291,7 @@ static wh_err_t read_notice(const wh_inbound_t *in, const json_t *root, notice_t
 
     if ((err = read_kind(root, n, errbuf)) != WH_OK)
         return err;
-    ids = member(root, "ids");
+    ids = wh_pjson_member(root, "ids");
     if (!json_is_array(ids) || json_array_size(ids) == 0)
         return wh_errf(errbuf, WH_EMALFORMED, "ids must be a non-empty array");
     if (json_array_size(ids) > WH_MAX_BATCH)
@@ -350,9 +317,9 @@ static wh_err_t read_notice(const wh_inbound_t *in, const json_t *root, notice_t
         memcpy(c->object_id, id, sizeof(c->object_id));
         memcpy(c->provider_event_id, n->subscription_id, sizeof(c->provider_event_id));
         dedupe_key(n, id, c->dedupe_key);
-        c->fields = n->fields != NULL ? must(json_deep_copy(n->fields)) : must(json_object());
-        c->previous = n->previous != NULL ? must(json_deep_copy(n->previous)) : NULL;
-        c->changed_fields = n->changed != NULL ? must(json_deep_copy(n->changed)) : NULL;
+        c->fields = n->fields != NULL ? wh_pjson_must(json_deep_copy(n->fields)) : wh_pjson_must(json_object());
+        c->previous = n->previous != NULL ? wh_pjson_must(json_deep_copy(n->previous)) : NULL;
+        c->changed_fields = n->changed != NULL ? wh_pjson_must(json_deep_copy(n->changed)) : NULL;
         c->thin = json_object_size(c->fields) == 0;
     }
     return WH_OK;

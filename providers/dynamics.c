@@ -20,6 +20,7 @@
 #include "../common/time.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -31,8 +32,7 @@ extern const wh_fieldmap_t wh_fieldmap_dynamics;
 #define HEADER_NAME_MAX 256
 /* Longest MessageName / PrimaryEntityName we read (Dataverse logical names are at most 64 characters). */
 #define NAME_MAX_LEN 128
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 /* The query parameter of the "WebhookKey" authentication (the Azure Functions convention). */
 #define CODE_PARAM "code"
 
@@ -84,33 +84,6 @@ static const struct {
  */
 #define GENERIC_OBJECT_TYPE "entity"
 
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a Dynamics change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response (no quotes, no UTF-8 cut). */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* RFC 9110 token characters: what an HTTP header name may hold. */
 static bool is_token(wh_str_t s)
 {
@@ -143,7 +116,7 @@ static wh_err_t check_credentials(const json_t *credentials, char *errbuf)
     ++known;
     header = json_object_get(credentials, "headerName");
     if (header != NULL) {
-        if (!json_is_string(header) || !is_token(json_str(header)))
+        if (!json_is_string(header) || !is_token(wh_pjson_str(header)))
             return wh_errf(errbuf, WH_EINVAL, "credentials.headerName: must be an HTTP header name");
         if (json_string_length(header) > HEADER_NAME_MAX)
             return wh_errf(errbuf, WH_EINVAL, "credentials.headerName: longer than %d bytes", HEADER_NAME_MAX);
@@ -303,10 +276,10 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
         return wh_errf(errbuf, WH_ENOCRED, "credentials.key missing");
     if (header == NULL)
         return verify_code(in, key, errbuf);
-    if (!json_is_string(header) || !is_token(json_str(header)) || json_string_length(header) > HEADER_NAME_MAX)
+    if (!json_is_string(header) || !is_token(wh_pjson_str(header)) || json_string_length(header) > HEADER_NAME_MAX)
         return wh_errf(errbuf, WH_ENOCRED, "credentials.headerName invalid");
     /* wh_inbound_header matches names ASCII case-insensitively, so the configured case does not matter. */
-    if (!wh_sig_get_header(in, json_str(header), &value))
+    if (!wh_sig_get_header(in, wh_pjson_str(header), &value))
         return wh_errf(errbuf, WH_ESIGNATURE, "key header longer than %d bytes", WH_MAX_HEADER_VALUE);
     if (value.base == NULL)
         return wh_errf(errbuf, WH_ESIGNATURE, "key header missing");
@@ -345,23 +318,16 @@ static bool within_depth(const json_t *v, int remaining)
     return true;
 }
 
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /* A string member of 1..WH_MAX_ID_LEN bytes without NUL into `out`; absent -> "" (WH_OK unless required). */
 static wh_err_t read_id(const json_t *obj, const char *key, bool required, char *out, char *errbuf)
 {
-    const json_t *v = member(obj, key);
+    const json_t *v = wh_pjson_member(obj, key);
     wh_str_t s;
 
     out[0] = '\0';
     if (v == NULL)
         return required ? wh_errf(errbuf, WH_EMALFORMED, "%s missing", key) : WH_OK;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (!json_is_string(v) || s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "%s must be a non-empty string of at most %d bytes", key, WH_MAX_ID_LEN);
     memcpy(out, s.base, s.len);
@@ -407,11 +373,11 @@ static bool parse_wcf_date(wh_str_t s, int64_t *ms)
 /* OperationCreatedOn in either form: the WCF date Dataverse sends, or ISO 8601 (tolerated: UNCONFIRMED). */
 static wh_err_t read_time(const json_t *root, int64_t *ms, char *errbuf)
 {
-    const json_t *v = member(root, "OperationCreatedOn");
+    const json_t *v = wh_pjson_member(root, "OperationCreatedOn");
 
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "OperationCreatedOn missing");
-    if (json_is_string(v) && (parse_wcf_date(json_str(v), ms) || wh_parse_iso8601(json_str(v), ms)))
+    if (json_is_string(v) && (parse_wcf_date(wh_pjson_str(v), ms) || wh_parse_iso8601(wh_pjson_str(v), ms)))
         return WH_OK;
     return wh_errf(errbuf, WH_EMALFORMED, "OperationCreatedOn must be \"/Date(ms)/\" or an ISO 8601 date-time");
 }
@@ -425,7 +391,7 @@ static const json_t *param(const json_t *list, const char *name)
     json_array_foreach(list, i, p)
     {
         const json_t *k = json_object_get(p, "key");
-        if (json_is_string(k) && wh_str_eq(json_str(k), wh_str_c(name)))
+        if (json_is_string(k) && wh_str_eq(wh_pjson_str(k), wh_str_c(name)))
             return json_object_get(p, "value");
     }
     return NULL;
@@ -441,19 +407,19 @@ static json_t *attribute_value(const json_t *v)
     int64_t ms;
 
     if (json_is_object(v) && json_is_string(type)) {
-        wh_str_t t = json_str(type);
+        wh_str_t t = wh_pjson_str(type);
         if (t.len > 16 && memcmp(t.base, "EntityReference:", 16) == 0 && json_is_string(json_object_get(v, "Id")))
-            return must(json_deep_copy(json_object_get(v, "Id")));
+            return wh_pjson_must(json_deep_copy(json_object_get(v, "Id")));
         if (((t.len > 15 && memcmp(t.base, "OptionSetValue:", 15) == 0) || (t.len > 6 && memcmp(t.base, "Money:", 6) == 0)) &&
             json_object_get(v, "Value") != NULL)
-            return must(json_deep_copy(json_object_get(v, "Value")));
+            return wh_pjson_must(json_deep_copy(json_object_get(v, "Value")));
     }
-    if (json_is_string(v) && parse_wcf_date(json_str(v), &ms)) {
+    if (json_is_string(v) && parse_wcf_date(wh_pjson_str(v), &ms)) {
         char iso[WH_ISO8601_LEN];
         wh_iso8601(ms, iso);
-        return must(json_string(iso));
+        return wh_pjson_must(json_string(iso));
     }
-    return v != NULL ? must(json_deep_copy(v)) : json_null();
+    return v != NULL ? wh_pjson_must(json_deep_copy(v)) : json_null();
 }
 
 /*
@@ -463,7 +429,7 @@ static json_t *attribute_value(const json_t *v)
 static wh_err_t put_attributes(const json_t *entity, const char *object_type, wh_str_t primary_key, json_t *into, json_t *names,
                                const char *what, char *errbuf)
 {
-    const json_t *attrs = member(entity, "Attributes"), *a;
+    const json_t *attrs = wh_pjson_member(entity, "Attributes"), *a;
     size_t i;
 
     if (attrs == NULL)
@@ -477,13 +443,13 @@ static wh_err_t put_attributes(const json_t *entity, const char *object_type, wh
 
         if (!json_is_object(a) || !json_is_string(k))
             return wh_errf(errbuf, WH_EMALFORMED, "%s.Attributes[%zu] must be {\"key\": \"…\", \"value\": …}", what, i);
-        if (wh_str_eq(json_str(k), primary_key))
+        if (wh_str_eq(wh_pjson_str(k), primary_key))
             continue;
-        if (wh_fieldmap_put(&wh_fieldmap_dynamics, object_type, json_str(k), attribute_value(json_object_get(a, "value")), into,
+        if (wh_fieldmap_put(&wh_fieldmap_dynamics, object_type, wh_pjson_str(k), attribute_value(json_object_get(a, "value")), into,
                             name) != WH_OK)
             return wh_errf(errbuf, WH_EMALFORMED, "%s.Attributes[%zu].key is not usable as a field name", what, i);
         if (names != NULL)
-            json_array_append_new(names, must(json_string(name)));
+            json_array_append_new(names, wh_pjson_must(json_string(name)));
     }
     return WH_OK;
 }
@@ -491,7 +457,7 @@ static wh_err_t put_attributes(const json_t *entity, const char *object_type, wh
 /* The Entity passed as Target (Create/Update), or NULL when Target is absent or an EntityReference (Delete, Merge). */
 static wh_err_t target_entity(const json_t *root, const json_t **entity, char *errbuf)
 {
-    const json_t *params = member(root, "InputParameters"), *target;
+    const json_t *params = wh_pjson_member(root, "InputParameters"), *target;
 
     *entity = NULL;
     /* Absent when the context exceeded 256 KB (x-ms-dynamics-msg-size-exceeded): the event is then thin. */
@@ -510,11 +476,11 @@ static wh_err_t target_entity(const json_t *root, const json_t **entity, char *e
 /* Merge: InputParameters[SubordinateId] names the record merged into the primary one. */
 static void merge_extra(const json_t *root, json_t *extra)
 {
-    const json_t *sub = param(member(root, "InputParameters"), "SubordinateId");
-    json_t *ids = must(json_array());
+    const json_t *sub = param(wh_pjson_member(root, "InputParameters"), "SubordinateId");
+    json_t *ids = wh_pjson_must(json_array());
 
     if (json_is_string(sub) && json_string_length(sub) != 0 && json_string_length(sub) <= WH_MAX_ID_LEN)
-        json_array_append_new(ids, must(json_deep_copy(sub)));
+        json_array_append_new(ids, wh_pjson_must(json_deep_copy(sub)));
     json_object_set_new(extra, "mergedIds", ids);
 }
 
@@ -552,10 +518,10 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
     wh_change_t *c;
     wh_err_t err;
 
-    v = member(root, "MessageName");
+    v = wh_pjson_member(root, "MessageName");
     if (!json_is_string(v))
         return wh_errf(errbuf, WH_EMALFORMED, "MessageName missing or not a string");
-    message = json_str(v);
+    message = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(messages) / sizeof(messages[0]) && action == NULL; ++k) {
         if (wh_str_eq(message, wh_str_c(messages[k].name))) {
             action = messages[k].action;
@@ -563,17 +529,18 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
         }
     }
     if (action == NULL) {
-        if (echoable(message))
+        if (wh_pjson_echoable(message))
             return wh_errf(errbuf, WH_EMALFORMED,
                            "unsupported MessageName \"%.*s\" (Create, Update, Delete, Merge, Assign, SetState)", (int)message.len,
                            message.base);
         return wh_errf(errbuf, WH_EMALFORMED, "unsupported MessageName");
     }
 
-    v = member(root, "PrimaryEntityName");
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > NAME_MAX_LEN || !echoable(json_str(v)))
+    v = wh_pjson_member(root, "PrimaryEntityName");
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > NAME_MAX_LEN ||
+        !wh_pjson_echoable(wh_pjson_str(v)))
         return wh_errf(errbuf, WH_EMALFORMED, "PrimaryEntityName must be a Dataverse logical name");
-    entity_name = json_str(v);
+    entity_name = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(entities) / sizeof(entities[0]) && object_type == NULL; ++k) {
         if (wh_str_eq(entity_name, wh_str_c(entities[k].entity))) {
             object_type = wh_object_type_find(wh_str_c(entities[k].object_type))->name;
@@ -592,7 +559,7 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
         (err = read_id(root, "OperationId", false, operation, errbuf)) != WH_OK ||
         (err = read_time(root, &occurred, errbuf)) != WH_OK || (err = target_entity(root, &entity, errbuf)) != WH_OK)
         return err;
-    images = member(root, "PreEntityImages");
+    images = wh_pjson_member(root, "PreEntityImages");
     if (images != NULL && !json_is_array(images))
         return wh_errf(errbuf, WH_EMALFORMED, "PreEntityImages must be an array");
 
@@ -605,11 +572,11 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
     memcpy(c->object_id, entity_id, sizeof(c->object_id));
     memcpy(c->provider_event_id, operation, sizeof(c->provider_event_id));
     dedupe_key(in, operation, entity_id, message, c->dedupe_key);
-    c->fields = must(json_object());
+    c->fields = wh_pjson_must(json_object());
 
     /* Delete and Merge carry an EntityReference: no attributes. Create lists the new record's values. */
     if (entity != NULL && (msg == MSG_CREATE || msg == MSG_UPDATE || msg == MSG_OTHER_UPDATE)) {
-        json_t *names = msg == MSG_UPDATE ? must(json_array()) : NULL;
+        json_t *names = msg == MSG_UPDATE ? wh_pjson_must(json_array()) : NULL;
         err = put_attributes(entity, object_type, wh_str_c(primary_key), c->fields, names, "InputParameters[Target]", errbuf);
         c->changed_fields = names;
         if (err != WH_OK)
@@ -620,7 +587,7 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
         const json_t *image = json_object_get(json_array_get(images, 0), "value");
         if (!json_is_object(image))
             return wh_errf(errbuf, WH_EMALFORMED, "PreEntityImages[0].value must be an entity");
-        c->previous = must(json_object());
+        c->previous = wh_pjson_must(json_object());
         err = put_attributes(image, object_type, wh_str_c(primary_key), c->previous, NULL, "PreEntityImages[0].value", errbuf);
         if (err != WH_OK)
             return err;
@@ -628,11 +595,11 @@ static wh_err_t read_context(const wh_inbound_t *in, const json_t *root, wh_chan
     c->thin = json_object_size(c->fields) == 0;
 
     if (msg == MSG_MERGE || generic)
-        c->extra = must(json_object());
+        c->extra = wh_pjson_must(json_object());
     if (msg == MSG_MERGE)
         merge_extra(root, c->extra);
     if (generic)
-        json_object_set_new(c->extra, "entityName", must(json_stringn(entity_name.base, entity_name.len)));
+        json_object_set_new(c->extra, "entityName", wh_pjson_must(json_stringn(entity_name.base, entity_name.len)));
     return WH_OK;
 }
 

@@ -19,6 +19,7 @@
 #include "../common/crypto.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -26,8 +27,7 @@
 #define CLIENT_SECRET_MAX 256
 /* Longest subscriptionType / objectTypeId we read; every known one is far shorter. */
 #define TYPE_NAME_MAX 64
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 
 enum { SIG_V1 = 1u << 0, SIG_V2 = 1u << 1, SIG_V3 = 1u << 2 };
 
@@ -134,33 +134,6 @@ typedef struct {
     wh_str_t property;
 } event_t;
 
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a HubSpot change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response (no quotes, no UTF-8 cut). */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Credentials. */
 
 static unsigned version_bit(const json_t *v)
@@ -168,7 +141,7 @@ static unsigned version_bit(const json_t *v)
     if (!json_is_string(v))
         return 0;
     for (size_t i = 0; i != sizeof(sig_versions) / sizeof(sig_versions[0]); ++i)
-        if (wh_str_eq(json_str(v), wh_str_c(sig_versions[i].name)))
+        if (wh_str_eq(wh_pjson_str(v), wh_str_c(sig_versions[i].name)))
             return sig_versions[i].bit;
     return 0;
 }
@@ -413,7 +386,7 @@ static bool id_text(const json_t *v, bool numeric, char *out)
     }
     if (!json_is_string(v))
         return false;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return false;
     if (numeric)
@@ -499,9 +472,9 @@ static wh_err_t resolve_object_type_id(const json_t *ev, event_t *e, char *errbu
         v = member(ev, "fromObjectTypeId");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: objectTypeId missing", e->index);
-    if (!json_is_string(v) || !is_type_id(json_str(v)))
+    if (!json_is_string(v) || !is_type_id(wh_pjson_str(v)))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: objectTypeId must be a string like \"0-1\"", e->index);
-    id = json_str(v);
+    id = wh_pjson_str(v);
     for (size_t k = 0; k != sizeof(object_type_ids) / sizeof(object_type_ids[0]); ++k) {
         if (wh_str_eq(id, wh_str_c(object_type_ids[k].id))) {
             e->object_type = canonical_type(object_type_ids[k].object_type);
@@ -546,7 +519,7 @@ static wh_err_t resolve_type(const json_t *ev, event_t *e, char *errbuf)
         }
     }
 Unknown:
-    if (echoable(e->type))
+    if (wh_pjson_echoable(e->type))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: unknown subscriptionType \"%.*s\"", e->index, (int)e->type.len,
                        e->type.base);
     return wh_errf(errbuf, WH_EMALFORMED, "event %zu: unknown subscriptionType", e->index);
@@ -570,7 +543,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: subscriptionType missing", e->index);
     if (!json_is_string(v))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: subscriptionType must be a string", e->index);
-    e->type = json_str(v);
+    e->type = wh_pjson_str(v);
     err = resolve_type(ev, e, errbuf);
     if (err != WH_OK)
         return err;
@@ -622,7 +595,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
             memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: propertyName must be a non-empty string of at most %d bytes",
                            e->index, WH_FIELDMAP_MAX_PROPERTY);
-        e->property = json_str(v);
+        e->property = wh_pjson_str(v);
     }
 
     if (e->kind == KIND_ASSOCIATION) {
@@ -676,20 +649,20 @@ static void dedupe_key(const event_t *e, uint8_t out[WH_DEDUPE_KEY_LEN])
 static wh_err_t merge_extra(const json_t *ev, const event_t *e, json_t *extra, char *errbuf)
 {
     const json_t *list = member(ev, "mergedObjectIds"), *v;
-    json_t *ids = must(json_array());
+    json_t *ids = wh_pjson_must(json_array());
     char id[WH_MAX_ID_LEN + 1];
     size_t i;
 
     json_object_set_new(extra, "mergedIds", ids);
     if (e->new_object_id[0] != '\0')
-        json_object_set_new(extra, "newObjectId", must(json_string(e->new_object_id)));
+        json_object_set_new(extra, "newObjectId", wh_pjson_must(json_string(e->new_object_id)));
     if (list != NULL && !json_is_array(list))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: mergedObjectIds must be an array", e->index);
     json_array_foreach(list, i, v)
     {
         if (!id_text(v, true, id))
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: mergedObjectIds[%zu] must be an object id", e->index, i);
-        json_array_append_new(ids, must(json_string(id)));
+        json_array_append_new(ids, wh_pjson_must(json_string(id)));
     }
     return WH_OK;
 }
@@ -700,14 +673,14 @@ static void copy_scalar(const json_t *ev, const char *key, json_t *extra)
     const json_t *v = member(ev, key);
 
     if (json_is_string(v) || json_is_integer(v))
-        json_object_set_new(extra, key, must(json_deep_copy(v)));
+        json_object_set_new(extra, key, wh_pjson_must(json_deep_copy(v)));
 }
 
 /* The unified type of an objectTypeId member from object_type_ids, or NULL. */
 static const char *type_of_type_id(const json_t *v)
 {
     for (size_t k = 0; json_is_string(v) && k != sizeof(object_type_ids) / sizeof(object_type_ids[0]); ++k)
-        if (wh_str_eq(json_str(v), wh_str_c(object_type_ids[k].id)))
+        if (wh_str_eq(wh_pjson_str(v), wh_str_c(object_type_ids[k].id)))
             return wh_object_type_find(wh_str_c(object_type_ids[k].object_type)) != NULL ? object_type_ids[k].object_type : NULL;
     return NULL;
 }
@@ -725,14 +698,14 @@ static const wh_association_t *unified_association(const json_t *ev, bool *child
     const json_t *from_id = member(ev, "fromObjectTypeId"), *to_id = member(ev, "toObjectTypeId");
     const char *from = NULL, *to = NULL;
 
-    if (category != NULL && !(json_is_string(category) && wh_str_eq(json_str(category), WH_STRLIT("HUBSPOT_DEFINED"))))
+    if (category != NULL && !(json_is_string(category) && wh_str_eq(wh_pjson_str(category), WH_STRLIT("HUBSPOT_DEFINED"))))
         return NULL;
     if (from_id != NULL && to_id != NULL) {
         from = type_of_type_id(from_id);
         to = type_of_type_id(to_id);
     } else if (json_is_string(type)) {
         for (size_t k = 0; k != sizeof(association_types) / sizeof(association_types[0]); ++k) {
-            if (wh_str_eq(json_str(type), wh_str_c(association_types[k].name))) {
+            if (wh_str_eq(wh_pjson_str(type), wh_str_c(association_types[k].name))) {
                 from = association_types[k].from;
                 to = association_types[k].to;
             }
@@ -765,9 +738,9 @@ static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
     bool child_is_from = false;
     const wh_association_t *as = unified_association(ev, &child_is_from);
 
-    json_object_set_new(extra, "associationType", type != NULL ? must(json_deep_copy(type)) : json_null());
-    json_object_set_new(extra, "fromObjectId", must(json_string(e->from_object_id)));
-    json_object_set_new(extra, "toObjectId", must(json_string(e->to_object_id)));
+    json_object_set_new(extra, "associationType", type != NULL ? wh_pjson_must(json_deep_copy(type)) : json_null());
+    json_object_set_new(extra, "fromObjectId", wh_pjson_must(json_string(e->from_object_id)));
+    json_object_set_new(extra, "toObjectId", wh_pjson_must(json_string(e->to_object_id)));
     json_object_set_new(extra, "associationRemoved", json_boolean(e->association_removed));
     json_object_set_new(extra, "isPrimaryAssociation", json_boolean(e->association_primary));
     copy_scalar(ev, "associationTypeId", extra);
@@ -777,9 +750,10 @@ static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
     if (as != NULL)
         json_object_set_new(
             extra, "association",
-            must(json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "childType", as->child_type, "childId",
-                           child_is_from ? e->from_object_id : e->to_object_id, "field", as->field, "parentType", as->parent_type,
-                           "parentId", child_is_from ? e->to_object_id : e->from_object_id, "removed", e->association_removed)));
+            wh_pjson_must(json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "childType", as->child_type, "childId",
+                                    child_is_from ? e->from_object_id : e->to_object_id, "field", as->field, "parentType",
+                                    as->parent_type, "parentId", child_is_from ? e->to_object_id : e->from_object_id, "removed",
+                                    e->association_removed)));
 }
 
 static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, char *errbuf)
@@ -806,23 +780,23 @@ static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, c
     memcpy(c->account, e.account, sizeof(c->account));
     memcpy(c->provider_event_id, e.event_id, sizeof(c->provider_event_id));
     dedupe_key(&e, c->dedupe_key);
-    c->fields = must(json_object());
+    c->fields = wh_pjson_must(json_object());
 
     if (e.kind == KIND_PROPERTY_CHANGE) {
         const json_t *value = member(ev, "propertyValue");
         char name[WH_FIELDMAP_NAME_CAP];
 
-        c->changed_fields = must(json_array());
+        c->changed_fields = wh_pjson_must(json_array());
         /* HubSpot sends the new value as a string; an absent or null value (a cleared property) is JSON null. */
         err = wh_fieldmap_put(&wh_fieldmap_hubspot, e.object_type, e.property,
                               value != NULL ? json_incref((json_t *)value) : json_null(), c->fields, name);
         if (err != WH_OK)
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: propertyName is not usable as a field name", index);
-        json_array_append_new(c->changed_fields, must(json_string(name)));
+        json_array_append_new(c->changed_fields, wh_pjson_must(json_string(name)));
     }
 
     if (e.kind == KIND_MERGE || e.kind == KIND_ASSOCIATION || e.kind == KIND_PRIVACY_DELETION || e.object_type_id.base != NULL)
-        extra = c->extra = must(json_object());
+        extra = c->extra = wh_pjson_must(json_object());
     if (e.kind == KIND_MERGE)
         err = merge_extra(ev, &e, extra, errbuf);
     else if (e.kind == KIND_ASSOCIATION)
@@ -830,7 +804,7 @@ static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, c
     else if (e.kind == KIND_PRIVACY_DELETION)
         json_object_set_new(extra, "privacyDeletion", json_true());
     if (err == WH_OK && e.object_type_id.base != NULL)
-        json_object_set_new(extra, "objectTypeId", must(json_stringn(e.object_type_id.base, e.object_type_id.len)));
+        json_object_set_new(extra, "objectTypeId", wh_pjson_must(json_stringn(e.object_type_id.base, e.object_type_id.len)));
     return err;
 }
 

@@ -24,6 +24,7 @@
 #include "../common/time.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -57,20 +58,6 @@ static const struct {
 /* No monday column maps through a table: wh_fieldmap_put then files every column under additional. */
 static const wh_fieldmap_t no_columns = {NULL, 0};
 
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a monday change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
 static bool all_digits(wh_str_t s, size_t max)
 {
     if (s.len == 0 || s.len > max)
@@ -103,7 +90,7 @@ static wh_err_t check_board_map(const json_t *map, char *errbuf)
     {
         if (!all_digits(wh_str_c(key), BOARD_ID_MAX))
             return wh_errf(errbuf, WH_EINVAL, "credentials.boardMap: keys must be board ids (1..%d digits)", BOARD_ID_MAX);
-        if (!json_is_string(v) || wh_object_type_find(json_str(v)) == NULL)
+        if (!json_is_string(v) || wh_object_type_find(wh_pjson_str(v)) == NULL)
             return wh_errf(errbuf, WH_EINVAL, "credentials.boardMap[\"%s\"]: must be a unified object type (contact, deal, …)",
                            key);
     }
@@ -158,7 +145,7 @@ static bool handshake(const wh_inbound_t *in, wh_reply_t *reply)
         json_decref(root);
         return false;
     }
-    echo = must(json_pack("{s:O}", "challenge", challenge));
+    echo = wh_pjson_must(json_pack("{s:O}", "challenge", challenge));
     body = json_dumps(echo, JSON_COMPACT | JSON_ENCODE_ANY);
     if (body == NULL) {
         fprintf(stderr, "fatal: out of memory answering a monday challenge\n");
@@ -223,10 +210,10 @@ static bool aud_matches(const json_t *aud, wh_str_t url)
     size_t i;
 
     if (json_is_string(aud))
-        return wh_str_eq(json_str(aud), url);
+        return wh_str_eq(wh_pjson_str(aud), url);
     json_array_foreach(aud, i, v)
     {
-        if (json_is_string(v) && wh_str_eq(json_str(v), url))
+        if (json_is_string(v) && wh_str_eq(wh_pjson_str(v), url))
             return true;
     }
     return false;
@@ -264,7 +251,7 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
     /* The alg is pinned before any MAC is computed: a token naming another algorithm is never tried. */
     head = decode_part(header);
     alg = json_object_get(head, "alg");
-    if (head == NULL || !json_is_string(alg) || !wh_str_eq(json_str(alg), WH_STRLIT("HS256"))) {
+    if (head == NULL || !json_is_string(alg) || !wh_str_eq(wh_pjson_str(alg), WH_STRLIT("HS256"))) {
         err = wh_errf(errbuf, WH_ESIGNATURE, "JWT header is not {\"alg\": \"HS256\", …}");
         goto Exit;
     }
@@ -338,7 +325,7 @@ static bool numeric_id(const json_t *v, char *out)
         snprintf(out, WH_MAX_ID_LEN + 1, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return true;
     }
-    if (!json_is_string(v) || !all_digits(json_str(v), WH_MAX_ID_LEN))
+    if (!json_is_string(v) || !all_digits(wh_pjson_str(v), WH_MAX_ID_LEN))
         return false;
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
     return true;
@@ -350,7 +337,7 @@ static bool occurred_at(const json_t *ev, int64_t *ms)
     const json_t *v = member(ev, "triggerTime");
 
     if (v != NULL)
-        return json_is_string(v) && wh_parse_iso8601(json_str(v), ms);
+        return json_is_string(v) && wh_parse_iso8601(wh_pjson_str(v), ms);
     v = member(ev, "changedAt");
     if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e11)
         return false;
@@ -362,7 +349,7 @@ static bool occurred_at(const json_t *ev, int64_t *ms)
 static const char *object_type_for(const json_t *credentials, const char *board_id)
 {
     const json_t *v = json_object_get(json_object_get(credentials, "boardMap"), board_id);
-    const wh_object_type_t *t = json_is_string(v) ? wh_object_type_find(json_str(v)) : NULL;
+    const wh_object_type_t *t = json_is_string(v) ? wh_object_type_find(wh_pjson_str(v)) : NULL;
 
     return t != NULL ? t->name : DEFAULT_OBJECT_TYPE;
 }
@@ -371,28 +358,28 @@ static const char *object_type_for(const json_t *credentials, const char *board_
 static wh_err_t column_change(const json_t *ev, wh_change_t *c, char *errbuf)
 {
     const json_t *column = member(ev, "columnId"), *value = member(ev, "value"), *prev = member(ev, "previousValue");
-    wh_str_t id = json_is_string(column) ? json_str(column) : WH_STRLIT("name");
+    wh_str_t id = json_is_string(column) ? wh_pjson_str(column) : WH_STRLIT("name");
     char name[WH_FIELDMAP_NAME_CAP];
 
     if (column != NULL && !json_is_string(column))
         return wh_errf(errbuf, WH_EMALFORMED, "event.columnId must be a string");
-    c->changed_fields = must(json_array());
-    c->previous = must(json_object());
+    c->changed_fields = wh_pjson_must(json_array());
+    c->previous = wh_pjson_must(json_object());
     if (wh_str_eq(id, WH_STRLIT("name"))) {
         /* update_name: the new name is in value.name (or value), the old in previousValue.name. */
         const json_t *now = json_is_object(value) && member(value, "name") != NULL ? member(value, "name") : value;
         const json_t *was = json_is_object(prev) && member(prev, "name") != NULL ? member(prev, "name") : prev;
-        json_object_set_new(c->fields, "name", now != NULL ? must(json_deep_copy(now)) : json_null());
-        json_object_set_new(c->previous, "name", was != NULL ? must(json_deep_copy(was)) : json_null());
-        json_array_append_new(c->changed_fields, must(json_string("name")));
+        json_object_set_new(c->fields, "name", now != NULL ? wh_pjson_must(json_deep_copy(now)) : json_null());
+        json_object_set_new(c->previous, "name", was != NULL ? wh_pjson_must(json_deep_copy(was)) : json_null());
+        json_array_append_new(c->changed_fields, wh_pjson_must(json_string("name")));
         return WH_OK;
     }
-    if (wh_fieldmap_put(&no_columns, c->object_type, id, value != NULL ? must(json_deep_copy(value)) : json_null(), c->fields,
-                        name) != WH_OK ||
-        wh_fieldmap_put(&no_columns, c->object_type, id, prev != NULL ? must(json_deep_copy(prev)) : json_null(), c->previous,
-                        name) != WH_OK)
+    if (wh_fieldmap_put(&no_columns, c->object_type, id, value != NULL ? wh_pjson_must(json_deep_copy(value)) : json_null(),
+                        c->fields, name) != WH_OK ||
+        wh_fieldmap_put(&no_columns, c->object_type, id, prev != NULL ? wh_pjson_must(json_deep_copy(prev)) : json_null(),
+                        c->previous, name) != WH_OK)
         return wh_errf(errbuf, WH_EMALFORMED, "event.columnId is not usable as a field name");
-    json_array_append_new(c->changed_fields, must(json_string(name)));
+    json_array_append_new(c->changed_fields, wh_pjson_must(json_string(name)));
     return WH_OK;
 }
 
@@ -410,13 +397,13 @@ static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_chan
     if (!json_is_string(type))
         return wh_errf(errbuf, WH_EMALFORMED, "event.type missing or not a string");
     for (size_t k = 0; k != sizeof(actions) / sizeof(actions[0]); ++k) {
-        if (wh_str_eq(json_str(type), wh_str_c(actions[k].type))) {
+        if (wh_str_eq(wh_pjson_str(type), wh_str_c(actions[k].type))) {
             action = actions[k].action;
             column = actions[k].column;
         }
     }
     if (action == NULL) {
-        wh_str_t t = json_str(type);
+        wh_str_t t = wh_pjson_str(type);
         bool plain = t.len <= TYPE_NAME_MAX;
         for (size_t i = 0; i != t.len && plain; ++i)
             plain = (t.base[i] >= 'a' && t.base[i] <= 'z') || t.base[i] == '_';
@@ -444,13 +431,13 @@ static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_chan
     memcpy(c->provider_event_id, json_string_value(uuid), json_string_length(uuid) + 1);
     {
         /* triggerUuid is the same on monday's retries of one trigger (README §14). */
-        wh_str_t parts[2] = {WH_STRLIT("monday/v1"), json_str(uuid)};
+        wh_str_t parts[2] = {WH_STRLIT("monday/v1"), wh_pjson_str(uuid)};
         wh_sig_dedupe_key(parts, 2, c->dedupe_key);
     }
-    c->fields = must(json_object());
-    c->extra = must(json_pack("{s:s}", "boardId", board));
+    c->fields = wh_pjson_must(json_object());
+    c->extra = wh_pjson_must(json_pack("{s:s}", "boardId", board));
     if ((v = member(ev, "groupId")) != NULL && json_is_string(v))
-        json_object_set_new(c->extra, "groupId", must(json_deep_copy(v)));
+        json_object_set_new(c->extra, "groupId", wh_pjson_must(json_deep_copy(v)));
     if (column)
         return column_change(ev, c, errbuf);
     if (strcmp(action, WH_ACTION_CREATED) == 0) {
@@ -459,12 +446,13 @@ static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_chan
         json_t *val;
         char name[WH_FIELDMAP_NAME_CAP];
         if ((v = member(ev, "pulseName")) != NULL)
-            json_object_set_new(c->fields, "name", must(json_deep_copy(v)));
+            json_object_set_new(c->fields, "name", wh_pjson_must(json_deep_copy(v)));
         if (values != NULL && !json_is_object(values))
             return wh_errf(errbuf, WH_EMALFORMED, "event.columnValues must be an object");
         json_object_foreach((json_t *)values, key, val)
         {
-            if (wh_fieldmap_put(&no_columns, c->object_type, wh_str_c(key), must(json_deep_copy(val)), c->fields, name) != WH_OK)
+            if (wh_fieldmap_put(&no_columns, c->object_type, wh_str_c(key), wh_pjson_must(json_deep_copy(val)), c->fields, name) !=
+                WH_OK)
                 return wh_errf(errbuf, WH_EMALFORMED, "event.columnValues has a key not usable as a field name");
         }
     }
@@ -502,7 +490,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
  */
 static void success(const wh_inbound_t *in, size_t accepted, wh_reply_t *reply)
 {
-    json_t *body = must(json_pack("{s:I}", "accepted", (json_int_t)accepted));
+    json_t *body = wh_pjson_must(json_pack("{s:I}", "accepted", (json_int_t)accepted));
 
     (void)in;
     reply->status = 200;

@@ -23,6 +23,7 @@
 #include "../common/time.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -32,8 +33,7 @@ extern const wh_fieldmap_t wh_fieldmap_pipedrive;
 #define CREDENTIAL_MAX 256
 /* Longest entity / object / action name we read; every known one is far shorter. */
 #define TYPE_NAME_MAX 64
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 /* Room for the decoded Basic credentials of the longest header wh_sig_get_header lets through. */
 #define BASIC_DECODED_CAP (WH_MAX_HEADER_VALUE / 4 * 3 + 3)
 /* Unix timestamps at or above this are read as milliseconds (year 2286 in seconds); see read_time(). */
@@ -104,40 +104,6 @@ typedef struct {
     char time_text[32];                /* the timestamp as sent (dedupe key), or its integer's digits */
     int64_t occurred_at;
 } event_t;
-
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a Pipedrive change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response (no quotes, no UTF-8 cut). */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
 
 /* Credentials. */
 
@@ -277,7 +243,7 @@ static bool id_text(const json_t *v, char *out)
     }
     if (!json_is_string(v))
         return false;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return false;
     memcpy(out, s.base, s.len);
@@ -288,7 +254,7 @@ static bool id_text(const json_t *v, char *out)
 /* An id member of `obj` (see id_text) into `out`. Absent: out = "" and WH_OK unless `required`. */
 static wh_err_t read_id(const json_t *obj, const char *where, const char *key, bool required, char *out, char *errbuf)
 {
-    const json_t *v = member(obj, key);
+    const json_t *v = wh_pjson_member(obj, key);
 
     out[0] = '\0';
     if (v == NULL)
@@ -301,13 +267,13 @@ static wh_err_t read_id(const json_t *obj, const char *where, const char *key, b
 /* A required short string member (meta.action, meta.entity). */
 static wh_err_t read_name(const json_t *meta, const char *key, wh_str_t *out, char *errbuf)
 {
-    const json_t *v = member(meta, key);
+    const json_t *v = wh_pjson_member(meta, key);
 
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "meta.%s missing", key);
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > TYPE_NAME_MAX)
         return wh_errf(errbuf, WH_EMALFORMED, "meta.%s must be a non-empty string of at most %d bytes", key, TYPE_NAME_MAX);
-    *out = json_str(v);
+    *out = wh_pjson_str(v);
     return WH_OK;
 }
 
@@ -343,7 +309,7 @@ static wh_err_t resolve_action(event_t *e, char *errbuf)
             return WH_OK;
         }
     }
-    if (echoable(e->verb))
+    if (wh_pjson_echoable(e->verb))
         return wh_errf(errbuf, WH_EMALFORMED, "unknown v%d meta.action \"%.*s\"", e->version, (int)e->verb.len, e->verb.base);
     return wh_errf(errbuf, WH_EMALFORMED, "unknown v%d meta.action", e->version);
 }
@@ -355,8 +321,8 @@ static wh_err_t resolve_action(event_t *e, char *errbuf)
  */
 static wh_err_t read_time(const json_t *meta, event_t *e, char *errbuf)
 {
-    const json_t *micro = e->version == 1 ? member(meta, "timestamp_micro") : NULL;
-    const json_t *ts = member(meta, "timestamp");
+    const json_t *micro = e->version == 1 ? wh_pjson_member(meta, "timestamp_micro") : NULL;
+    const json_t *ts = wh_pjson_member(meta, "timestamp");
     int64_t v;
 
     if (micro != NULL) {
@@ -370,7 +336,7 @@ static wh_err_t read_time(const json_t *meta, event_t *e, char *errbuf)
     if (ts == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "meta.timestamp missing");
     if (json_is_string(ts)) {
-        if (json_string_length(ts) >= sizeof(e->time_text) || !wh_parse_iso8601(json_str(ts), &e->occurred_at))
+        if (json_string_length(ts) >= sizeof(e->time_text) || !wh_parse_iso8601(wh_pjson_str(ts), &e->occurred_at))
             return wh_errf(errbuf, WH_EMALFORMED, "meta.timestamp is not an RFC 3339 date-time");
         memcpy(e->time_text, json_string_value(ts), json_string_length(ts) + 1);
         return WH_OK;
@@ -388,7 +354,7 @@ static wh_err_t read_time(const json_t *meta, event_t *e, char *errbuf)
 /* `data`/`current` and `previous`: an object, or absent/null. */
 static wh_err_t read_body_object(const json_t *root, const char *key, const json_t **out, char *errbuf)
 {
-    const json_t *v = member(root, key);
+    const json_t *v = wh_pjson_member(root, key);
 
     if (v != NULL && !json_is_object(v))
         return wh_errf(errbuf, WH_EMALFORMED, "%s must be an object or null", key);
@@ -399,7 +365,7 @@ static wh_err_t read_body_object(const json_t *root, const char *key, const json
 /* Reads and checks every member the change needs, before anything is written to `out`. */
 static wh_err_t read_event(const json_t *root, event_t *e, char *errbuf)
 {
-    const json_t *meta = member(root, "meta");
+    const json_t *meta = wh_pjson_member(root, "meta");
     wh_err_t err;
 
     if (!json_is_object(root))
@@ -410,9 +376,9 @@ static wh_err_t read_event(const json_t *root, event_t *e, char *errbuf)
         return wh_errf(errbuf, WH_EMALFORMED, "meta must be an object");
 
     /* v2 names the object in meta.entity, v1 in meta.object; meta.version/meta.v are not relied on. */
-    if (member(meta, "entity") != NULL)
+    if (wh_pjson_member(meta, "entity") != NULL)
         e->version = 2;
-    else if (member(meta, "object") != NULL)
+    else if (wh_pjson_member(meta, "object") != NULL)
         e->version = 1;
     else
         return wh_errf(errbuf, WH_EMALFORMED, "meta.entity (v2) or meta.object (v1) missing");
@@ -504,7 +470,7 @@ static void append_name(json_t *names, const char *name)
         if (strcmp(json_string_value(v), name) == 0)
             return;
     }
-    json_array_append_new(names, must(json_string(name)));
+    json_array_append_new(names, wh_pjson_must(json_string(name)));
 }
 
 /* Files every key of `src` into `dst` through the field table; appends the used names to `names` (may be NULL). */
@@ -537,24 +503,24 @@ static wh_err_t fill_change(const event_t *e, wh_change_t *c, char *errbuf)
     const char *where = e->version == 2 ? "data" : "current";
     wh_err_t err = WH_OK;
 
-    c->fields = must(json_object());
+    c->fields = wh_pjson_must(json_object());
     /* A delete's data/current is null; a merge's loser (v2) is gone too: its last state is in previous. */
     if (e->current != NULL && e->kind != KIND_DELETED && !(e->kind == KIND_MERGED && e->version == 2))
         err = map_object(e, e->current, where, c->fields, NULL, errbuf);
     if (err != WH_OK || e->previous == NULL)
         return err;
 
-    c->previous = must(json_object());
+    c->previous = wh_pjson_must(json_object());
     if (e->kind != KIND_UPDATED)
         return map_object(e, e->previous, "previous", c->previous, NULL, errbuf);
 
-    c->changed_fields = must(json_array());
+    c->changed_fields = wh_pjson_must(json_array());
     if (e->version == 2)
         return map_object(e, e->previous, "previous", c->previous, c->changed_fields, errbuf);
 
     /* v1: keys of either object whose values differ; previous keeps only those keys' prior values. */
     {
-        json_t *changed = must(json_object());
+        json_t *changed = wh_pjson_must(json_object());
         const char *key;
         size_t key_len;
         json_t *v;
@@ -574,7 +540,7 @@ static wh_err_t fill_change(const event_t *e, wh_change_t *c, char *errbuf)
 
             if (err != WH_OK || json_object_getn(e->previous, key, key_len) != NULL)
                 continue;
-            scratch = must(json_object());
+            scratch = wh_pjson_must(json_object());
             if (wh_fieldmap_put(&wh_fieldmap_pipedrive, e->object_type, wh_str(key, key_len), json_null(), scratch, name) != WH_OK)
                 err = wh_errf(errbuf, WH_EMALFORMED, "current holds a key that is not usable as a field name");
             else
@@ -589,21 +555,21 @@ static void fill_extra(const event_t *e, wh_change_t *c)
 {
     if (e->kind != KIND_MERGED && !e->generic)
         return;
-    c->extra = must(json_object());
+    c->extra = wh_pjson_must(json_object());
     if (e->generic)
-        json_object_set_new(c->extra, "entity", must(json_stringn(e->entity.base, e->entity.len)));
+        json_object_set_new(c->extra, "entity", wh_pjson_must(json_stringn(e->entity.base, e->entity.len)));
     if (e->kind == KIND_MERGED) {
-        json_t *ids = must(json_array());
+        json_t *ids = wh_pjson_must(json_array());
         char loser[WH_MAX_ID_LEN + 1] = "";
 
         /* v2: the loser's delete names the survivor (merged_to_id). v1 (UNCONFIRMED shape): previous.id when it
          * differs from meta.id. */
         if (e->version == 2)
             memcpy(loser, e->object_id, sizeof(loser));
-        else if (e->previous != NULL && !id_text(member(e->previous, "id"), loser))
+        else if (e->previous != NULL && !id_text(wh_pjson_member(e->previous, "id"), loser))
             loser[0] = '\0';
         if (loser[0] != '\0' && (e->version == 2 || strcmp(loser, e->object_id) != 0))
-            json_array_append_new(ids, must(json_string(loser)));
+            json_array_append_new(ids, wh_pjson_must(json_string(loser)));
         json_object_set_new(c->extra, "mergedIds", ids);
     }
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "provider.h"
+#include "pjson.h"
 #include "../common/unified.h"
 
 wh_str_t wh_inbound_header(const wh_inbound_t *in, wh_str_t lname)
@@ -84,4 +85,36 @@ bool wh_change_own_type(wh_change_t *c, const char *provider, const char *detail
         abort();
     c->object_type = json_string_value(c->own_type);
     return true;
+}
+
+json_t *wh_pjson_must(json_t *v)
+{
+    if (v == NULL) {
+        fprintf(stderr, "fatal: out of memory building a change\n");
+        abort();
+    }
+    return v;
+}
+
+wh_str_t wh_pjson_str(const json_t *v)
+{
+    return wh_str(json_string_value(v), json_string_length(v));
+}
+
+bool wh_pjson_echoable(wh_str_t s)
+{
+    if (s.len == 0 || s.len > WH_ECHO_MAX)
+        return false;
+    for (size_t i = 0; i != s.len; ++i) {
+        unsigned char c = (unsigned char)s.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+const json_t *wh_pjson_member(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
 }

@@ -21,6 +21,7 @@
 #include "../common/crypto.h"
 #include "../common/time.h"
 #include "../common/unified.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -34,20 +35,6 @@
 /* Longest object type name kept in extra.objectType. */
 #define OBJECT_TYPE_MAX 64
 #define GENERIC_OBJECT_TYPE "object"
-
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a standard change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
 
 /* Object type names: [a-z0-9_:-], 1..OBJECT_TYPE_MAX bytes (safe to echo in an errbuf and to put in a type). */
 static bool plain_name(wh_str_t s)
@@ -138,7 +125,7 @@ static wh_err_t check_type_map(const json_t *map, char *errbuf)
         wh_str_t raw;
         if (key[0] == '\0' || strlen(key) > TYPE_NAME_MAX)
             return wh_errf(errbuf, WH_EINVAL, "credentials.typeMap: keys must be 1..%d bytes", TYPE_NAME_MAX);
-        if (!json_is_string(v) || !split_type(json_str(v), &object_type, &raw, &action))
+        if (!json_is_string(v) || !split_type(wh_pjson_str(v), &object_type, &raw, &action))
             return wh_errf(errbuf, WH_EINVAL,
                            "credentials.typeMap: values must be \"<objectType>.<action>\" with a unified action (created, "
                            "updated, deleted, merged, restored, associated)");
@@ -159,7 +146,7 @@ static wh_err_t check_credentials(const json_t *credentials, char *errbuf)
     secret = json_object_get(credentials, "secret");
     if (secret == NULL)
         return wh_errf(errbuf, WH_EINVAL, "credentials.secret: required");
-    if (!json_is_string(secret) || decode_secret(json_str(secret), key) < 0)
+    if (!json_is_string(secret) || decode_secret(wh_pjson_str(secret), key) < 0)
         return wh_errf(errbuf, WH_EINVAL, "credentials.secret: must be \"whsec_\" followed by the base64 of %d to %d bytes",
                        SECRET_MIN_BYTES, SECRET_MAX_BYTES);
     map = json_object_get(credentials, "typeMap");
@@ -274,7 +261,7 @@ static bool read_id(const json_t *v, char *out)
     }
     if (!json_is_string(v))
         return false;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return false;
     memcpy(out, s.base, s.len);
@@ -294,9 +281,9 @@ static wh_err_t resolve_type(const json_t *type, const json_t *credentials, cons
         return wh_errf(errbuf, WH_EMALFORMED, "type must be a string of 1..%d bytes", TYPE_NAME_MAX);
     if (json_is_object(map))
         mapped = json_object_get(map, json_string_value(type));
-    name = json_is_string(mapped) ? json_str(mapped) : json_str(type);
+    name = json_is_string(mapped) ? wh_pjson_str(mapped) : wh_pjson_str(type);
     if (!split_type(name, object_type, raw_type, action)) {
-        if (echoable(json_str(type)))
+        if (echoable(wh_pjson_str(type)))
             return wh_errf(errbuf, WH_EMALFORMED,
                            "type \"%s\" is not \"<objectType>.<action>\" with a unified action and has no typeMap entry",
                            json_string_value(type));
@@ -342,7 +329,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
     if ((err = resolve_type(v, credentials, &object_type, &raw_type, &action, errbuf)) != WH_OK)
         goto Exit;
     v = json_object_get(root, "timestamp");
-    if (!json_is_string(v) || !wh_parse_iso8601(json_str(v), &occurred)) {
+    if (!json_is_string(v) || !wh_parse_iso8601(wh_pjson_str(v), &occurred)) {
         err = wh_errf(errbuf, WH_EMALFORMED, "timestamp must be an ISO 8601 date-time");
         goto Exit;
     }
@@ -383,17 +370,17 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
         wh_str_t parts[2] = {WH_STRLIT("standard/v1"), id};
         wh_sig_dedupe_key(parts, 2, c->dedupe_key);
     }
-    c->fields = must(json_object());
+    c->fields = wh_pjson_must(json_object());
     json_object_foreach(data, key, v)
     {
         if (strcmp(key, "id") != 0)
-            json_object_set_new(c->fields, key, must(json_deep_copy(v)));
+            json_object_set_new(c->fields, key, wh_pjson_must(json_deep_copy(v)));
     }
     /* A message with nothing but the id (a delete, or a sender that wants the receiver to fetch) is thin. */
     c->thin = json_object_size(c->fields) == 0 && strcmp(action, WH_ACTION_DELETED) != 0;
     if (object_type == NULL) {
-        c->extra = must(json_object());
-        json_object_set_new(c->extra, "objectType", must(json_stringn(raw_type.base, raw_type.len)));
+        c->extra = wh_pjson_must(json_object());
+        json_object_set_new(c->extra, "objectType", wh_pjson_must(json_stringn(raw_type.base, raw_type.len)));
     }
 Exit:
     json_decref(root);

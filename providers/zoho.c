@@ -18,6 +18,7 @@
 #include "../common/crypto.h"
 #include "../common/unified.h"
 #include "fieldmap.h"
+#include "pjson.h"
 #include "provider.h"
 #include "sig.h"
 
@@ -27,8 +28,7 @@ extern const wh_fieldmap_t wh_fieldmap_zoho;
 #define CREDENTIAL_MAX 256
 /* Longest module / operation name we read (custom module API names are well under it). */
 #define TYPE_NAME_MAX 64
-/* Error messages echo provider-chosen names only when they are this short and plain (see echoable()). */
-#define ECHO_MAX 64
+/* Error messages echo provider-chosen names only when they are this short and plain (see wh_pjson_echoable()). */
 
 /*
  * Module API name -> object type (README §7.4). Users are not a documented Notification API module
@@ -86,40 +86,6 @@ typedef struct {
     int64_t server_time;
 } note_t;
 
-static json_t *must(json_t *v)
-{
-    if (v == NULL) {
-        fprintf(stderr, "fatal: out of memory building a Zoho change\n");
-        abort();
-    }
-    return v;
-}
-
-static wh_str_t json_str(const json_t *v)
-{
-    return wh_str(json_string_value(v), json_string_length(v));
-}
-
-/* Short plain ASCII: safe to put in an errbuf that may end up in a JSON response (no quotes, no UTF-8 cut). */
-static bool echoable(wh_str_t s)
-{
-    if (s.len == 0 || s.len > ECHO_MAX)
-        return false;
-    for (size_t i = 0; i != s.len; ++i) {
-        unsigned char c = (unsigned char)s.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /*
  * An id as text into `out` (WH_MAX_ID_LEN + 1 bytes): a non-negative integer, or a string of 1..WH_MAX_ID_LEN
  * bytes without NUL. Zoho writes record ids as strings and channel ids as numbers (a Java long); both forms
@@ -137,7 +103,7 @@ static bool id_text(const json_t *v, char *out)
     }
     if (!json_is_string(v))
         return false;
-    s = json_str(v);
+    s = wh_pjson_str(v);
     if (s.len == 0 || s.len > WH_MAX_ID_LEN || memchr(s.base, '\0', s.len) != NULL)
         return false;
     memcpy(out, s.base, s.len);
@@ -209,12 +175,12 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
         err = wh_errf(errbuf, WH_ESIGNATURE, "body is not a JSON object carrying channel_id and token");
         goto Exit;
     }
-    v = member(root, "channel_id");
+    v = wh_pjson_member(root, "channel_id");
     if (v == NULL || !id_text(v, received_channel)) {
         err = wh_errf(errbuf, WH_ESIGNATURE, "channel_id missing or not an id");
         goto Exit;
     }
-    v = member(root, "token");
+    v = wh_pjson_member(root, "token");
     if (!json_is_string(v)) {
         err = wh_errf(errbuf, WH_ESIGNATURE, "token missing or not a string");
         goto Exit;
@@ -278,14 +244,14 @@ static wh_err_t load_body(const wh_inbound_t *in, json_t **root, char *errbuf)
 
 static wh_err_t read_name(const json_t *root, const char *key, wh_str_t *out, char *errbuf)
 {
-    const json_t *v = member(root, key);
+    const json_t *v = wh_pjson_member(root, key);
 
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "%s missing", key);
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > TYPE_NAME_MAX ||
         memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "%s must be a non-empty string of at most %d bytes", key, TYPE_NAME_MAX);
-    *out = json_str(v);
+    *out = wh_pjson_str(v);
     return WH_OK;
 }
 
@@ -299,7 +265,7 @@ static const char *canonical_type(const char *name)
 /* An optional member that must be an array when present. */
 static wh_err_t read_array(const json_t *root, const char *key, const json_t **out, char *errbuf)
 {
-    const json_t *v = member(root, key);
+    const json_t *v = wh_pjson_member(root, key);
 
     if (v != NULL && !json_is_array(v))
         return wh_errf(errbuf, WH_EMALFORMED, "%s must be an array", key);
@@ -333,12 +299,12 @@ static wh_err_t read_note(const json_t *root, note_t *n, char *errbuf)
         if (wh_str_eq(n->operation, wh_str_c(operations[k].operation)))
             n->action = operations[k].action;
     if (n->action == NULL) {
-        if (echoable(n->operation))
+        if (wh_pjson_echoable(n->operation))
             return wh_errf(errbuf, WH_EMALFORMED, "unknown operation \"%.*s\"", (int)n->operation.len, n->operation.base);
         return wh_errf(errbuf, WH_EMALFORMED, "unknown operation");
     }
 
-    v = member(root, "server_time");
+    v = wh_pjson_member(root, "server_time");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "server_time missing");
     if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -347,11 +313,11 @@ static wh_err_t read_note(const json_t *root, note_t *n, char *errbuf)
     snprintf(n->server_time_text, sizeof(n->server_time_text), "%lld", (long long)n->server_time);
 
     /* verify has checked it; parse still reads it for the dedupe key (and stays safe when called alone). */
-    v = member(root, "channel_id");
+    v = wh_pjson_member(root, "channel_id");
     if (v == NULL || !id_text(v, n->channel_id))
         return wh_errf(errbuf, WH_EMALFORMED, "channel_id missing or not an id");
 
-    n->ids = member(root, "ids");
+    n->ids = wh_pjson_member(root, "ids");
     if (n->ids == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "ids missing");
     if (!json_is_array(n->ids))
@@ -385,8 +351,8 @@ static wh_err_t add_changed(const note_t *n, const json_t *name, json_t *list, s
 
     if (!json_is_string(name))
         return wh_errf(errbuf, WH_EMALFORMED, "affected_fields[%zu]: field names must be strings", index);
-    scratch = must(json_object());
-    err = wh_fieldmap_put(&wh_fieldmap_zoho, n->object_type, json_str(name), json_null(), scratch, unified);
+    scratch = wh_pjson_must(json_object());
+    err = wh_fieldmap_put(&wh_fieldmap_zoho, n->object_type, wh_pjson_str(name), json_null(), scratch, unified);
     json_decref(scratch);
     if (err != WH_OK)
         return wh_errf(errbuf, WH_EMALFORMED, "affected_fields[%zu]: a field name is not usable", index);
@@ -396,7 +362,7 @@ static wh_err_t add_changed(const note_t *n, const json_t *name, json_t *list, s
         if (strcmp(json_string_value(v), unified) == 0)
             return WH_OK;
     }
-    json_array_append_new(list, must(json_string(unified)));
+    json_array_append_new(list, wh_pjson_must(json_string(unified)));
     return WH_OK;
 }
 
@@ -416,7 +382,7 @@ static wh_err_t changed_fields(const note_t *n, const char *id, json_t **out, ch
     {
         if (json_is_string(entry)) {
             if (*out == NULL)
-                *out = must(json_array());
+                *out = wh_pjson_must(json_array());
             err = add_changed(n, entry, *out, i, errbuf);
         } else if (json_is_object(entry)) {
             names = json_object_get(entry, id);
@@ -425,7 +391,7 @@ static wh_err_t changed_fields(const note_t *n, const char *id, json_t **out, ch
             if (!json_is_array(names))
                 return wh_errf(errbuf, WH_EMALFORMED, "affected_fields[%zu]: must map a record id to an array of names", i);
             if (*out == NULL)
-                *out = must(json_array());
+                *out = wh_pjson_must(json_array());
             json_array_foreach(names, j, name)
             {
                 if (err == WH_OK)
@@ -452,8 +418,9 @@ static wh_err_t affected_values(const note_t *n, const char *id, json_t **out, c
     *out = NULL;
     json_array_foreach(n->affected_values, i, entry)
     {
-        values = member(entry, "values");
-        if (!json_is_object(entry) || !id_text(member(entry, "record_id"), record) || (values != NULL && !json_is_object(values))) {
+        values = wh_pjson_member(entry, "values");
+        if (!json_is_object(entry) || !id_text(wh_pjson_member(entry, "record_id"), record) ||
+            (values != NULL && !json_is_object(values))) {
             json_decref(*out);
             *out = NULL;
             return wh_errf(errbuf, WH_EMALFORMED, "affected_values[%zu]: must be {\"record_id\", \"values\": {…}}", i);
@@ -461,7 +428,7 @@ static wh_err_t affected_values(const note_t *n, const char *id, json_t **out, c
         if (strcmp(record, id) != 0 || values == NULL)
             continue;
         if (*out == NULL)
-            *out = must(json_object());
+            *out = wh_pjson_must(json_object());
         json_object_keylen_foreach((json_t *)values, key, key_len, v)
         {
             if (wh_fieldmap_put(&wh_fieldmap_zoho, n->object_type, wh_str(key, key_len), json_incref(v), *out, unified) != WH_OK) {
@@ -522,18 +489,18 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
         c->occurred_at_ms = n.server_time;
         memcpy(c->object_id, id, sizeof(c->object_id));
         dedupe_key(&n, id, c->dedupe_key);
-        c->fields = must(json_object());
+        c->fields = wh_pjson_must(json_object());
         err = changed_fields(&n, id, &c->changed_fields, errbuf);
         if (err == WH_OK)
             err = affected_values(&n, id, &values, errbuf);
         if (err != WH_OK)
             goto Exit;
         if (values != NULL || n.generic) {
-            c->extra = must(json_object());
+            c->extra = wh_pjson_must(json_object());
             if (values != NULL)
                 json_object_set_new(c->extra, "affectedValues", values);
             if (n.generic)
-                json_object_set_new(c->extra, "module", must(json_stringn(n.module.base, n.module.len)));
+                json_object_set_new(c->extra, "module", wh_pjson_must(json_stringn(n.module.base, n.module.len)));
         }
     }
 Exit:
