@@ -48,13 +48,6 @@ static const struct {
     {"record.merged", WH_ACTION_MERGED},
 };
 
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 static bool plain_id(wh_str_t s)
 {
     return s.base != NULL && s.len != 0 && s.len <= WH_MAX_ID_LEN && memchr(s.base, '\0', s.len) == NULL;
@@ -151,37 +144,10 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /* A string id (1..WH_MAX_ID_LEN bytes, no NUL) of `o` into `out`. Absent: "" and WH_OK unless `required`. */
 static wh_err_t read_id(const json_t *o, size_t index, const char *where, const char *key, bool required, char *out, char *errbuf)
 {
-    const json_t *v = member(o, key);
+    const json_t *v = wh_pjson_member(o, key);
 
     out[0] = '\0';
     if (v == NULL)
@@ -212,7 +178,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
 
     if (!json_is_object(ev))
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: not an object", e->index);
-    v = member(ev, "event_type");
+    v = wh_pjson_member(ev, "event_type");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: event_type missing", e->index);
     if (!json_is_string(v))
@@ -227,7 +193,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
                            (int)e->type.len, e->type.base);
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: unsupported event_type (record.* only)", e->index);
     }
-    id = member(ev, "id");
+    id = wh_pjson_member(ev, "id");
     if (id == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: id missing", e->index);
     if (!json_is_object(id))
@@ -341,9 +307,9 @@ static wh_err_t parse_event(const wh_inbound_t *in, const json_t *credentials, c
         if (e.duplicate_object_id[0] != '\0')
             json_object_set_new(extra, "duplicateObjectId", wh_pjson_must(json_string(e.duplicate_object_id)));
     }
-    actor = member(ev, "actor");
+    actor = wh_pjson_member(ev, "actor");
     if (json_is_object(actor)) {
-        const json_t *type = member(actor, "type"), *id = member(actor, "id");
+        const json_t *type = wh_pjson_member(actor, "type"), *id = wh_pjson_member(actor, "id");
         json_t *copy = wh_pjson_must(json_object());
         if (json_is_string(type) && plain_id(wh_pjson_str(type)))
             json_object_set_new(copy, "type", wh_pjson_must(json_deep_copy(type)));
@@ -373,7 +339,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH)) {
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH)) {
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         goto Exit;
     }
@@ -381,7 +347,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
         err = wh_errf(errbuf, WH_EMALFORMED, "body is not an Attio webhook ({\"webhook_id\", \"events\": […]})");
         goto Exit;
     }
-    webhook = member(root, "webhook_id");
+    webhook = wh_pjson_member(root, "webhook_id");
     if (webhook == NULL) {
         err = wh_errf(errbuf, WH_EMALFORMED, "webhook_id missing");
         goto Exit;
@@ -390,7 +356,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
         err = wh_errf(errbuf, WH_EMALFORMED, "webhook_id must be a non-empty string of at most %d bytes", WH_MAX_ID_LEN);
         goto Exit;
     }
-    events = member(root, "events");
+    events = wh_pjson_member(root, "events");
     if (events == NULL || !json_is_array(events)) {
         err = wh_errf(errbuf, WH_EMALFORMED, "events must be an array");
         goto Exit;

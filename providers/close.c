@@ -59,13 +59,6 @@ static const struct {
     {"merged", WH_ACTION_MERGED},
 };
 
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /* Credentials. */
 
 /* signatureKey hex-decoded into key (SIGNATURE_KEY_MAX_BYTES); -1 when it is not non-empty hex of at most that many bytes. */
@@ -141,37 +134,10 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /* A string id of 1..WH_MAX_ID_LEN bytes without NUL into `out`. Absent: "" and WH_OK unless `required`. */
 static wh_err_t read_id(const json_t *ev, const char *key, bool required, char *out, char *errbuf)
 {
-    const json_t *v = member(ev, key);
+    const json_t *v = wh_pjson_member(ev, key);
     wh_str_t s;
 
     out[0] = '\0';
@@ -285,7 +251,7 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
     if (err != WH_OK)
         return err;
 
-    v = member(ev, "object_type");
+    v = wh_pjson_member(ev, "object_type");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.object_type missing");
     type = wh_pjson_str(v);
@@ -293,7 +259,7 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
         return wh_errf(errbuf, WH_EMALFORMED, "event.object_type must be a non-empty string of at most %d bytes", TYPE_NAME_MAX);
     object_type = resolve_type(type);
 
-    v = member(ev, "action");
+    v = wh_pjson_member(ev, "action");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.action missing");
     close_action = wh_pjson_str(v);
@@ -305,19 +271,19 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
             action = wh_action_find(wh_str_c(actions[k].action)); /* the canonical pointer (unified.c) */
 
     /* occurredAt: date_updated (moves on consolidation), else date_created. */
-    v = member(ev, "date_updated");
+    v = wh_pjson_member(ev, "date_updated");
     if (v == NULL)
-        v = member(ev, "date_created");
+        v = wh_pjson_member(ev, "date_created");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event.date_updated and event.date_created missing");
     if (!json_is_string(v) || !parse_date(wh_pjson_str(v), &occurred))
         return wh_errf(errbuf, WH_EMALFORMED, "event.date_updated/date_created must be an ISO 8601 date-time");
-    if (member(ev, "date_updated") != NULL)
+    if (wh_pjson_member(ev, "date_updated") != NULL)
         date_updated = wh_pjson_str(v);
 
-    data = member(ev, "data");
-    previous = member(ev, "previous_data");
-    changed = member(ev, "changed_fields");
+    data = wh_pjson_member(ev, "data");
+    previous = wh_pjson_member(ev, "previous_data");
+    changed = wh_pjson_member(ev, "changed_fields");
     if (data != NULL && !json_is_object(data))
         return wh_errf(errbuf, WH_EMALFORMED, "event.data must be an object");
     if (previous != NULL && !json_is_object(previous))
@@ -380,9 +346,9 @@ static wh_err_t parse_event(const json_t *ev, const json_t *subscription, wh_cha
     }
     if (strcmp(action, WH_ACTION_MERGED) == 0) {
         /* Lead merges name both sides in meta (README §6.4, per our reading of the Event Log docs). */
-        const json_t *meta = member(ev, "meta");
-        const json_t *source = json_is_object(meta) ? member(meta, "merge_source_lead_id") : NULL;
-        const json_t *dest = json_is_object(meta) ? member(meta, "merge_destination_lead_id") : NULL;
+        const json_t *meta = wh_pjson_member(ev, "meta");
+        const json_t *source = json_is_object(meta) ? wh_pjson_member(meta, "merge_source_lead_id") : NULL;
+        const json_t *dest = json_is_object(meta) ? wh_pjson_member(meta, "merge_destination_lead_id") : NULL;
         if (extra == NULL)
             extra = c->extra = wh_pjson_must(json_object());
         json_object_set_new(extra, "mergedIds", wh_pjson_must(json_array()));
@@ -417,12 +383,12 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH))
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH))
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
-    else if (!json_is_object(root) || member(root, "event") == NULL)
+    else if (!json_is_object(root) || wh_pjson_member(root, "event") == NULL)
         err = wh_errf(errbuf, WH_EMALFORMED, "body is not a Close webhook ({\"event\": {…}})");
     else
-        err = parse_event(member(root, "event"), member(root, "subscription_id"), out, errbuf);
+        err = parse_event(wh_pjson_member(root, "event"), wh_pjson_member(root, "subscription_id"), out, errbuf);
     json_decref(root);
     return err;
 }

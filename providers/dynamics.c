@@ -290,34 +290,6 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    /* json_object_foreach wants a non-const object; iteration does not modify it. */
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /* A string member of 1..WH_MAX_ID_LEN bytes without NUL into `out`; absent -> "" (WH_OK unless required). */
 static wh_err_t read_id(const json_t *obj, const char *key, bool required, char *out, char *errbuf)
 {
@@ -619,7 +591,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH))
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH))
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
     else if (!json_is_object(root))
         err = wh_errf(errbuf, WH_EMALFORMED, "body is not a RemoteExecutionContext object");

@@ -335,41 +335,6 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level array is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    /* json_object_foreach wants a non-const object; iteration does not modify it. */
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *ev, const char *key)
-{
-    const json_t *v = json_object_get(ev, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /*
  * An id as text into `out` (WH_MAX_ID_LEN + 1 bytes): an integer, or a string of 1..WH_MAX_ID_LEN bytes
  * without NUL. With `numeric` (object ids) the integer must be non-negative and the string all decimal digits.
@@ -401,7 +366,7 @@ static bool id_text(const json_t *v, bool numeric, char *out)
 /* An id member (see id_text) into `out`. Absent: out = "" and WH_OK unless `required`. */
 static wh_err_t read_id(const json_t *ev, size_t index, const char *key, bool numeric, bool required, char *out, char *errbuf)
 {
-    const json_t *v = member(ev, key);
+    const json_t *v = wh_pjson_member(ev, key);
 
     out[0] = '\0';
     if (v == NULL)
@@ -415,7 +380,7 @@ static wh_err_t read_id(const json_t *ev, size_t index, const char *key, bool nu
 /* A required non-negative integer member (portalId, occurredAt). */
 static wh_err_t read_count(const json_t *ev, size_t index, const char *key, int64_t *out, char *errbuf)
 {
-    const json_t *v = member(ev, key);
+    const json_t *v = wh_pjson_member(ev, key);
 
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: %s missing", index, key);
@@ -428,7 +393,7 @@ static wh_err_t read_count(const json_t *ev, size_t index, const char *key, int6
 /* An optional boolean member; absent is false. */
 static wh_err_t read_flag(const json_t *ev, size_t index, const char *key, bool *out, char *errbuf)
 {
-    const json_t *v = member(ev, key);
+    const json_t *v = wh_pjson_member(ev, key);
 
     *out = false;
     if (v == NULL)
@@ -464,12 +429,12 @@ static bool is_type_id(wh_str_t s)
 
 static wh_err_t resolve_object_type_id(const json_t *ev, event_t *e, char *errbuf)
 {
-    const json_t *v = member(ev, "objectTypeId");
+    const json_t *v = wh_pjson_member(ev, "objectTypeId");
     wh_str_t id;
 
     /* UNCONFIRMED: generic association events may name the type per side only; the "from" side is this event's. */
     if (v == NULL && e->kind == KIND_ASSOCIATION)
-        v = member(ev, "fromObjectTypeId");
+        v = wh_pjson_member(ev, "fromObjectTypeId");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: objectTypeId missing", e->index);
     if (!json_is_string(v) || !is_type_id(wh_pjson_str(v)))
@@ -536,9 +501,9 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: not an object", e->index);
 
     /* Current deliveries say subscriptionType; older ones (and HubSpot's own docs example) say eventType. */
-    v = member(ev, "subscriptionType");
+    v = wh_pjson_member(ev, "subscriptionType");
     if (v == NULL)
-        v = member(ev, "eventType");
+        v = wh_pjson_member(ev, "eventType");
     if (v == NULL)
         return wh_errf(errbuf, WH_EMALFORMED, "event %zu: subscriptionType missing", e->index);
     if (!json_is_string(v))
@@ -588,7 +553,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
     snprintf(e->account, sizeof(e->account), "%lld", (long long)portal);
 
     if (e->kind == KIND_PROPERTY_CHANGE) {
-        v = member(ev, "propertyName");
+        v = wh_pjson_member(ev, "propertyName");
         if (v == NULL)
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: propertyName missing", e->index);
         if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > WH_FIELDMAP_MAX_PROPERTY ||
@@ -599,7 +564,7 @@ static wh_err_t read_event(const json_t *ev, event_t *e, char *errbuf)
     }
 
     if (e->kind == KIND_ASSOCIATION) {
-        v = member(ev, "associationType");
+        v = wh_pjson_member(ev, "associationType");
         if (v != NULL && !json_is_string(v))
             return wh_errf(errbuf, WH_EMALFORMED, "event %zu: associationType must be a string", e->index);
         if (v == NULL)
@@ -648,7 +613,7 @@ static void dedupe_key(const event_t *e, uint8_t out[WH_DEDUPE_KEY_LEN])
 /* extra for a merge: {"mergedIds": ["…"], "newObjectId": "…"} (ids as strings, like objectId). */
 static wh_err_t merge_extra(const json_t *ev, const event_t *e, json_t *extra, char *errbuf)
 {
-    const json_t *list = member(ev, "mergedObjectIds"), *v;
+    const json_t *list = wh_pjson_member(ev, "mergedObjectIds"), *v;
     json_t *ids = wh_pjson_must(json_array());
     char id[WH_MAX_ID_LEN + 1];
     size_t i;
@@ -670,7 +635,7 @@ static wh_err_t merge_extra(const json_t *ev, const event_t *e, json_t *extra, c
 /* Scalars passed through from generic association events when present and of the expected type. */
 static void copy_scalar(const json_t *ev, const char *key, json_t *extra)
 {
-    const json_t *v = member(ev, key);
+    const json_t *v = wh_pjson_member(ev, key);
 
     if (json_is_string(v) || json_is_integer(v))
         json_object_set_new(extra, key, wh_pjson_must(json_deep_copy(v)));
@@ -694,8 +659,8 @@ static const char *type_of_type_id(const json_t *v)
  */
 static const wh_association_t *unified_association(const json_t *ev, bool *child_is_from)
 {
-    const json_t *type = member(ev, "associationType"), *category = member(ev, "associationCategory");
-    const json_t *from_id = member(ev, "fromObjectTypeId"), *to_id = member(ev, "toObjectTypeId");
+    const json_t *type = wh_pjson_member(ev, "associationType"), *category = wh_pjson_member(ev, "associationCategory");
+    const json_t *from_id = wh_pjson_member(ev, "fromObjectTypeId"), *to_id = wh_pjson_member(ev, "toObjectTypeId");
     const char *from = NULL, *to = NULL;
 
     if (category != NULL && !(json_is_string(category) && wh_str_eq(wh_pjson_str(category), WH_STRLIT("HUBSPOT_DEFINED"))))
@@ -734,7 +699,7 @@ static const wh_association_t *unified_association(const json_t *ev, bool *child
  */
 static void association_extra(const json_t *ev, const event_t *e, json_t *extra)
 {
-    const json_t *type = member(ev, "associationType"); /* a string when present (read_event checked) */
+    const json_t *type = wh_pjson_member(ev, "associationType"); /* a string when present (read_event checked) */
     bool child_is_from = false;
     const wh_association_t *as = unified_association(ev, &child_is_from);
 
@@ -783,7 +748,7 @@ static wh_err_t parse_event(const json_t *ev, size_t index, wh_changes_t *out, c
     c->fields = wh_pjson_must(json_object());
 
     if (e.kind == KIND_PROPERTY_CHANGE) {
-        const json_t *value = member(ev, "propertyValue");
+        const json_t *value = wh_pjson_member(ev, "propertyValue");
         char name[WH_FIELDMAP_NAME_CAP];
 
         c->changed_fields = wh_pjson_must(json_array());
@@ -826,7 +791,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH)) {
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH)) {
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         goto Exit;
     }

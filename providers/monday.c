@@ -68,13 +68,6 @@ static bool all_digits(wh_str_t s, size_t max)
     return true;
 }
 
-/* A member that is absent or JSON null counts as absent. */
-static const json_t *member(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /* Credentials. */
 
 static wh_err_t check_board_map(const json_t *map, char *errbuf)
@@ -266,13 +259,13 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
         err = wh_errf(errbuf, WH_ESIGNATURE, "JWT payload is not a JSON object");
         goto Exit;
     }
-    aud = member(claims, "aud");
+    aud = wh_pjson_member(claims, "aud");
     if (aud != NULL && !aud_matches(aud, in->url)) {
         err = wh_errf(errbuf, WH_ESIGNATURE, "JWT aud is not this webhook's URL");
         goto Exit;
     }
     /* exp is NumericDate seconds (RFC 7519: may be fractional); no leeway, as jsonwebtoken's default. */
-    exp = member(claims, "exp");
+    exp = wh_pjson_member(claims, "exp");
     if (exp != NULL) {
         if (!json_is_number(exp)) {
             err = wh_errf(errbuf, WH_ESIGNATURE, "JWT exp is not a number");
@@ -291,33 +284,6 @@ Exit:
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /* A numeric id (pulseId, boardId): a non-negative integer or a string of digits, as text into out. */
 static bool numeric_id(const json_t *v, char *out)
 {
@@ -334,11 +300,11 @@ static bool numeric_id(const json_t *v, char *out)
 /* occurredAt: triggerTime (ISO 8601), else changedAt (unix seconds, fractional). */
 static bool occurred_at(const json_t *ev, int64_t *ms)
 {
-    const json_t *v = member(ev, "triggerTime");
+    const json_t *v = wh_pjson_member(ev, "triggerTime");
 
     if (v != NULL)
         return json_is_string(v) && wh_parse_iso8601(wh_pjson_str(v), ms);
-    v = member(ev, "changedAt");
+    v = wh_pjson_member(ev, "changedAt");
     if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e11)
         return false;
     *ms = (int64_t)(json_number_value(v) * 1000.0);
@@ -357,7 +323,8 @@ static const char *object_type_for(const json_t *credentials, const char *board_
 /* fields / changedFields / previous for a column event: the item name is `name`, other columns additional.<id>. */
 static wh_err_t column_change(const json_t *ev, wh_change_t *c, char *errbuf)
 {
-    const json_t *column = member(ev, "columnId"), *value = member(ev, "value"), *prev = member(ev, "previousValue");
+    const json_t *column = wh_pjson_member(ev, "columnId"), *value = wh_pjson_member(ev, "value"),
+                 *prev = wh_pjson_member(ev, "previousValue");
     wh_str_t id = json_is_string(column) ? wh_pjson_str(column) : WH_STRLIT("name");
     char name[WH_FIELDMAP_NAME_CAP];
 
@@ -367,8 +334,9 @@ static wh_err_t column_change(const json_t *ev, wh_change_t *c, char *errbuf)
     c->previous = wh_pjson_must(json_object());
     if (wh_str_eq(id, WH_STRLIT("name"))) {
         /* update_name: the new name is in value.name (or value), the old in previousValue.name. */
-        const json_t *now = json_is_object(value) && member(value, "name") != NULL ? member(value, "name") : value;
-        const json_t *was = json_is_object(prev) && member(prev, "name") != NULL ? member(prev, "name") : prev;
+        const json_t *now =
+            json_is_object(value) && wh_pjson_member(value, "name") != NULL ? wh_pjson_member(value, "name") : value;
+        const json_t *was = json_is_object(prev) && wh_pjson_member(prev, "name") != NULL ? wh_pjson_member(prev, "name") : prev;
         json_object_set_new(c->fields, "name", now != NULL ? wh_pjson_must(json_deep_copy(now)) : json_null());
         json_object_set_new(c->previous, "name", was != NULL ? wh_pjson_must(json_deep_copy(was)) : json_null());
         json_array_append_new(c->changed_fields, wh_pjson_must(json_string("name")));
@@ -385,7 +353,7 @@ static wh_err_t column_change(const json_t *ev, wh_change_t *c, char *errbuf)
 
 static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_changes_t *out, char *errbuf)
 {
-    const json_t *type = member(ev, "type"), *uuid = member(ev, "triggerUuid"), *v;
+    const json_t *type = wh_pjson_member(ev, "type"), *uuid = wh_pjson_member(ev, "triggerUuid"), *v;
     char pulse[WH_MAX_ID_LEN + 1], board[WH_MAX_ID_LEN + 1];
     const char *action = NULL;
     bool column = false;
@@ -411,9 +379,9 @@ static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_EMALFORMED, "unsupported event.type \"%s\"", json_string_value(type));
         return wh_errf(errbuf, WH_EMALFORMED, "unsupported event.type");
     }
-    if (!numeric_id(member(ev, "pulseId"), pulse))
+    if (!numeric_id(wh_pjson_member(ev, "pulseId"), pulse))
         return wh_errf(errbuf, WH_EMALFORMED, "event.pulseId missing or not a numeric id");
-    if (!numeric_id(member(ev, "boardId"), board) || strlen(board) > BOARD_ID_MAX)
+    if (!numeric_id(wh_pjson_member(ev, "boardId"), board) || strlen(board) > BOARD_ID_MAX)
         return wh_errf(errbuf, WH_EMALFORMED, "event.boardId missing or not a numeric id");
     if (!json_is_string(uuid) || json_string_length(uuid) == 0 || json_string_length(uuid) > WH_MAX_ID_LEN ||
         memchr(json_string_value(uuid), '\0', json_string_length(uuid)) != NULL)
@@ -436,16 +404,16 @@ static wh_err_t parse_event(const json_t *ev, const json_t *credentials, wh_chan
     }
     c->fields = wh_pjson_must(json_object());
     c->extra = wh_pjson_must(json_pack("{s:s}", "boardId", board));
-    if ((v = member(ev, "groupId")) != NULL && json_is_string(v))
+    if ((v = wh_pjson_member(ev, "groupId")) != NULL && json_is_string(v))
         json_object_set_new(c->extra, "groupId", wh_pjson_must(json_deep_copy(v)));
     if (column)
         return column_change(ev, c, errbuf);
     if (strcmp(action, WH_ACTION_CREATED) == 0) {
-        const json_t *values = member(ev, "columnValues");
+        const json_t *values = wh_pjson_member(ev, "columnValues");
         const char *key;
         json_t *val;
         char name[WH_FIELDMAP_NAME_CAP];
-        if ((v = member(ev, "pulseName")) != NULL)
+        if ((v = wh_pjson_member(ev, "pulseName")) != NULL)
             json_object_set_new(c->fields, "name", wh_pjson_must(json_deep_copy(v)));
         if (values != NULL && !json_is_object(values))
             return wh_errf(errbuf, WH_EMALFORMED, "event.columnValues must be an object");
@@ -474,7 +442,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH))
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH))
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
     else if (!json_is_object(root) || !json_is_object(json_object_get(root, "event")))
         err = wh_errf(errbuf, WH_EMALFORMED, "body is not {\"event\": {…}}");

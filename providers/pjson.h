@@ -20,4 +20,7 @@ bool wh_pjson_echoable(wh_str_t s);
 /* obj[key], with a member that is JSON null counting as absent (NULL). */
 const json_t *wh_pjson_member(const json_t *obj, const char *key);
 
+/* False when `v` nests containers deeper than `remaining` levels (`v` itself is level 1). */
+bool wh_pjson_within_depth(const json_t *v, int remaining);
+
 #endif

@@ -118,3 +118,30 @@ const json_t *wh_pjson_member(const json_t *obj, const char *key)
     const json_t *v = json_object_get(obj, key);
     return json_is_null(v) ? NULL : v;
 }
+
+bool wh_pjson_within_depth(const json_t *v, int remaining)
+{
+    const json_t *child;
+    const char *key;
+    size_t i;
+
+    if (!json_is_array(v) && !json_is_object(v))
+        return true;
+    if (remaining == 0)
+        return false;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+        {
+            if (!wh_pjson_within_depth(child, remaining - 1))
+                return false;
+        }
+        return true;
+    }
+    /* json_object_foreach wants a non-const object; iteration does not modify it. */
+    json_object_foreach((json_t *)v, key, child)
+    {
+        if (!wh_pjson_within_depth(child, remaining - 1))
+            return false;
+    }
+    return true;
+}

@@ -223,33 +223,6 @@ static wh_err_t verify(const wh_inbound_t *in, const json_t *credentials, char *
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /* data.id: a non-empty string of at most WH_MAX_ID_LEN bytes without NUL, or an integer. */
 static bool read_id(const json_t *v, char *out)
 {
@@ -314,7 +287,7 @@ static wh_err_t parse(const wh_inbound_t *in, const json_t *credentials, wh_chan
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(root, WH_MAX_JSON_DEPTH)) {
+    if (!wh_pjson_within_depth(root, WH_MAX_JSON_DEPTH)) {
         err = wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         goto Exit;
     }

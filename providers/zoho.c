@@ -195,34 +195,6 @@ Exit:
 
 /* Parsing. */
 
-/* False when `v` nests containers deeper than `remaining` levels (the top-level object is level 1). */
-static bool within_depth(const json_t *v, int remaining)
-{
-    const json_t *child;
-    const char *key;
-    size_t i;
-
-    if (!json_is_array(v) && !json_is_object(v))
-        return true;
-    if (remaining == 0)
-        return false;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-        {
-            if (!within_depth(child, remaining - 1))
-                return false;
-        }
-        return true;
-    }
-    /* json_object_foreach wants a non-const object; iteration does not modify it. */
-    json_object_foreach((json_t *)v, key, child)
-    {
-        if (!within_depth(child, remaining - 1))
-            return false;
-    }
-    return true;
-}
-
 /*
  * JSON_ALLOW_NUL: a field value holding U+0000 is the customer's data; ids and names holding NUL are refused
  * where they are read.
@@ -237,7 +209,7 @@ static wh_err_t load_body(const wh_inbound_t *in, json_t **root, char *errbuf)
             return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
         return wh_errf(errbuf, WH_EMALFORMED, "body is not JSON (line %d, column %d)", jerr.line, jerr.column);
     }
-    if (!within_depth(*root, WH_MAX_JSON_DEPTH))
+    if (!wh_pjson_within_depth(*root, WH_MAX_JSON_DEPTH))
         return wh_errf(errbuf, WH_ETOO_LARGE, "JSON nested deeper than %d levels", WH_MAX_JSON_DEPTH);
     return WH_OK;
 }
