@@ -1,12 +1,13 @@
 /*
- * The worker: read ▸ apply ▸ fan out ▸ deliver. See worker.h for the durability argument.
+ * The worker: read ▸ apply ▸ deliver ▸ settle. See worker.h for the durability argument.
  *
- * A batch (entries from XREADGROUP or XAUTOCLAIM) goes through two pipelined rounds: (1) the subscriptions
- * of every environment in the batch and the sync config of every connection, each connection's cache applies
- * (one apply.lua call per event of a synced object type) sent as soon as its sync config is back; (2) one
- * fanout script per entry, which creates that entry's delivery tasks and acknowledges it atomically. Deliveries
- * then run from a local ready queue, bounded by WHARF_MAX_INFLIGHT; retries and expired leases come back through
- * the claim script.
+ * A batch (entries from XREADGROUP or XAUTOCLAIM) goes through one pipelined round: the subscriptions of every
+ * environment in the batch and the sync config of every connection, each connection's cache applies (one
+ * apply.lua call per event of a synced object type) sent as soon as its sync config is back. Then each entry's
+ * deliveries start at once from a local ready queue (bounded by WHARF_MAX_INFLIGHT) while the entry stays pending
+ * in the consumer group; when their first attempts are over, the entry is settled (dispatch/settle.h: one
+ * settle.lua call per partition per loop turn records the events, writes tasks only for what still has to
+ * happen, and acknowledges). Retries and expired leases come back through the claim script.
  */
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -28,24 +29,18 @@
 #include "http.h"
 #include "match.h"
 #include "purge.h"
+#include "settle.h"
 #include "sign.h"
 #include "slots.h"
 #include "worker.h"
 
 #define READ_BLOCK_MS 1000
 #define CLAIM_PERIOD_MS 100
-#define DEAD_TTL_S (30 * 86400) /* dead-letter retention */
 #define RECLAIM_COUNT 64
 /* Outcomes sent in one finish.lua call at most (more in one loop turn: several calls). */
 #define RECORD_BATCH 128
 /* An ordered delivery waiting behind an earlier event of its object is looked at again this much later. */
 #define ORDER_RECHECK_MS_TEXT "250"
-
-typedef struct body {
-    unsigned refs;
-    size_t len;
-    char data[];
-} body_t;
 
 typedef struct delivery {
     struct delivery *next;
@@ -62,7 +57,11 @@ typedef struct delivery {
     unsigned rate;            /* attempts started per second across all workers; 0: no limit */
     bool slotted;             /* holds a slot: release it when the attempt ends */
     int64_t start_by;         /* later than this its Redis lease could end before the attempt does: hand it back */
-    body_t *body;
+    wh_body_t *body;
+    /* While its entry is open (settle.h): the entry and this delivery's record there; both NULL once its task is in
+       Redis (a retry, or spilled), when outcomes go through finish.lua instead. */
+    wh_settle_entry_t *entry;
+    wh_settle_delivery_t *rec;
 } delivery_t;
 
 typedef struct {
@@ -76,6 +75,17 @@ typedef struct {
     unsigned max_concurrency, rate;
     bool ordered; /* one in flight per object, in occurredAt order (queue/scripts/claim.lua) */
 } sub_t;
+
+/* Opened subscription secrets, by their sealed text: a batch's subscriptions are not decrypted again. */
+#define KEY_CACHE_SLOTS 256
+
+typedef struct {
+    uint64_t hash;
+    char *sealed; /* the sealed secret, owned; NULL: empty slot */
+    char id[WH_MAX_ID_LEN + 1];
+    uint8_t key[WH_SIGN_KEY_MAX];
+    size_t keylen;
+} key_cache_t;
 
 /* Subscriptions this worker saw succeed lately: their failure streak in Redis was cleared at `at`. */
 #define HEALTHY_SLOTS 256
@@ -130,9 +140,15 @@ struct wh_worker {
     unsigned creating_groups;
     unsigned batches;                        /* batches in progress */
     unsigned claiming;                       /* claim / reclaim calls awaiting replies */
-    unsigned recording;                      /* finish.lua calls awaiting Redis: shutdown waits for them */
+    unsigned recording;                      /* finish.lua and settle.lua calls awaiting Redis: shutdown waits */
     wh_cache_args_t outcomes[WH_PARTITIONS]; /* this loop turn's outcomes, per partition (record) */
     unsigned noutcomes[WH_PARTITIONS];
+    wh_settle_call_t settles[WH_PARTITIONS];  /* this loop turn's settled entries, per partition */
+    wh_settle_entry_t *open_head, *open_tail; /* entries whose first attempts are running, oldest first */
+    size_t nopen;
+    uv_timer_t spill_timer;
+    char reclaim_cursor[WH_PARTITIONS][48]; /* where XAUTOCLAIM goes on from, per partition */
+    key_cache_t keys[KEY_CACHE_SLOTS];
     uv_check_t flush_check;
     delivery_t *ready_head, *ready_tail;
     size_t ready_len;
@@ -152,6 +168,9 @@ static void start_attempt(wh_worker_t *w, delivery_t *d);
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
                    long status, const char *error, const json_t *attempt);
 static void flush_outcomes(wh_worker_t *w, unsigned part);
+static void flush_settles(wh_worker_t *w, unsigned part);
+static void outcome(wh_worker_t *w, delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts, long status, const char *error,
+                    const json_t *attempt);
 struct batch;
 static void learn_batch(wh_worker_t *w, const struct batch *b);
 
@@ -166,27 +185,9 @@ static double rand01(wh_worker_t *w)
     return (double)((w->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
-static body_t *body_new(const char *data, size_t len)
-{
-    body_t *b = malloc(sizeof(*b) + len + 1);
-    if (b == NULL)
-        abort();
-    b->refs = 1;
-    b->len = len;
-    memcpy(b->data, data, len);
-    b->data[len] = '\0';
-    return b;
-}
-
-static void body_release(body_t *b)
-{
-    if (b != NULL && --b->refs == 0)
-        free(b);
-}
-
 static void delivery_free(delivery_t *d)
 {
-    body_release(d->body);
+    wh_body_release(d->body);
     free(d->url);
     OPENSSL_cleanse(d->key, sizeof(d->key));
     OPENSSL_cleanse(d->old_key, sizeof(d->old_key));
@@ -226,21 +227,47 @@ static int64_t lease_until(const wh_worker_t *w)
     return wh_now_ms() + w->cfg->delivery_timeout_ms + w->cfg->reclaim_idle_ms;
 }
 
-/* Opens a sealed subscription secret into a signing key. */
+/*
+ * Opens a sealed subscription secret into a signing key. A sealed value names one secret for good (a new secret
+ * is sealed anew, with a fresh nonce), so what was opened once is kept by its sealed text and owner id.
+ */
 static bool open_key(wh_worker_t *w, const char *id, const json_t *sealed, uint8_t *key, size_t *keylen)
 {
+    const char *text = json_string_value(sealed);
+    size_t tlen = json_string_length(sealed);
+    uint64_t h = 1469598103934665603ULL;
+    key_cache_t *slot;
     char *secret = NULL;
     size_t slen;
     bool ok;
 
-    if (wh_secret_open(w->cfg, wh_str_c(id), wh_str(json_string_value(sealed), json_string_length(sealed)), &secret, &slen) !=
-        WH_OK) {
+    for (size_t i = 0; i != tlen; ++i)
+        h = (h ^ (uint8_t)text[i]) * 1099511628211ULL;
+    for (const char *p = id; *p != '\0'; ++p)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    slot = &w->keys[h % KEY_CACHE_SLOTS];
+    if (slot->sealed != NULL && slot->hash == h && strcmp(slot->sealed, text) == 0 && strcmp(slot->id, id) == 0) {
+        memcpy(key, slot->key, slot->keylen);
+        *keylen = slot->keylen;
+        return true;
+    }
+    if (wh_secret_open(w->cfg, wh_str_c(id), wh_str(text, tlen), &secret, &slen) != WH_OK) {
         wh_log_error("subscription_secret_unreadable", "{s:s}", "subscriptionId", id);
         return false;
     }
     ok = wh_sign_key_from_secret(wh_str(secret, slen), key, keylen) == WH_OK;
     OPENSSL_cleanse(secret, slen);
     free(secret);
+    if (ok && strlen(id) <= WH_MAX_ID_LEN) {
+        free(slot->sealed);
+        OPENSSL_cleanse(slot->key, sizeof(slot->key));
+        if ((slot->sealed = strdup(text)) == NULL)
+            abort();
+        slot->hash = h;
+        snprintf(slot->id, sizeof(slot->id), "%s", id);
+        memcpy(slot->key, key, *keylen);
+        slot->keylen = *keylen;
+    }
     return ok;
 }
 
@@ -359,9 +386,9 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
         snprintf(num, sizeof(num), "%lld", (long long)wh_now_ms());
         wh_cache_args_add_copy(a, num, strlen(num));
         wh_cache_args_add_copy(a, key, (size_t)wh_key_delivery_prefix(key, part));
-        wh_cache_args_add_copy(a, key, (size_t)wh_key_event_deliveries_prefix(key, part));
-        wh_cache_args_add_copy(a, key, (size_t)wh_key_attempts_prefix(key, part));
-        snprintf(num, sizeof(num), "%d", DEAD_TTL_S);
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_event_prefix(key, part));
+        wh_cache_args_add_copy(a, "", 0);
+        snprintf(num, sizeof(num), "%d", WH_DEAD_LETTER_RETENTION_S);
         wh_cache_args_add_copy(a, num, strlen(num));
         snprintf(num, sizeof(num), "%d", WH_MAX_DEAD_LETTERS);
         wh_cache_args_add_copy(a, num, strlen(num));
@@ -391,11 +418,13 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
         flush_outcomes(w, part);
 }
 
-/* Sends partition `part`'s batched outcomes as one finish.lua call. */
+/* Sends partition `part`'s batched outcomes as one finish.lua call (after its settles: a spilled entry's task
+   must exist before its delivery's outcome is recorded). */
 static void flush_outcomes(wh_worker_t *w, unsigned part)
 {
     wh_cache_args_t *a = &w->outcomes[part];
 
+    flush_settles(w, part);
     if (w->noutcomes[part] == 0)
         return;
     if (wh_redis_script(w->cmd, &wh_script_finish, on_finished, w, 2, (int)a->n, a->argv, a->len) == WH_OK)
@@ -413,6 +442,141 @@ static void on_flush_check(uv_check_t *c)
     wh_worker_t *w = c->data;
     for (unsigned p = 0; p != WH_PARTITIONS; ++p)
         flush_outcomes(w, p);
+}
+
+/* ---- settling entries (settle.h) --------------------------------------------------------------------------- */
+
+static void on_settled(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_worker_t *w = data;
+
+    (void)r;
+    --w->recording;
+    if (err != WH_OK)
+        /* the entries stay pending: they are reclaimed and processed again (at least once) */
+        wh_log_warn("settle_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+}
+
+/* Sends partition `part`'s settled entries as one settle.lua call. */
+static void flush_settles(wh_worker_t *w, unsigned part)
+{
+    wh_settle_call_t *c = &w->settles[part];
+    wh_cache_args_t args;
+    int nkeys;
+
+    if (c->nacks == 0 && c->nevents == 0)
+        return;
+    wh_cache_args_init(&args);
+    nkeys = wh_settle_call_args(c, part, wh_now_ms(), lease_until(w), &args);
+    if (wh_redis_script(w->cmd, &wh_script_settle, on_settled, w, nkeys, (int)args.n, args.argv, args.len) == WH_OK)
+        ++w->recording;
+    else
+        wh_log_warn("settle_failed", "{s:i, s:s}", "entries", (int)c->nacks, "error", "redis unavailable");
+    wh_cache_args_dispose(&args);
+    wh_settle_call_dispose(c);
+}
+
+static void open_unlink(wh_worker_t *w, wh_settle_entry_t *e)
+{
+    if (e->prev == NULL && e->next == NULL && w->open_head != e)
+        return; /* not linked */
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        w->open_head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    else
+        w->open_tail = e->prev;
+    e->prev = e->next = NULL;
+    --w->nopen;
+}
+
+/* Every first attempt of `e` is over: it goes into this loop turn's settle call of its partition. */
+static void entry_settle(wh_worker_t *w, wh_settle_entry_t *e)
+{
+    open_unlink(w, e);
+    while (!wh_settle_call_add(&w->settles[e->part], e))
+        flush_settles(w, e->part);
+    if (w->settles[e->part].items >= WH_SETTLE_MAX_ITEMS)
+        flush_settles(w, e->part);
+    wh_settle_entry_free(e);
+}
+
+/* How long an entry waits for its first attempts before the unfinished ones are written as leased tasks: well
+   inside WHARF_RECLAIM_IDLE, after which another consumer would take the pending entry over. */
+static int64_t spill_after_ms(const wh_worker_t *w)
+{
+    int64_t ms = w->cfg->reclaim_idle_ms / 4;
+    return ms > 1000 ? 1000 : ms < 20 ? 20 : ms;
+}
+
+static void open_link(wh_worker_t *w, wh_settle_entry_t *e)
+{
+    e->spill_at = wh_mono_ms() + spill_after_ms(w);
+    e->prev = w->open_tail;
+    e->next = NULL;
+    if (w->open_tail != NULL)
+        w->open_tail->next = e;
+    else
+        w->open_head = e;
+    w->open_tail = e;
+    ++w->nopen;
+}
+
+/* The entry waited long enough: what still runs becomes a leased task (its outcome then goes to finish.lua). */
+static void entry_spill(wh_worker_t *w, wh_settle_entry_t *e)
+{
+    for (size_t i = 0; i != e->nev; ++i)
+        for (size_t k = 0; k != e->ev[i].nd; ++k) {
+            wh_settle_delivery_t *r = &e->ev[i].d[k];
+            delivery_t *d = r->live;
+            if (r->outcome != WH_OUTCOME_OPEN || d == NULL)
+                continue;
+            d->entry = NULL;
+            d->rec = NULL;
+            wh_settle_delivery_done(e, r, WH_OUTCOME_LEASE, 0, d->attempt, 0, NULL, NULL);
+        }
+    e->open = 0;
+    entry_settle(w, e);
+}
+
+static void on_spill_timer(uv_timer_t *t)
+{
+    wh_worker_t *w = t->data;
+    int64_t now = wh_mono_ms();
+
+    while (w->open_head != NULL && w->open_head->spill_at <= now)
+        entry_spill(w, w->open_head);
+}
+
+/*
+ * The end of an attempt of `d` (or of its wait for one: DEFER). While d's entry is open the outcome waits there
+ * and is written when the entry settles; a delivery whose task is in Redis records it through finish.lua.
+ * `attempt` is the attempt's record for the event's log, or NULL when no attempt was made.
+ */
+static void outcome(wh_worker_t *w, delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts, long status, const char *error,
+                    const json_t *attempt)
+{
+    wh_settle_entry_t *e = d->entry;
+    char *text;
+
+    if (e == NULL) {
+        record(w, d->part, d->id, wh_outcome_name(o), due, attempts, status, error, attempt);
+        return;
+    }
+    if (o == WH_OUTCOME_DEAD)
+        wh_metric_inc(WH_METRIC_DELIVERIES_DEAD);
+    else if (o == WH_OUTCOME_DEFER)
+        wh_metric_inc(WH_METRIC_DELIVERIES_DEFERRED);
+    text = attempt != NULL ? json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (attempt != NULL && text == NULL)
+        abort();
+    d->entry = NULL;
+    if (wh_settle_delivery_done(e, d->rec, o, due, attempts, status, error, text))
+        entry_settle(w, e);
+    d->rec = NULL;
+    free(text);
 }
 
 /* ---- subscription health: failure streaks and disabling (design §7) ----------------------------------------- */
@@ -509,7 +673,7 @@ static void on_slot_go(void *item, void *data)
     d->slotted = true;
     if (w->stopping) {
         slot_release(w, d);
-        record(w, d->part, d->id, "defer", wh_now_ms(), d->attempt, 0, NULL, NULL);
+        outcome(w, d, WH_OUTCOME_DEFER, wh_now_ms(), d->attempt, 0, NULL, NULL);
         delivery_free(d);
         return;
     }
@@ -522,7 +686,7 @@ static void on_slot_defer(void *item, int64_t wait_ms, void *data)
     delivery_t *d = item;
     wh_worker_t *w = data;
 
-    record(w, d->part, d->id, "defer", wh_now_ms() + wait_ms, d->attempt, 0, NULL, NULL);
+    outcome(w, d, WH_OUTCOME_DEFER, wh_now_ms() + wait_ms, d->attempt, 0, NULL, NULL);
     delivery_free(d);
 }
 
@@ -569,7 +733,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
     slot_release(w, d);
     if (res->err == WH_ECANCELED) {
         /* shutting down: hand it back, due now, attempt not counted */
-        record(w, d->part, d->id, "retry", now, d->attempt, 0, "canceled at shutdown", NULL);
+        outcome(w, d, d->entry != NULL ? WH_OUTCOME_DEFER : WH_OUTCOME_RETRY, now, d->attempt, 0, "canceled at shutdown", NULL);
         delivery_free(d);
         pump(w);
         return;
@@ -603,7 +767,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
     case WH_NEXT_DELIVERED:
         wh_log_debug("delivered", "{s:s, s:i, s:I}", "deliveryId", d->id, "status", (int)res->status, "latencyMs",
                      (json_int_t)res->latency_ms);
-        record(w, d->part, d->id, "ok", 0, attempts, res->status, NULL, rec);
+        outcome(w, d, WH_OUTCOME_OK, 0, attempts, res->status, NULL, rec);
         sub_succeeded(w, d);
         break;
     case WH_NEXT_RETRY:
@@ -612,7 +776,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
         const char *why = res->err != WH_OK ? res->error : "non-2xx response";
         wh_log_info("delivery_failed", "{s:s, s:i, s:i, s:s, s:s}", "deliveryId", d->id, "attempt", (int)attempts, "status",
                     (int)res->status, "error", why, "next", next == WH_NEXT_RETRY ? "retry" : "dead");
-        record(w, d->part, d->id, next == WH_NEXT_RETRY ? "retry" : "dead", now + delay, attempts, res->status, why, rec);
+        outcome(w, d, next == WH_NEXT_RETRY ? WH_OUTCOME_RETRY : WH_OUTCOME_DEAD, now + delay, attempts, res->status, why, rec);
         sub_failed(w, d, next == WH_NEXT_DISABLE, next == WH_NEXT_DISABLE ? "endpoint answered 410 Gone" : "deliveries failing");
         break;
     }
@@ -639,8 +803,11 @@ static void start_attempt(wh_worker_t *w, delivery_t *d)
         /* a URL curl refuses will never work: dead-letter it now rather than retrying for a day */
         wh_log_warn("delivery_refused", "{s:s, s:s}", "deliveryId", d->id, "error", wh_err_name(err));
         slot_release(w, d);
-        record(w, d->part, d->id, err == WH_ECANCELED ? "retry" : "dead", wh_now_ms(), d->attempt + (err != WH_ECANCELED), 0,
-               wh_strerror(err), NULL);
+        outcome(w, d,
+                err != WH_ECANCELED ? WH_OUTCOME_DEAD
+                : d->entry != NULL  ? WH_OUTCOME_DEFER
+                                    : WH_OUTCOME_RETRY,
+                wh_now_ms(), d->attempt + (err != WH_ECANCELED), 0, wh_strerror(err), NULL);
         delivery_free(d);
     }
 }
@@ -651,7 +818,7 @@ static void pump(wh_worker_t *w)
         delivery_t *d = dequeue(w);
         if (wh_now_ms() > d->start_by) {
             /* waited here too long: another worker may take it once its lease ends; give it back now instead */
-            record(w, d->part, d->id, "defer", wh_now_ms(), d->attempt, 0, NULL, NULL);
+            outcome(w, d, WH_OUTCOME_DEFER, wh_now_ms(), d->attempt, 0, NULL, NULL);
             delivery_free(d);
             continue;
         }
@@ -662,7 +829,7 @@ static void pump(wh_worker_t *w)
         schedule_read(w, 0);
 }
 
-static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, unsigned attempt, const sub_t *s, body_t *body)
+static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, unsigned attempt, const sub_t *s, wh_body_t *body)
 {
     delivery_t *d = calloc(1, sizeof(*d));
     if (d == NULL || (d->url = strdup(s->url)) == NULL)
@@ -680,8 +847,7 @@ static delivery_t *delivery_new(wh_worker_t *w, unsigned part, const char *id, u
     d->max_concurrency = s->max_concurrency;
     d->rate = s->rate;
     d->start_by = wh_now_ms() + w->cfg->reclaim_idle_ms / 2; /* the lease is timeout + reclaim_idle from now */
-    d->body = body;
-    ++body->refs;
+    d->body = wh_body_retain(body);
     return d;
 }
 
@@ -808,210 +974,105 @@ static env_subs_t *env_add(batch_t *b, const char *env)
     return es;
 }
 
-typedef struct {
-    batch_t *b;
-    entry_t *entry;
-    delivery_t *made; /* deliveries to start once the fanout is committed */
-} fanout_t;
-
-static void on_fanout(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/* The outgoing type of an envelope object: "crm.<objectType>.<action>", or a system event's own. */
+static void event_type(const json_t *ev, char *buf, size_t size)
 {
-    fanout_t *f = data;
-    batch_t *b = f->b;
-    wh_worker_t *w = b->w;
-    delivery_t *d, *next;
-    bool committed = err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-
-    if (err != WH_OK)
-        /* the entry stays pending: it is reclaimed and fanned out again (the script is idempotent) */
-        wh_log_warn("fanout_failed", "{s:s, s:s}", "entry", f->entry->id, "error",
-                    err == WH_EINTERNAL ? reply->str : "redis unavailable");
-    for (d = f->made; d != NULL; d = next) {
-        next = d->next;
-        if (committed)
-            enqueue(w, d);
-        else
-            delivery_free(d);
-    }
-    free(f);
-    if (--b->outstanding == 0)
-        batch_done(b);
+    if (json_is_true(json_object_get(ev, "_system")))
+        snprintf(buf, size, "%s", json_string_value(json_object_get(ev, "type")));
+    else
+        snprintf(buf, size, "crm.%s.%s", json_string_value(json_object_get(ev, "objectType")),
+                 json_string_value(json_object_get(ev, "action")));
 }
 
-static void fanout_entry(batch_t *b, entry_t *e, const char *const *types, body_t **bodies)
+/*
+ * One entry's deliveries: the entry is held open (settle.h) and every delivery that may start at once is queued
+ * here, with no Redis write; an ordered subscription's deliveries wait their turn in Redis (claim.lua), so they
+ * are written when the entry settles. An entry with nothing to attempt settles at once.
+ */
+static void entry_deliver(batch_t *b, entry_t *en)
 {
     wh_worker_t *w = b->w;
-    char stream[WH_KEY_MAX], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], iprefix[WH_KEY_MAX], sprefix[WH_KEY_MAX],
-        lease[24], ttl[16], now[24], nev[16], ndel[16];
-    size_t nevents = json_array_size(e->events), cap = 16 + 4 * nevents, argc = 0, ndeliveries = 0, nd_at;
-    char(*received)[24] = calloc(nevents + 1, sizeof(*received));
-    char(*occurred)[24] = calloc(nevents + 1, sizeof(*occurred));
-    char(*ordkeys)[WH_KEY_MAX] = NULL;
-    const char **argv;
-    size_t *argvlen;
-    char(*wids)[WH_WEBHOOK_ID_LEN + 1] = NULL;
-    fanout_t *f = calloc(1, sizeof(*f));
-    delivery_t **tail;
-    size_t nwids = 0;
+    size_t n = en->poison ? 0 : json_array_size(en->events);
+    wh_settle_entry_t *e = wh_settle_entry_new(en->part, en->id, n);
+    char type[160];
 
-    if (f == NULL || received == NULL || occurred == NULL)
-        abort();
-    f->b = b;
-    f->entry = e;
-    tail = &f->made;
-    /* count deliveries first to size the argument vector */
-    for (size_t i = 0; i != nevents && !e->poison; ++i) {
-        json_t *ev = json_array_get(e->events, i);
-        env_subs_t *es = env_of(b, json_string_value(json_object_get(ev, "environmentId")));
-        for (size_t s = 0; es != NULL && s != es->n; ++s)
-            if (sub_wants(&es->subs[s], types[i], json_string_value(json_object_get(ev, "connectionId"))))
-                ++nwids;
-    }
-    cap += 8 * nwids;
-    if (nwids != 0 && (ordkeys = calloc(nwids, sizeof(*ordkeys))) == NULL)
-        abort();
-    argv = malloc(sizeof(*argv) * cap);
-    argvlen = malloc(sizeof(*argvlen) * cap);
-    if (nwids != 0 && (wids = malloc(sizeof(*wids) * nwids)) == NULL)
-        abort();
-    if (argv == NULL || argvlen == NULL)
-        abort();
-    wh_key_stream(stream, e->part);
-    wh_key_due(due, e->part);
-    wh_key_delivery_prefix(dprefix, e->part);
-    wh_key_event_prefix(eprefix, e->part);
-    wh_key_event_index(iprefix, e->part, "");
-    wh_key_event_deliveries_prefix(sprefix, e->part);
-    snprintf(lease, sizeof(lease), "%lld", (long long)lease_until(w));
-    snprintf(ttl, sizeof(ttl), "%d", WH_EVENT_RETENTION_S);
-    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
-#define ARG(s, l) (argv[argc] = (s), argvlen[argc++] = (l))
-#define ARGS(s) ARG((s), strlen(s))
-    ARGS(stream);
-    ARGS(due);
-    ARGS(WH_CONSUMER_GROUP);
-    ARGS(e->id);
-    ARGS(lease);
-    ARGS(dprefix);
-    ARGS(eprefix);
-    ARGS(ttl);
-    ARGS(now);
-    ARGS(iprefix);
-    ARGS(sprefix);
-    snprintf(nev, sizeof(nev), "%zu", e->poison ? 0 : nevents);
-    ARGS(nev);
-    for (size_t i = 0; i != nevents && !e->poison; ++i) {
-        json_t *ev = json_array_get(e->events, i);
-        ARGS(json_string_value(json_object_get(ev, "eventId")));
-        ARG(bodies[i]->data, bodies[i]->len);
-        ARGS(json_string_value(json_object_get(ev, "environmentId")));
-        snprintf(received[i], sizeof(received[i]), "%lld", (long long)json_integer_value(json_object_get(ev, "receivedAt")));
-        ARGS(received[i]);
-    }
-    nd_at = argc;
-    ARGS(""); /* the delivery count, filled in below */
-    for (size_t i = 0; i != nevents && !e->poison; ++i) {
-        json_t *ev = json_array_get(e->events, i);
+    e->poison = en->poison;
+    for (size_t i = 0; i != n; ++i) {
+        json_t *ev = json_array_get(en->events, i);
         const char *event_id = json_string_value(json_object_get(ev, "eventId"));
         const char *env = json_string_value(json_object_get(ev, "environmentId"));
         const char *conn = json_string_value(json_object_get(ev, "connectionId"));
         const char *otype = json_string_value(json_object_get(ev, "objectType"));
         const char *oid = json_string_value(json_object_get(ev, "objectId"));
         env_subs_t *es = env_of(b, env);
-        snprintf(occurred[i], sizeof(occurred[i]), "%lld", (long long)json_integer_value(json_object_get(ev, "occurredAt")));
+        size_t nd = 0, k = 0, len;
+        char *text;
+        wh_body_t *body;
+        wh_settle_event_t *sev = &e->ev[i];
+
+        event_type(ev, type, sizeof(type));
+        for (size_t s = 0; es != NULL && s != es->n; ++s)
+            if (sub_wants(&es->subs[s], type, conn))
+                ++nd;
+        text = build_body(ev, type, &len);
+        body = wh_body_new(text, len);
+        free(text);
+        wh_settle_event_init(sev, event_id, env, conn, type, json_integer_value(json_object_get(ev, "receivedAt")),
+                             json_integer_value(json_object_get(ev, "occurredAt")), body, nd);
         for (size_t s = 0; es != NULL && s != es->n; ++s) {
             const sub_t *sub = &es->subs[s];
-            bool ordered = sub->ordered && otype != NULL && oid != NULL && oid[0] != '\0';
-            if (!sub_wants(sub, types[i], conn))
+            wh_settle_delivery_t *r = &sev->d[k];
+            if (!sub_wants(sub, type, conn))
                 continue;
-            wh_webhook_id(event_id, sub->id, wids[ndeliveries]);
-            ordkeys[ndeliveries][0] = '\0';
-            if (ordered)
-                wh_key_order(ordkeys[ndeliveries], e->part, sub->id, otype, oid);
-            ARGS(wids[ndeliveries]);
-            ARGS(event_id);
-            ARGS(sub->id);
-            ARGS(env);
-            ARGS(conn);
-            ARGS(types[i]);
-            ARGS(ordkeys[ndeliveries]);
-            ARGS(occurred[i]);
-            /* an ordered delivery waits its turn in Redis (claim.lua); the others start here at once */
-            if (!ordered) {
-                *tail = delivery_new(w, e->part, wids[ndeliveries], 0, sub, bodies[i]);
-                tail = &(*tail)->next;
+            ++k;
+            snprintf(r->sub, sizeof(r->sub), "%s", sub->id);
+            wh_webhook_id(event_id, sub->id, r->wid);
+            if (sub->ordered && otype != NULL && oid != NULL && oid[0] != '\0') {
+                char key[WH_KEY_MAX];
+                wh_key_order(key, en->part, sub->id, otype, oid);
+                if ((r->order_key = strdup(key)) == NULL)
+                    abort();
+                r->outcome = WH_OUTCOME_ORDERED;
+                continue;
             }
-            ++ndeliveries;
+            delivery_t *d = delivery_new(w, en->part, r->wid, 0, sub, body);
+            d->entry = e;
+            d->rec = r;
+            r->live = d;
+            r->outcome = WH_OUTCOME_OPEN;
+            ++e->open;
         }
+        wh_body_release(body);
     }
-#undef ARG
-#undef ARGS
-    snprintf(ndel, sizeof(ndel), "%zu", ndeliveries);
-    argv[nd_at] = ndel;
-    argvlen[nd_at] = strlen(ndel);
-    ++b->outstanding;
-    if (wh_redis_script(w->cmd, &wh_script_fanout, on_fanout, f, 2, (int)argc, argv, argvlen) != WH_OK) {
-        /* no callback will come: the entry stays pending and is reclaimed later */
-        delivery_t *d, *next;
-        for (d = f->made; d != NULL; d = next) {
-            next = d->next;
-            delivery_free(d);
-        }
-        free(f);
-        --b->outstanding;
+    if (e->open == 0) {
+        entry_settle(w, e);
+        return;
     }
-    free(argv);
-    free(argvlen);
-    free(wids);
-    free(received);
-    free(occurred);
-    free(ordkeys);
+    open_link(w, e);
+    /* queued only now: a delivery must not end (and settle the entry) before the entry is complete */
+    for (size_t i = 0; i != e->nev; ++i)
+        for (size_t k = 0; k != e->ev[i].nd; ++k)
+            if (e->ev[i].d[k].live != NULL)
+                enqueue(w, e->ev[i].d[k].live);
 }
 
-/* Round 2: every apply and subscription lookup is back. */
+/* Every apply and subscription lookup is back: the entries' deliveries start. */
 static void batch_fan_out(batch_t *b)
 {
     if (b->abandon) {
+        /* the entries stay pending and are reclaimed */
         batch_done(b);
         return;
     }
-    b->outstanding = 1; /* held until every fanout is sent, so batch_done cannot run midway */
     for (size_t i = 0; i != b->n; ++i) {
         entry_t *e = &b->entries[i];
-        size_t n;
         /* sync and api records that changed nothing emit nothing; their entry is still acknowledged */
         for (size_t k = json_array_size(e->events); k-- > 0;)
             if (json_is_true(json_object_get(json_array_get(e->events, k), "_skip")))
                 json_array_remove(e->events, k);
-        n = json_array_size(e->events);
-        const char **types = calloc(n + 1, sizeof(*types));
-        body_t **bodies = calloc(n + 1, sizeof(*bodies));
-        char(*typebuf)[96] = calloc(n + 1, sizeof(*typebuf));
-        if (types == NULL || bodies == NULL || typebuf == NULL)
-            abort();
-        for (size_t k = 0; k != n && !e->poison; ++k) {
-            json_t *ev = json_array_get(e->events, k);
-            size_t len;
-            char *text;
-            if (json_is_true(json_object_get(ev, "_system")))
-                snprintf(typebuf[k], sizeof(typebuf[k]), "%s", json_string_value(json_object_get(ev, "type")));
-            else
-                snprintf(typebuf[k], sizeof(typebuf[k]), "crm.%s.%s", json_string_value(json_object_get(ev, "objectType")),
-                         json_string_value(json_object_get(ev, "action")));
-            types[k] = typebuf[k];
-            text = build_body(ev, types[k], &len);
-            bodies[k] = body_new(text, len);
-            free(text);
-        }
-        fanout_entry(b, e, types, bodies);
-        for (size_t k = 0; k != n; ++k)
-            body_release(bodies[k]);
-        free(types);
-        free(bodies);
-        free(typebuf);
+        entry_deliver(b, e);
     }
-    if (--b->outstanding == 0)
-        batch_done(b);
+    batch_done(b);
 }
 
 typedef struct {
@@ -1065,7 +1126,7 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         if (pushed_record(ev)) {
             /*
              * Unchanged: nothing to announce — but only on an entry's first reading. A reclaimed entry may have
-             * been applied already by a worker that died before its fanout; apply then reports no change, and
+             * been applied already by a worker that died before settling it; apply then reports no change, and
              * skipping would acknowledge the record with its event never sent. It goes out again (at least once).
              */
             if (!applied || (json_array_size(changed) == 0 && a->b->from_read))
@@ -1371,11 +1432,8 @@ static void add_entries(batch_t *b, unsigned part, const redisReply *entries)
             continue;
         }
         if (err != WH_OK) {
-            /* cannot ever be processed: keep the raw entry aside, then acknowledge it (fanout with nothing) */
-            char poison[WH_KEY_MAX];
-            snprintf(poison, sizeof(poison), "wh:poison:{p%u}", part);
+            /* cannot ever be processed: settle.lua keeps its raw fields aside (wh:poison:{pN}), then acknowledges it */
             wh_log_error("entry_malformed", "{s:s, s:s}", "entry", e->id, "error", errbuf);
-            wh_redis_commandf(b->w->cmd, NULL, NULL, "XADD %s * entry %s", poison, e->id);
             e->events = json_array();
             e->poison = true;
         }
@@ -1545,7 +1603,7 @@ typedef struct {
     char id[WH_WEBHOOK_ID_LEN + 1];
     char sub[WH_MAX_ID_LEN + 1];
     char env[WH_MAX_ID_LEN + 1];
-    body_t *body;
+    wh_body_t *body;
 } claimed_t;
 
 static void on_claimed_sub(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
@@ -1573,7 +1631,7 @@ static void on_claimed_sub(wh_redis_t *r, redisReply *reply, wh_err_t err, void 
         OPENSSL_cleanse(s.old_key, sizeof(s.old_key));
     }
     json_decref(j);
-    body_release(c->body);
+    wh_body_release(c->body);
     free(c);
     pump(w);
 }
@@ -1626,11 +1684,11 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         memcpy(c->id, row[0]->str, row[0]->len + 1);
         memcpy(c->sub, row[2]->str, row[2]->len + 1);
         snprintf(c->env, sizeof(c->env), "%.*s", (int)row[3]->len, row[3]->str);
-        c->body = body_new(row[7]->str, row[7]->len);
+        c->body = wh_body_new(row[7]->str, row[7]->len);
         wh_key_subs(key, row[3]->str);
         const char *argv[] = {"HGET", key, c->sub};
         if (wh_redis_command(w->cmd, on_claimed_sub, c, 3, argv, NULL) != WH_OK) {
-            body_release(c->body);
+            wh_body_release(c->body);
             free(c);
         }
     }
@@ -1673,7 +1731,11 @@ static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
 
     free(pc);
     --w->claiming;
-    /* XAUTOCLAIM: [next cursor, [entries…], [deleted ids…]] */
+    /* XAUTOCLAIM: [next cursor, [entries…], [deleted ids…]]; the next call goes on from the cursor ("0-0": the
+       scan is through, start over), so entries left pending on purpose are not claimed again at every tick */
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[0]->len < sizeof(w->reclaim_cursor[part]))
+        memcpy(w->reclaim_cursor[part], reply->element[0]->str, reply->element[0]->len + 1);
     if (err != WH_OK || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 || reply->element[1]->type != REDIS_REPLY_ARRAY ||
         reply->element[1]->elements == 0 || w->stopping)
         return;
@@ -1694,7 +1756,8 @@ static void on_reclaim_timer(uv_timer_t *t)
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
     snprintf(count, sizeof(count), "%u", read_count(w) < RECLAIM_COUNT ? read_count(w) : RECLAIM_COUNT);
     for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
-        const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p], WH_CONSUMER_GROUP, w->cfg->consumer, idle, "0-0", "COUNT", count};
+        const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p],    WH_CONSUMER_GROUP, w->cfg->consumer,
+                              idle,         w->reclaim_cursor[p], "COUNT",           count};
         part_call_t *pc = part_call(w, p);
         if (wh_redis_command(w->cmd, on_reclaim, pc, 8, argv, NULL) == WH_OK)
             ++w->claiming;
@@ -1733,7 +1796,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_all(wh_worker_t *w)
 {
-    w->closing = 3 + 7 + 1;
+    w->closing = 3 + 8 + 1;
     wh_purge_dispose(&w->purge);
     /* waiters go back to Redis (their "defer" outcomes are recorded), then attempts still running are canceled
        ("retry", due now), then those outcomes are sent before the connection closes: a clean stop leaves no
@@ -1749,12 +1812,14 @@ static void close_all(wh_worker_t *w)
     uv_close((uv_handle_t *)&w->reclaim_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->purge_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->spill_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop, on_handle_closed);
     uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
     for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
         wh_cache_args_dispose(&w->outcomes[p]); /* anything recorded after the flush comes back with its lease */
         wh_cache_args_init(&w->outcomes[p]);
         w->noutcomes[p] = 0;
+        wh_settle_call_dispose(&w->settles[p]); /* entries not settled stay pending and are reclaimed */
     }
 }
 
@@ -1765,12 +1830,14 @@ static void on_stop_tick(uv_timer_t *t)
 
     /* deliveries not started yet go back to Redis, due now, for whichever worker is alive */
     while ((d = dequeue(w)) != NULL) {
-        record(w, d->part, d->id, "retry", wh_now_ms(), d->attempt, 0, "released at shutdown", NULL);
+        outcome(w, d, d->entry != NULL ? WH_OUTCOME_DEFER : WH_OUTCOME_RETRY, wh_now_ms(), d->attempt, 0, "released at shutdown",
+                NULL);
         delivery_free(d);
     }
     for (unsigned p = 0; p != WH_PARTITIONS; ++p)
         flush_outcomes(w, p);
-    if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0) ||
+    if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0 &&
+         w->nopen == 0) ||
         wh_mono_ms() >= w->stop_deadline) {
         uv_timer_stop(t);
         close_all(w);
@@ -1787,6 +1854,7 @@ static void on_stop(uv_async_t *a)
     uv_timer_stop(&w->claim_timer);
     uv_timer_stop(&w->reclaim_timer);
     uv_timer_stop(&w->purge_timer);
+    /* the spill timer keeps going: an entry whose deliveries wait for slots still settles */
     uv_timer_start(&w->stop_timer, on_stop_tick, 0, 20);
 }
 
@@ -1819,12 +1887,17 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_timer_init(&w->loop, &w->reclaim_timer);
     uv_timer_init(&w->loop, &w->stop_timer);
     uv_timer_init(&w->loop, &w->purge_timer);
+    uv_timer_init(&w->loop, &w->spill_timer);
+    w->spill_timer.data = w;
     w->events_per_entry = WH_MAX_BATCH; /* until batches say otherwise, assume full entries */
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_start(&w->flush_check, on_flush_check);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
         wh_cache_args_init(&w->outcomes[p]);
+        wh_settle_call_init(&w->settles[p]);
+        snprintf(w->reclaim_cursor[p], sizeof(w->reclaim_cursor[p]), "0-0");
+    }
     w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
     w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
@@ -1841,6 +1914,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     reclaim_every = (uint64_t)(cfg->reclaim_idle_ms / 2 > 200 ? cfg->reclaim_idle_ms / 2 : 200);
     uv_timer_start(&w->reclaim_timer, on_reclaim_timer, reclaim_every, reclaim_every);
     uv_timer_start(&w->purge_timer, on_purge_timer, WH_PURGE_PERIOD_MS, WH_PURGE_PERIOD_MS);
+    uv_timer_start(&w->spill_timer, on_spill_timer, (uint64_t)spill_after_ms(w) / 4 + 1, (uint64_t)spill_after_ms(w) / 4 + 1);
     if (pthread_create(&w->tid, NULL, thread_main, w) != 0) {
         free(w);
         return wh_errf(errbuf, WH_EINTERNAL, "cannot start the worker thread");
@@ -1854,6 +1928,17 @@ void wh_worker_stop(wh_worker_t *w)
 {
     uv_async_send(&w->stop);
     pthread_join(w->tid, NULL);
+    /* entries still open at the deadline stay pending in Redis (reclaimed by another worker); their deliveries
+       were canceled with the HTTP client */
+    while (w->open_head != NULL) {
+        wh_settle_entry_t *e = w->open_head;
+        open_unlink(w, e);
+        wh_settle_entry_free(e);
+    }
+    for (unsigned i = 0; i != KEY_CACHE_SLOTS; ++i) {
+        free(w->keys[i].sealed);
+        OPENSSL_cleanse(w->keys[i].key, sizeof(w->keys[i].key));
+    }
     wh_log_info("worker_stopped", NULL);
     free(w);
 }

@@ -1,13 +1,15 @@
 /*
  * The worker role: one thread with its own loop that consumes change-event
  * batches (consumer group), applies them to the cache, turns them into outgoing
- * events, creates delivery tasks for the matching subscriptions, acknowledges
- * the batch, and runs the deliveries (libcurl) with retries and dead letters.
+ * events, runs the deliveries to the matching subscriptions (libcurl) at once,
+ * and settles each entry when their first attempts are over (settle.h), with
+ * retries and dead letters.
  *
- * Durability: a batch is acknowledged in the same Lua call that creates its
- * delivery tasks; delivery tasks live in Redis (a due-time sorted set per
- * partition) and are leased while in flight, so a worker that dies loses
- * nothing: its pending batches are reclaimed (XAUTOCLAIM) and its leases expire.
+ * Durability: an entry is acknowledged in the same Lua call that records its
+ * events and creates tasks for whatever was not delivered; tasks live in Redis
+ * (a due-time sorted set per partition) and are leased while in flight, so a
+ * worker that dies loses nothing: its pending entries are reclaimed (XAUTOCLAIM)
+ * and its leases expire.
  */
 #ifndef WH_WORKER_H
 #define WH_WORKER_H

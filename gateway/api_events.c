@@ -1,13 +1,13 @@
 /*
  * /v1/events: list, get, attempts, redeliver; and POST /v1/subscriptions/{id}/replay (design §6, §7).
  *
- * The worker keeps, per partition N (queue/keys.h): the outgoing body wh:ev:{pN}:<eventId>, the environment's
- * index wh:evi:{pN}:<env> (eventId -> receivedAt ms), the delivery states wh:evd:{pN}:<eventId> and the attempt
- * records wh:att:{pN}:<eventId>. An event's partition is its connection's, which a route given only an event
+ * The worker keeps, per partition N (queue/keys.h): the event's hash wh:ev:{pN}:<eventId> (body "b", delivery
+ * states "s:<subscriptionId>", attempt records "a:<k>") and the environment's index wh:evi:{pN}:<env>
+ * (eventId -> receivedAt ms). An event's partition is its connection's, which a route given only an event
  * id does not know: it asks the environment's eight indexes at once, and the one that answers gives both the
  * partition and the proof that the event belongs to the caller's environment.
  *
- * Re-sending goes through queue/scripts/requeue.lua, which writes the delivery task exactly as fanout does,
+ * Re-sending goes through queue/scripts/requeue.lua, which writes the delivery task exactly as settle does,
  * with the event's original webhook-id for that subscription (dispatch/sign.h), so receivers deduplicate.
  */
 #include <stdint.h>
@@ -265,9 +265,10 @@ static void on_states(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
         for (size_t i = 0; i + 1 < reply->elements; i += 2) {
             const redisReply *f = reply->element[i], *v = reply->element[i + 1];
             const char *colon = v->type == REDIS_REPLY_STRING ? memchr(v->str, ':', (size_t)v->len) : NULL;
-            if (f->type != REDIS_REPLY_STRING || colon == NULL)
+            /* the event's hash: only "s:<subscriptionId>" fields are delivery states */
+            if (f->type != REDIS_REPLY_STRING || f->len < 3 || memcmp(f->str, "s:", 2) != 0 || colon == NULL)
                 continue;
-            items[n++] = json_pack("{s:s%, s:s%, s:s%}", "subscriptionId", f->str, (size_t)f->len, "webhookId", colon + 1,
+            items[n++] = json_pack("{s:s%, s:s%, s:s%}", "subscriptionId", f->str + 2, (size_t)f->len - 2, "webhookId", colon + 1,
                                    (size_t)(v->str + v->len - colon - 1), "status", v->str, (size_t)(colon - v->str));
             if (items[n - 1] == NULL)
                 --n; /* not UTF-8: corrupt, left out */
@@ -305,8 +306,8 @@ static void event_get_answer(event_call_t *s)
 static void event_get_found(event_call_t *s)
 {
     char key[WH_KEY_MAX];
-    const char *argv[2];
-    size_t argvlen[2];
+    const char *argv[3];
+    size_t argvlen[3];
     int n;
 
     if (!event_found(s))
@@ -315,19 +316,18 @@ static void event_get_found(event_call_t *s)
     s->outstanding = 2;
     n = wh_key_event_prefix(key, (unsigned)s->part);
     snprintf(key + n, sizeof(key) - (size_t)n, "%s", s->call.id);
-    argv[0] = "GET";
-    argvlen[0] = 3;
+    argv[0] = "HGET";
+    argvlen[0] = 4;
     argv[1] = key;
     argvlen[1] = strlen(key);
-    if (wh_redis_command(s->call.redis, on_body, s, 2, argv, argvlen) != WH_OK) {
+    argv[2] = "b";
+    argvlen[2] = 1;
+    if (wh_redis_command(s->call.redis, on_body, s, 3, argv, argvlen) != WH_OK) {
         settle_unsent(s, 2, WH_EUNAVAILABLE);
         return;
     }
-    n = wh_key_event_deliveries_prefix(key, (unsigned)s->part);
-    snprintf(key + n, sizeof(key) - (size_t)n, "%s", s->call.id);
     argv[0] = "HGETALL";
     argvlen[0] = 7;
-    argvlen[1] = strlen(key);
     if (wh_redis_command(s->call.redis, on_states, s, 2, argv, argvlen) != WH_OK)
         settle_unsent(s, 1, WH_EUNAVAILABLE);
 }
@@ -348,16 +348,37 @@ const wh_api_op_t wh_api__event_get = {event_get_start, event_dispose, sizeof(ev
 
 /* ---- GET /v1/events/{eventId}/attempts ---- */
 
+typedef struct {
+    long long k;
+    json_t *rec;
+} attempt_t;
+
+static int by_attempt_index(const void *a, const void *b)
+{
+    long long x = ((const attempt_t *)a)->k, y = ((const attempt_t *)b)->k;
+    return x < y ? -1 : x > y;
+}
+
 static void on_attempts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     event_call_t *s = data;
 
     if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        s->attempts = json_array();
-        for (size_t i = 0; i != reply->elements; ++i) {
-            const redisReply *e = reply->element[i];
-            json_t *rec = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, (size_t)e->len, 0, NULL) : NULL;
-            const char *sub = json_string_value(json_object_get(rec, "subscriptionId"));
+        /* the event's hash: attempt record k is field "a:<k>"; a hash has no order, so they are sorted by k */
+        attempt_t *items = calloc(reply->elements / 2 + 1, sizeof(*items));
+        size_t n = 0;
+        if (items == NULL)
+            abort();
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *f = reply->element[i], *e = reply->element[i + 1];
+            long long k;
+            json_t *rec;
+            const char *sub;
+            if (f->type != REDIS_REPLY_STRING || f->len < 3 || memcmp(f->str, "a:", 2) != 0 ||
+                !wh_str_to_i64(wh_str(f->str + 2, (size_t)f->len - 2), &k))
+                continue;
+            rec = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, (size_t)e->len, 0, NULL) : NULL;
+            sub = json_string_value(json_object_get(rec, "subscriptionId"));
             if (rec == NULL || !json_is_object(rec)) {
                 wh_log_warn("api_attempt_unreadable", "{s:s}", "eventId", s->call.id);
                 json_decref(rec);
@@ -367,8 +388,14 @@ static void on_attempts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
                 json_decref(rec);
                 continue;
             }
-            json_array_append_new(s->attempts, rec);
+            items[n].k = k;
+            items[n++].rec = rec;
         }
+        qsort(items, n, sizeof(*items), by_attempt_index);
+        s->attempts = json_array();
+        for (size_t i = 0; i != n; ++i)
+            json_array_append_new(s->attempts, items[i].rec);
+        free(items);
     }
     settle(s, err == WH_OK && reply == NULL ? WH_EUNAVAILABLE : err, reply);
 }
@@ -385,17 +412,17 @@ static void event_attempts_found(event_call_t *s)
 {
     char key[WH_KEY_MAX];
     int n;
-    const char *argv[4] = {"LRANGE", key, "0", "-1"};
-    size_t argvlen[4] = {6, 0, 1, 2};
+    const char *argv[2] = {"HGETALL", key};
+    size_t argvlen[2] = {7, 0};
 
     if (!event_found(s))
         return;
-    n = wh_key_attempts_prefix(key, (unsigned)s->part);
+    n = wh_key_event_prefix(key, (unsigned)s->part);
     snprintf(key + n, sizeof(key) - (size_t)n, "%s", s->call.id);
     argvlen[1] = strlen(key);
     s->next = event_attempts_answer;
     s->outstanding = 1;
-    if (wh_redis_command(s->call.redis, on_attempts, s, 4, argv, argvlen) != WH_OK)
+    if (wh_redis_command(s->call.redis, on_attempts, s, 2, argv, argvlen) != WH_OK)
         settle_unsent(s, 1, WH_EUNAVAILABLE);
 }
 
@@ -462,7 +489,7 @@ static int requeue_args(requeue_args_t *a, unsigned part, const char *mode, cons
     wh_key_event_index(a->index, part, env);
     wh_key_delivery_prefix(a->dprefix, part);
     wh_key_event_prefix(a->eprefix, part);
-    wh_key_event_deliveries_prefix(a->evdprefix, part);
+    a->evdprefix[0] = '\0'; /* unused: delivery states live in the event's hash */
     snprintf(a->now, sizeof(a->now), "%lld", (long long)wh_now_ms());
     argv[0] = a->due;
     argv[1] = a->dead;
@@ -747,8 +774,8 @@ static void list_bodies(list_call_t *s)
 {
     size_t left[WH_PARTITIONS] = {0}, n = 0, kept = 0;
     char key[WH_KEY_MAX];
-    const char *argv[2];
-    size_t argvlen[2];
+    const char *argv[3];
+    size_t argvlen[3];
 
     /* A partition whose same-millisecond entries were cut short must not contribute its older ones yet. */
     for (size_t i = 0; i != s->ncands; ++i)
@@ -788,11 +815,13 @@ static void list_bodies(list_call_t *s)
         *b = (body_slot_t){s, &s->cands[i]};
         k = wh_key_event_prefix(key, s->cands[i].part);
         snprintf(key + k, sizeof(key) - (size_t)k, "%s", s->cands[i].id);
-        argv[0] = "GET";
-        argvlen[0] = 3;
+        argv[0] = "HGET";
+        argvlen[0] = 4;
         argv[1] = key;
         argvlen[1] = strlen(key);
-        if (wh_redis_command(s->call.redis, on_list_body_slot, b, 2, argv, argvlen) != WH_OK) {
+        argv[2] = "b";
+        argvlen[2] = 1;
+        if (wh_redis_command(s->call.redis, on_list_body_slot, b, 3, argv, argvlen) != WH_OK) {
             free(b);
             for (size_t u = i; u != n; ++u)
                 list_settle(s, WH_EUNAVAILABLE, NULL, list_filter);

@@ -23,18 +23,20 @@
  *   wh:dq:{p<N>}                      ZSET    delivery id -> due ms (or lease expiry while in flight)
  *   wh:d:{p<N>}:<deliveryId>          HASH    one delivery: sub env conn event type webhookId attempt body …
  *   wh:dlq:{p<N>}                     ZSET    dead delivery id -> time of death
- *   wh:ev:{p<N>}:<eventId>            STRING  outgoing event JSON body (kept for replay/inspection)
+ *   wh:ev:{p<N>}:<eventId>            HASH    one outgoing event, written once when its entry settles (settle.lua):
+ *                                             "b" the JSON body (replay, inspection); "s:<subscriptionId>" ->
+ *                                             "<state>:<webhookId>", state pending|delivered|dead|dropped; "a:<k>"
+ *                                             attempt record k (JSON), "n" the last k (at most WH_MAX_ATTEMPTS_KEPT kept)
  *   wh:evi:{p<N>}:<env>               ZSET    eventId -> receivedAt ms: the environment's events (GET /v1/events)
- *   wh:evd:{p<N>}:<eventId>           HASH    subscriptionId -> "<state>:<webhookId>", state pending|delivered|dead|dropped
- *   wh:att:{p<N>}:<eventId>           LIST    attempt records (JSON), oldest first, at most WH_MAX_ATTEMPTS_KEPT
+ *   wh:poison:{p<N>}                  STREAM  raw fields of malformed entries, kept aside (at most WH_MAX_POISON_KEPT)
  *   wh:subfail:{e:<env>}              HASH    subscriptionId -> ms of the first failure since its last success
  *   wh:ord:{p<N>}:<sub>:<type>:<id>  ZSET    deliveryId -> occurredAt: an ordered subscription's queue for one object
  *   wh:slots:{u:<sub>}                HASH    worker (consumer name) -> slots of the subscription it holds
  *   wh:slotl:{u:<sub>}                ZSET    worker -> lease end ms of its slots (a dead worker's end with it)
  *   wh:rate:{u:<sub>}:<second>        STRING  attempts started in that second (rateLimitPerSecond)
  *
- * Event bodies, indexes, delivery states and attempts share one retention (WH_EVENT_RETENTION_S): an index
- * entry older than that is trimmed on the next fanout of its partition and environment.
+ * Event hashes and indexes share one retention (WH_EVENT_RETENTION_S): an index entry older than that is trimmed
+ * on the next settle of its partition and environment.
  */
 #ifndef WH_KEYS_H
 #define WH_KEYS_H
@@ -69,8 +71,7 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_dead(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dlq:{p%u}", (p))
 #define wh_key_event_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:ev:{p%u}:", (p))
 #define wh_key_event_index(buf, p, env) snprintf((buf), WH_KEY_MAX, "wh:evi:{p%u}:%s", (p), (env))
-#define wh_key_event_deliveries_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:evd:{p%u}:", (p))
-#define wh_key_attempts_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:att:{p%u}:", (p))
+#define wh_key_poison(buf, p) snprintf((buf), WH_KEY_MAX, "wh:poison:{p%u}", (p))
 #define wh_key_order(buf, p, sub, type, id) snprintf((buf), WH_KEY_MAX, "wh:ord:{p%u}:%s:%s:%s", (p), (sub), (type), (id))
 #define wh_key_slots(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slots:{u:%s}", (sub))
 #define wh_key_slot_leases(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slotl:{u:%s}", (sub))
@@ -79,7 +80,11 @@ unsigned wh_partition_of(const char *connection_id);
 
 /* Retention of outgoing events, their delivery states and attempt records (the dead letters' own is longer). */
 #define WH_EVENT_RETENTION_S (7 * 86400)
+/* Retention of a dead letter's delivery task (replayable until then). */
+#define WH_DEAD_LETTER_RETENTION_S (30 * 86400)
 /* Attempt records kept per event (all subscriptions together); older ones are trimmed first. */
 #define WH_MAX_ATTEMPTS_KEPT 200
+/* Malformed stream entries kept aside per partition for inspection (approximate trim). */
+#define WH_MAX_POISON_KEPT 1000
 
 #endif

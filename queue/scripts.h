@@ -16,7 +16,7 @@ typedef struct {
 } wh_script_t;
 
 extern const wh_script_t wh_script_ingest;      /* queue/scripts/ingest.lua: dedupe + XADD of one request's events */
-extern const wh_script_t wh_script_fanout;      /* queue/scripts/fanout.lua: delivery tasks + XACK, atomically */
+extern const wh_script_t wh_script_settle;      /* queue/scripts/settle.lua: events, delivery tasks + XACK, atomically */
 extern const wh_script_t wh_script_claim;       /* queue/scripts/claim.lua: lease due deliveries */
 extern const wh_script_t wh_script_finish;      /* queue/scripts/finish.lua: record an attempt's outcome */
 extern const wh_script_t wh_script_conn_create; /* queue/scripts/conn_create.lua */

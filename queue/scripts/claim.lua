@@ -21,7 +21,7 @@ for _, id in ipairs(due) do
     redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[6]), id)
   else
     redis.call('ZADD', KEYS[1], ARGV[2], id)
-    local body = redis.call('GET', ARGV[5] .. d[6])
+    local body = redis.call('HGET', ARGV[5] .. d[6], 'b')
     out[#out + 1] = id
     for k = 1, 6 do out[#out + 1] = d[k] end
     out[#out + 1] = body

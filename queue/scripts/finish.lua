@@ -1,14 +1,14 @@
--- Record the outcomes of delivery attempts of one partition (one loop turn's worth): each delivery task, its
--- event's delivery state and its attempt log.
+-- Record the outcomes of delivery attempts of one partition (one loop turn's worth) whose task is in Redis
+-- (retries, ordered deliveries, deliveries that outlasted their entry's settling): each delivery task, and its
+-- event's delivery state and attempt log, kept in the event's hash (settle.lua) while it is retained.
 -- KEYS[1] due zset, KEYS[2] dead-letter zset
--- ARGV[1] now ms, ARGV[2] delivery key prefix, ARGV[3] event delivery-state key prefix, ARGV[4] attempt log key
--- prefix, ARGV[5] dead-letter retention seconds, ARGV[6] max dead letters kept, ARGV[7] event retention seconds,
--- ARGV[8] attempt records kept per event, then per outcome 7 arguments:
+-- ARGV[1] now ms, ARGV[2] delivery key prefix, ARGV[3] event key prefix, ARGV[4] unused, ARGV[5] dead-letter
+-- retention seconds, ARGV[6] max dead letters kept, ARGV[7] unused, ARGV[8] attempt records kept per event, then per outcome 7 arguments:
 --   delivery id, "ok" | "retry" | "dead" | "drop" | "defer", next due ms (retry, defer), attempts made,
 --   last status, last error, the attempt's record (JSON text; "" when no attempt was made)
 -- Returns the number of outcomes recorded.
-local now, dprefix, sprefix, aprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local dead_ttl, dead_max, ttl, kept = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local now, dprefix, eprefix = ARGV[1], ARGV[2], ARGV[3]
+local dead_ttl, dead_max, kept = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[8])
 local deaths = 0
 
 local function finish(id, outcome, next_due, attempts, status, err, record)
@@ -26,18 +26,19 @@ local function finish(id, outcome, next_due, attempts, status, err, record)
   if ord and (outcome == 'ok' or outcome == 'drop' or outcome == 'dead') then
     redis.call('ZREM', ord, id)
   end
-  if event and record ~= '' then
-    local log = aprefix .. event
-    redis.call('RPUSH', log, record)
-    redis.call('LTRIM', log, -kept, -1)
-    redis.call('EXPIRE', log, ttl)
+  -- the event's hash exists while the event is retained (settle.lua wrote it with its TTL); never recreate it
+  local ekey = event and eprefix .. event
+  local retained = ekey and redis.call('EXISTS', ekey) == 1
+  if retained and record ~= '' then
+    local n = redis.call('HINCRBY', ekey, 'n', 1)
+    redis.call('HSET', ekey, 'a:' .. n, record)
+    if n > kept then
+      redis.call('HDEL', ekey, 'a:' .. (n - kept))
+    end
   end
   local function set_state(state)
-    if event and sub then
-      local states = sprefix .. event
-      if redis.call('EXISTS', states) == 1 then
-        redis.call('HSET', states, sub, state .. ':' .. id)
-      end
+    if retained and sub then
+      redis.call('HSET', ekey, 's:' .. sub, state .. ':' .. id)
     end
   end
   if outcome == 'ok' or outcome == 'drop' then

@@ -74,27 +74,39 @@ ctx.test(`worker SIGKILL mid-run: all ${N} acknowledged events are delivered`, {
     assert.deepEqual(changedId.map(([id]) => id), [], 'a redelivered event must keep its webhook-id (receivers dedupe on it)');
 });
 
-ctx.test('worker SIGKILLed while an attempt is in flight: another worker makes the delivery (at least once)', { timeout: 60000 }, async () => {
-    const redis = await ctx.redis();
-    const gateway = await ctx.wharf({ redis, role: 'gateway', name: 'gateway-b' });
-    const sink = await ctx.sink();
-    // the first attempt hangs: the worker dies with it in flight
-    sink.script('/inflight', [{ hang: true }, { status: 200 }]);
-    const env = await gateway.createEnvironment({ name: 'inflight', kind: 'development' });
-    await gateway.createHubSpotConnection(env.apiToken, { portalId: hubspot.PORTAL, secret });
-    const sub = await gateway.createSubscription(env.apiToken, { url: sink.url('/inflight'), eventTypes: ['*'] });
-    const workerEnv = { WHARF_ADMIN_TOKEN: gateway.env.WHARF_ADMIN_TOKEN, WHARF_DELIVERY_TIMEOUT: '10s' };
-    const worker1 = await ctx.wharf({ redis, role: 'worker', name: 'worker-b1', env: workerEnv });
-    const res = await gateway.postHubSpot({ events: [hubspot.propertyChange('contact', { objectId: 4242 })], secret });
-    assert.equal(res.status, 202, h.show(res));
-    await sink.waitFor('/inflight', 1, { procs: [gateway.proc, worker1.proc] });
-    worker1.proc.kill('SIGKILL');
-    await worker1.proc.waitExit(5000);
-    // the lease (WHARF_DELIVERY_TIMEOUT + WHARF_RECLAIM_IDLE = 11 s) must end before another worker takes it
-    const worker2 = await ctx.wharf({ redis, role: 'worker', name: 'worker-b2', env: workerEnv });
-    await sink.waitFor('/inflight', 2, { timeout: 30000, procs: [gateway.proc, worker2.proc] });
-    const [first, second] = sink.to('/inflight');
-    assert.equal(second.headers['webhook-id'], first.headers['webhook-id'], 'the takeover must reuse the webhook-id');
-    assert.ok(second.at - first.at >= 10000, `taken over after ${second.at - first.at} ms: before the lease ended`);
-    h.verifyDelivery(second, sub.secret);
-});
+for (const when of ['at once', 'after its entry settled']) {
+    ctx.test(`worker SIGKILLed while an attempt is in flight (${when}): another worker makes the delivery (at least once)`, { timeout: 60000 }, async () => {
+        const redis = await ctx.redis();
+        const gateway = await ctx.wharf({ redis, role: 'gateway', name: 'gateway-b' });
+        const sink = await ctx.sink();
+        // the first attempt hangs: the worker dies with it in flight
+        sink.script('/inflight', [{ hang: true }, { status: 200 }]);
+        const env = await gateway.createEnvironment({ name: 'inflight', kind: 'development' });
+        await gateway.createHubSpotConnection(env.apiToken, { portalId: hubspot.PORTAL, secret });
+        const sub = await gateway.createSubscription(env.apiToken, { url: sink.url('/inflight'), eventTypes: ['*'] });
+        const workerEnv = { WHARF_ADMIN_TOKEN: gateway.env.WHARF_ADMIN_TOKEN, WHARF_DELIVERY_TIMEOUT: '10s' };
+        const worker1 = await ctx.wharf({ redis, role: 'worker', name: 'worker-b1', env: workerEnv });
+        const res = await gateway.postHubSpot({ events: [hubspot.propertyChange('contact', { objectId: 4242 })], secret });
+        assert.equal(res.status, 202, h.show(res));
+        await sink.waitFor('/inflight', 1, { procs: [gateway.proc, worker1.proc] });
+        const dueTasks = async () => Number(await redis.cli('EVAL',
+            "local n=0 for p=0,7 do n=n+redis.call('ZCARD','wh:dq:{p'..p..'}') end return n", '0'));
+        if (when !== 'at once') {
+            // the entry's first attempt outlasts its settling wait (WHARF_RECLAIM_IDLE / 4): its task is written
+            // to Redis leased, and the stream entry is acknowledged
+            await h.waitUntil(async () => (await dueTasks()) === 1, { timeout: 10000, procs: [worker1.proc], what: 'the in-flight delivery leased in Redis' });
+        }
+        worker1.proc.kill('SIGKILL');
+        await worker1.proc.waitExit(5000);
+        const worker2 = await ctx.wharf({ redis, role: 'worker', name: 'worker-b2', env: workerEnv });
+        await sink.waitFor('/inflight', 2, { timeout: 30000, procs: [gateway.proc, worker2.proc] });
+        const [first, second] = sink.to('/inflight');
+        assert.equal(second.headers['webhook-id'], first.headers['webhook-id'], 'the takeover must reuse the webhook-id');
+        // killed before its entry settled, the entry is still pending: another worker reclaims it once it has been
+        // idle for WHARF_RECLAIM_IDLE (1 s); killed after, the task's lease (WHARF_DELIVERY_TIMEOUT +
+        // WHARF_RECLAIM_IDLE = 11 s) must end first. Never sooner: a live worker's attempt is never duplicated.
+        const floor = when === 'at once' ? 1000 : 10000;
+        assert.ok(second.at - first.at >= floor, `taken over after ${second.at - first.at} ms: before ${floor} ms`);
+        h.verifyDelivery(second, sub.secret);
+    });
+}

@@ -104,7 +104,7 @@ ctx.test('bad input → 400 invalid_request naming the field', async () => {
 });
 
 ctx.test('pagination over seeded indexes: newest first, ties in one millisecond, every event exactly once', async () => {
-    // Written exactly as the worker writes them (queue/keys.h), in a fresh environment of its own.
+    // Written exactly as the worker writes them (queue/keys.h, queue/scripts/settle.lua), in a fresh environment of its own.
     const e = await s.wharf.createEnvironment({ name: 'seeded', kind: 'development' });
     const base = Date.now() - 60000;
     const expected = [];
@@ -119,7 +119,8 @@ ctx.test('pagination over seeded indexes: newest first, ties in one millisecond,
             const type = n % 2 ? 'crm.contact.updated' : 'crm.deal.created';
             const body = { type, timestamp: new Date(at).toISOString(), data: { eventId: id, connectionId: conn, integrationId: 'hubspot', objectType: type.split('.')[1], objectId: String(n), action: type.split('.')[2], object: { id: String(n) } } };
             await s.redis.cli('ZADD', `wh:evi:{p${p}}:${e.environmentId}`, String(at), id);
-            await s.redis.cli('SET', `wh:ev:{p${p}}:${id}`, JSON.stringify(body), 'EX', '600');
+            await s.redis.cli('HSET', `wh:ev:{p${p}}:${id}`, 'b', JSON.stringify(body));
+            await s.redis.cli('EXPIRE', `wh:ev:{p${p}}:${id}`, '600');
             expected.push({ id, at, type, conn });
             n++;
         }
@@ -170,8 +171,8 @@ ctx.test('seeded dead and delivered deliveries: replay onlyFailed re-queues only
         const wid = webhookId(id, sub.subscriptionId);
         const body = { type: 'crm.contact.updated', timestamp: new Date(at).toISOString(), data: { eventId: id, connectionId: conn, integrationId: 'hubspot', objectType: 'contact', objectId: '1', action: 'updated' } };
         await s.redis.cli('ZADD', `wh:evi:{p${p}}:${e.environmentId}`, String(at), id);
-        await s.redis.cli('SET', `wh:ev:{p${p}}:${id}`, JSON.stringify(body), 'EX', '600');
-        await s.redis.cli('HSET', `wh:evd:{p${p}}:${id}`, sub.subscriptionId, `${state}:${wid}`);
+        await s.redis.cli('HSET', `wh:ev:{p${p}}:${id}`, 'b', JSON.stringify(body), `s:${sub.subscriptionId}`, `${state}:${wid}`);
+        await s.redis.cli('EXPIRE', `wh:ev:{p${p}}:${id}`, '600');
         if (state === 'dead') {
             await s.redis.cli('HSET', `wh:d:{p${p}}:${wid}`, 'event', id, 'sub', sub.subscriptionId, 'env', e.environmentId, 'conn', conn,
                 'type', 'crm.contact.updated', 'attempt', '3', 'created', String(at), 'state', 'dead');

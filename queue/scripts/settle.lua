@@ -1,0 +1,117 @@
+-- Settle stream entries of one partition once their first delivery attempts are over (one loop turn's worth):
+-- record each event (body, delivery states, first attempts) and the durable tasks of what still has to happen,
+-- then acknowledge and delete the entries, all in one atomic call. Until this call an entry stays pending in the
+-- consumer group, so a worker that dies before it loses nothing: the entry is reclaimed and processed again.
+-- Happy path (delivered at the first attempt): per event one HSET, one EXPIRE and one ZADD; nothing per delivery.
+-- Every key is of partition {pN}: one slot.
+-- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream
+-- ARGV[1] group, ARGV[2] now ms, ARGV[3] lease-until ms, ARGV[4] delivery key prefix, ARGV[5] event key prefix,
+-- ARGV[6] event index key prefix (+ environmentId), ARGV[7] event retention s, ARGV[8] dead-letter retention s,
+-- ARGV[9] dead letters kept, ARGV[10] poison entries kept,
+-- ARGV[11] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
+-- then e events, then e × (eventId, environmentId, receivedAt ms, body, d deliveries,
+--   d × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
+--        order key, occurredAt ms, attempt record JSON or "")).
+-- outcome: ok | drop | dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
+-- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head).
+-- An entry's events and deliveries may span several calls; it is listed (acknowledged) in the call carrying its
+-- last part, so what a call acknowledges is always written.
+-- Returns the number of entries this call acknowledged (not counting those another consumer settled already).
+local now, lease, dprefix, eprefix, iprefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local ttl, dead_ttl, dead_max, poison_max = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local oldest = tonumber(now) - ttl * 1000
+local states = {ok = 'delivered', drop = 'dropped', dead = 'dead'}
+local deaths, trimmed = 0, {}
+
+local nentries = tonumber(ARGV[11])
+local i = 12 + 2 * nentries
+local nevents = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nevents do
+  local event, env, received, body, nd = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local ekey = eprefix .. event
+  local fields = {'b', body}
+  local records = 0
+  i = i + 5
+  for _ = 1, nd do
+    local sub, wid, outcome, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local attempts, status, err, record = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 11]
+    local state = states[outcome] or 'pending'
+    if record ~= '' then
+      records = records + 1
+      fields[#fields + 1] = 'a:' .. records
+      fields[#fields + 1] = record
+    end
+    fields[#fields + 1] = 's:' .. sub
+    fields[#fields + 1] = state .. ':' .. wid
+    if outcome ~= 'ok' and outcome ~= 'drop' then
+      local dkey = dprefix .. wid
+      if redis.call('EXISTS', dkey) == 0 then
+        redis.call('HSET', dkey, 'event', event, 'sub', sub, 'env', env, 'conn', ARGV[i + 7], 'type', ARGV[i + 8],
+          'attempt', attempts, 'created', now, 'state', state)
+        if record ~= '' then
+          redis.call('HSET', dkey, 'lastStatus', status, 'lastError', err, 'lastAttemptAt', now)
+        end
+        if outcome == 'dead' then
+          redis.call('ZADD', KEYS[3], now, wid)
+          redis.call('EXPIRE', dkey, dead_ttl)
+          deaths = deaths + 1
+        elseif outcome == 'ordered' then
+          redis.call('HSET', dkey, 'ord', ARGV[i + 9])
+          redis.call('ZADD', ARGV[i + 9], ARGV[i + 10], wid)
+          redis.call('EXPIRE', ARGV[i + 9], ttl)
+          redis.call('ZADD', KEYS[2], now, wid)
+        elseif outcome == 'lease' then
+          redis.call('ZADD', KEYS[2], lease, wid)
+        else
+          redis.call('ZADD', KEYS[2], due, wid)
+        end
+      end
+    end
+    i = i + 12
+  end
+  if records > 0 then
+    fields[#fields + 1] = 'n'
+    fields[#fields + 1] = records
+  end
+  redis.call('HSET', ekey, unpack(fields))
+  redis.call('EXPIRE', ekey, ttl)
+  local index = iprefix .. env
+  redis.call('ZADD', index, received, event)
+  if not trimmed[index] then
+    trimmed[index] = true
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. oldest)
+    redis.call('EXPIRE', index, ttl)
+  end
+end
+
+if deaths > 0 then
+  local excess = redis.call('ZCARD', KEYS[3]) - dead_max
+  if excess > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, excess - 1)) do
+      redis.call('DEL', dprefix .. old)
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+  end
+end
+
+-- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
+-- another consumer settled already is acknowledged and deleted once more, harmlessly
+local ids, acked = {}, 0
+for k = 12, 11 + 2 * nentries, 2 do
+  local id = ARGV[k]
+  if ARGV[k + 1] == '1' then
+    -- malformed: keep its raw fields aside (bounded) for inspection, then let it go
+    local raw = redis.call('XRANGE', KEYS[1], id, id)
+    if raw[1] then
+      redis.call('XADD', KEYS[4], 'MAXLEN', '~', poison_max, '*', 'entry', id, 'at', now, unpack(raw[1][2]))
+    end
+  end
+  ids[#ids + 1] = id
+  if #ids == 500 or k == 10 + 2 * nentries then
+    acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+    redis.call('XDEL', KEYS[1], unpack(ids))
+    ids = {}
+  end
+end
+return acked

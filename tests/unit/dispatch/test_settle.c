@@ -1,0 +1,367 @@
+/*
+ * dispatch/settle.c (the entry model and settle.lua's argument vector) and queue/scripts/settle.lua itself,
+ * against a real redis-server on a free port: what one call writes per outcome, that an entry is acknowledged
+ * only with its last part, that a second settle of the same entry changes nothing, and poison entries.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "../../../dispatch/settle.h"
+#include "../../../queue/keys.h"
+#include "../../../queue/scripts.h"
+#include "../redis_server.h"
+
+static redisContext *rc;
+
+static int setup(void **state)
+{
+    (void)state;
+    return (rc = wh_test_redis_start("test_settle")) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    wh_test_redis_stop(rc);
+    return 0;
+}
+
+static redisReply *cmd(const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis: %s", rc->errstr);
+    return r;
+}
+
+static long long cmd_int(const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        fail_msg("redis: %s", rc->errstr);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* HGET as a C string ("" when absent); the caller frees. */
+static char *hget(const char *key, const char *field)
+{
+    redisReply *r = cmd("HGET %s %s", key, field);
+    char *v = strdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return v;
+}
+
+static void assert_hget(const char *key, const char *field, const char *want)
+{
+    char *v = hget(key, field);
+    if (strcmp(v, want) != 0)
+        fail_msg("HGET %s %s = '%s', want '%s'", key, field, v, want);
+    free(v);
+}
+
+/* Runs settle.lua with the call's arguments (EVAL of the embedded source); returns the reply. */
+static redisReply *run(const wh_settle_call_t *c, unsigned part)
+{
+    wh_cache_args_t a;
+    const char **argv;
+    size_t *len, n;
+    char nkeys[8];
+    redisReply *r;
+
+    wh_cache_args_init(&a);
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, 1700000000000LL, 1700000099000LL, &a));
+    n = a.n + 3;
+    argv = calloc(n, sizeof(*argv));
+    len = calloc(n, sizeof(*len));
+    argv[0] = "EVAL";
+    argv[1] = wh_script_settle.source;
+    argv[2] = nkeys;
+    for (int i = 0; i != 3; ++i)
+        len[i] = strlen(argv[i]);
+    len[1] = wh_script_settle.len;
+    for (size_t i = 0; i != a.n; ++i) {
+        argv[i + 3] = a.argv[i];
+        len[i + 3] = a.len[i];
+    }
+    r = redisCommandArgv(rc, (int)n, argv, len);
+    free(argv);
+    free(len);
+    wh_cache_args_dispose(&a);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("settle.lua: %s", r->str);
+    return r;
+}
+
+/* A pending entry in partition `part`: XADD + XREADGROUP, returns its id in `id`. */
+static void pending_entry(unsigned part, char id[64])
+{
+    char stream[WH_KEY_MAX];
+    redisReply *r;
+
+    wh_key_stream(stream, part);
+    freeReplyObject(cmd("XGROUP CREATE %s %s $ MKSTREAM", stream, WH_CONSUMER_GROUP));
+    r = cmd("XADD %s * b x", stream);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(id, 64, "%s", r->str);
+    freeReplyObject(r);
+    freeReplyObject(cmd("XREADGROUP GROUP %s c1 COUNT 100 STREAMS %s >", WH_CONSUMER_GROUP, stream));
+}
+
+static long long pending_count(unsigned part)
+{
+    char stream[WH_KEY_MAX];
+    redisReply *r;
+    long long n;
+
+    wh_key_stream(stream, part);
+    r = cmd("XPENDING %s %s", stream, WH_CONSUMER_GROUP);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    n = r->element[0]->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static void set_delivery(wh_settle_event_t *ev, size_t k, const char *sub, wh_outcome_t o, int64_t due, const char *record)
+{
+    wh_settle_delivery_t *d = &ev->d[k];
+    snprintf(d->sub, sizeof(d->sub), "%s", sub);
+    wh_webhook_id(ev->event_id, sub, d->wid);
+    d->outcome = o;
+    d->due = due;
+    d->attempts = record != NULL ? 1 : 0;
+    d->status = record != NULL ? 500 : 0;
+    d->record = record != NULL ? strdup(record) : NULL;
+    if (o == WH_OUTCOME_ORDERED) {
+        char key[WH_KEY_MAX];
+        wh_key_order(key, 1u, sub, "contact", "7");
+        d->order_key = strdup(key);
+    }
+}
+
+static void test_outcomes_written_once(void **state)
+{
+    const unsigned part = 1;
+    char id[64], ekey[WH_KEY_MAX], wid_ok[WH_WEBHOOK_ID_LEN + 1], dkey[WH_KEY_MAX], order[WH_KEY_MAX];
+    const char *subs[] = {"sub_ok", "sub_retry", "sub_dead", "sub_defer", "sub_lease", "sub_ord"};
+    wh_body_t *body = wh_body_new("{\"type\":\"crm.contact.updated\"}", 30);
+    wh_settle_entry_t *e;
+    wh_settle_call_t c;
+    redisReply *r;
+
+    (void)state;
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, 1);
+    wh_settle_event_init(&e->ev[0], "evt_1", "env_a", "conn_a", "crm.contact.updated", 1700000000000LL, 1690000000000LL, body, 6);
+    wh_body_release(body);
+    set_delivery(&e->ev[0], 0, subs[0], WH_OUTCOME_OK, 0, "{\"attempt\":1,\"statusCode\":200}");
+    set_delivery(&e->ev[0], 1, subs[1], WH_OUTCOME_RETRY, 1700000005000LL, "{\"attempt\":1,\"statusCode\":500}");
+    set_delivery(&e->ev[0], 2, subs[2], WH_OUTCOME_DEAD, 0, "{\"attempt\":1,\"statusCode\":500}");
+    set_delivery(&e->ev[0], 3, subs[3], WH_OUTCOME_DEFER, 1700000007000LL, NULL);
+    set_delivery(&e->ev[0], 4, subs[4], WH_OUTCOME_LEASE, 0, NULL);
+    set_delivery(&e->ev[0], 5, subs[5], WH_OUTCOME_ORDERED, 0, NULL);
+    wh_settle_call_init(&c);
+    assert_true(wh_settle_call_add(&c, e));
+    assert_int_equal(c.nacks, 1);
+    assert_int_equal(c.items, 1 + 6 + 1);
+    r = run(&c, part);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+
+    /* the entry: acknowledged and deleted */
+    assert_int_equal(pending_count(part), 0);
+    assert_int_equal(cmd_int("XLEN wh:q:{p1}"), 0);
+    /* the event's hash: body, one state per subscription, the attempt records, a retention */
+    snprintf(ekey, sizeof(ekey), "wh:ev:{p1}:evt_1");
+    assert_hget(ekey, "b", "{\"type\":\"crm.contact.updated\"}");
+    wh_webhook_id("evt_1", "sub_ok", wid_ok);
+    {
+        char want[80];
+        snprintf(want, sizeof(want), "delivered:%s", wid_ok);
+        assert_hget(ekey, "s:sub_ok", want);
+    }
+    assert_hget(ekey, "n", "3");
+    assert_hget(ekey, "a:1", "{\"attempt\":1,\"statusCode\":200}");
+    assert_true(cmd_int("TTL %s", ekey) > WH_EVENT_RETENTION_S - 10);
+    r = cmd("ZSCORE wh:evi:{p1}:env_a evt_1");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "1700000000000");
+    freeReplyObject(r);
+    /* delivered: no task; the others: a task each, due as their outcome says */
+    snprintf(dkey, sizeof(dkey), "wh:d:{p1}:%s", wid_ok);
+    assert_int_equal(cmd_int("EXISTS %s", dkey), 0);
+    assert_int_equal(cmd_int("ZCARD wh:dq:{p1}"), 4); /* retry, defer, lease, ordered */
+    for (size_t k = 1; k != 6; ++k) {
+        const wh_settle_delivery_t *d = &e->ev[0].d[k];
+        snprintf(dkey, sizeof(dkey), "wh:d:{p1}:%s", d->wid);
+        assert_hget(dkey, "sub", d->sub);
+        assert_hget(dkey, "event", "evt_1");
+        assert_hget(dkey, "state", k == 2 ? "dead" : "pending");
+        r = cmd("ZSCORE wh:dq:{p1} %s", d->wid);
+        if (k == 2) {
+            assert_int_equal(r->type, REDIS_REPLY_NIL);
+        } else {
+            const char *want = k == 1 ? "1700000005000" : k == 3 ? "1700000007000" : k == 4 ? "1700000099000" : "1700000000000";
+            assert_int_equal(r->type, REDIS_REPLY_STRING);
+            assert_string_equal(r->str, want);
+        }
+        freeReplyObject(r);
+    }
+    assert_int_equal(cmd_int("ZCARD wh:dlq:{p1}"), 1);
+    snprintf(order, sizeof(order), "%s", e->ev[0].d[5].order_key);
+    assert_int_equal(cmd_int("ZCARD %s", order), 1);
+
+    /* the same entry settled again (a reclaim raced): nothing more is acknowledged, no task is rewritten */
+    freeReplyObject(cmd("HSET wh:d:{p1}:%s attempt 9", e->ev[0].d[1].wid));
+    e->added = 0;
+    wh_settle_call_dispose(&c);
+    assert_true(wh_settle_call_add(&c, e));
+    r = run(&c, part);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    snprintf(dkey, sizeof(dkey), "wh:d:{p1}:%s", e->ev[0].d[1].wid);
+    assert_hget(dkey, "attempt", "9");
+    assert_int_equal(cmd_int("ZCARD wh:dq:{p1}"), 4);
+    wh_settle_call_dispose(&c);
+    wh_settle_entry_free(e);
+}
+
+/* A large entry spans calls: only the call with its last event acknowledges it. */
+static void test_split_across_calls(void **state)
+{
+    const unsigned part = 2;
+    const size_t nev = 5, nd = 300;
+    char id[64];
+    wh_body_t *body = wh_body_new("{}", 2);
+    wh_settle_entry_t *e;
+    wh_settle_call_t c;
+    size_t calls = 0;
+
+    (void)state;
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, nev);
+    for (size_t i = 0; i != nev; ++i) {
+        char eid[32];
+        snprintf(eid, sizeof(eid), "evt_s%zu", i);
+        wh_settle_event_init(&e->ev[i], eid, "env_b", "conn_b", "crm.deal.created", 1700000000000LL + (int64_t)i, 0, body, nd);
+        for (size_t k = 0; k != nd; ++k) {
+            char sub[32];
+            snprintf(sub, sizeof(sub), "sub_%zu", k);
+            set_delivery(&e->ev[i], k, sub, WH_OUTCOME_OK, 0, NULL);
+        }
+    }
+    wh_body_release(body);
+    wh_settle_call_init(&c);
+    while (!wh_settle_call_add(&c, e)) {
+        redisReply *r;
+        assert_true(c.items <= WH_SETTLE_MAX_ITEMS);
+        assert_int_equal(c.nacks, 0);
+        r = run(&c, part);
+        assert_int_equal(r->integer, 0);
+        freeReplyObject(r);
+        /* written, but not yet acknowledged */
+        assert_int_equal(pending_count(part), 1);
+        wh_settle_call_dispose(&c);
+        ++calls;
+    }
+    assert_int_equal(calls, 1); /* 3 events of 301 items fill a call (1024); the other 2 and the ack are the second */
+    assert_int_equal(c.nacks, 1);
+    {
+        redisReply *r = run(&c, part);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+    }
+    assert_int_equal(pending_count(part), 0);
+    for (size_t i = 0; i != nev; ++i) {
+        char key[64];
+        snprintf(key, sizeof(key), "wh:ev:{p2}:evt_s%zu", i);
+        assert_int_equal(cmd_int("EXISTS %s", key), 1);
+    }
+    assert_int_equal(cmd_int("ZCARD wh:evi:{p2}:env_b"), (long long)nev);
+    wh_settle_call_dispose(&c);
+    wh_settle_entry_free(e);
+}
+
+/* A malformed entry: its raw fields are kept aside in the partition's poison stream, then it is acknowledged. */
+static void test_poison(void **state)
+{
+    const unsigned part = 3;
+    char id[64];
+    wh_settle_entry_t *e;
+    wh_settle_call_t c;
+    redisReply *r;
+
+    (void)state;
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, 0);
+    e->poison = true;
+    wh_settle_call_init(&c);
+    assert_true(wh_settle_call_add(&c, e));
+    r = run(&c, part);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(pending_count(part), 0);
+    r = cmd("XRANGE wh:poison:{p3} - +");
+    assert_int_equal(r->elements, 1);
+    /* entry <id> at <ms> b x */
+    assert_int_equal(r->element[0]->element[1]->elements, 6);
+    assert_string_equal(r->element[0]->element[1]->element[1]->str, id);
+    assert_string_equal(r->element[0]->element[1]->element[4]->str, "b");
+    assert_string_equal(r->element[0]->element[1]->element[5]->str, "x");
+    freeReplyObject(r);
+    wh_settle_call_dispose(&c);
+    wh_settle_entry_free(e);
+}
+
+/* The entry model: the last OPEN delivery's outcome ends the entry, once. */
+static void test_open_count(void **state)
+{
+    wh_body_t *body = wh_body_new("{}", 2);
+    wh_settle_entry_t *e = wh_settle_entry_new(0, "1-1", 1);
+
+    (void)state;
+    wh_settle_event_init(&e->ev[0], "evt_o", "env", NULL, "t", 1, 1, body, 2);
+    wh_body_release(body);
+    e->ev[0].d[0].outcome = e->ev[0].d[1].outcome = WH_OUTCOME_OPEN;
+    e->open = 2;
+    assert_false(wh_settle_delivery_done(e, &e->ev[0].d[0], WH_OUTCOME_OK, 0, 1, 200, NULL, "{}"));
+    assert_true(wh_settle_delivery_done(e, &e->ev[0].d[1], WH_OUTCOME_RETRY, 5, 1, 500, "boom", "{}"));
+    assert_int_equal(e->open, 0);
+    /* a second outcome for a delivery no longer open changes the record, never the count */
+    assert_false(wh_settle_delivery_done(e, &e->ev[0].d[1], WH_OUTCOME_DEAD, 0, 1, 500, NULL, NULL));
+    assert_int_equal(e->open, 0);
+    assert_string_equal(wh_outcome_name(WH_OUTCOME_DEFER), "defer");
+    assert_string_equal(wh_outcome_name(WH_OUTCOME_ORDERED), "ordered");
+    wh_settle_entry_free(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_count),
+        cmocka_unit_test(test_outcomes_written_once),
+        cmocka_unit_test(test_split_across_calls),
+        cmocka_unit_test(test_poison),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,16 @@
+/*
+ * A private redis-server for unit tests that run Lua scripts against the real thing: started on a free loopback
+ * port (REDIS_SERVER names the binary, default redis-server from PATH), stopped by pid. A missing server fails
+ * the test; it never skips.
+ */
+#ifndef WH_TEST_REDIS_SERVER_H
+#define WH_TEST_REDIS_SERVER_H
+
+#include <hiredis/hiredis.h>
+
+/* Starts the server and connects; returns the connection, or NULL (with a message on stderr). */
+redisContext *wh_test_redis_start(const char *who);
+/* Disconnects and stops the server. */
+void wh_test_redis_stop(redisContext *c);
+
+#endif
