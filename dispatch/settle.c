@@ -143,10 +143,91 @@ static void add_i(wh_cache_args_t *a, long long v)
     wh_cache_args_add_copy(a, num, (size_t)n);
 }
 
+static void grow_to(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    while (*cap < need)
+        *cap = *cap == 0 ? 256 : *cap * 2;
+    if ((*buf = realloc(*buf, *cap)) == NULL)
+        abort();
+}
+
+static void put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    grow_to(buf, cap, *len + n + 1);
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Appends `str` as a JSON string's contents (ids are plain, but nothing here relies on it). */
+static void json_escape(char **buf, size_t *len, size_t *cap, const char *str)
+{
+    for (const unsigned char *p = (const unsigned char *)str; *p != '\0'; ++p) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            put(buf, len, cap, esc, 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            put(buf, len, cap, esc, 6);
+        } else {
+            put(buf, len, cap, (const char *)p, 1);
+        }
+    }
+}
+
+static const char *state_of(wh_outcome_t o)
+{
+    return o == WH_OUTCOME_OK ? "delivered" : o == WH_OUTCOME_DROP ? "dropped" : o == WH_OUTCOME_DEAD ? "dead" : "pending";
+}
+
+char *wh_settle_record(const wh_settle_event_t *ev, size_t *out_len)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool first = true;
+
+    put(&buf, &len, &cap, "{\"s\":{", 6);
+    for (size_t k = 0; k != ev->nd; ++k) {
+        const wh_settle_delivery_t *d = &ev->d[k];
+        const char *state = state_of(d->outcome);
+        if (k != 0)
+            put(&buf, &len, &cap, ",", 1);
+        put(&buf, &len, &cap, "\"", 1);
+        json_escape(&buf, &len, &cap, d->sub);
+        put(&buf, &len, &cap, "\":\"", 3);
+        put(&buf, &len, &cap, state, strlen(state));
+        put(&buf, &len, &cap, ":", 1);
+        json_escape(&buf, &len, &cap, d->wid);
+        put(&buf, &len, &cap, "\"", 1);
+    }
+    put(&buf, &len, &cap, "},\"a\":[", 7);
+    for (size_t k = 0; k != ev->nd; ++k) {
+        if (ev->d[k].record == NULL)
+            continue;
+        if (!first)
+            put(&buf, &len, &cap, ",", 1);
+        first = false;
+        put(&buf, &len, &cap, ev->d[k].record, strlen(ev->d[k].record));
+    }
+    put(&buf, &len, &cap, "]}\n", 3);
+    put(&buf, &len, &cap, ev->body->data, ev->body->len);
+    *out_len = len;
+    return buf;
+}
+
 bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
 {
     while (e->added != e->nev) {
         const wh_settle_event_t *ev = &e->ev[e->added];
+        size_t ntasks = 0, rlen;
+        char *rec;
+        for (size_t k = 0; k != ev->nd; ++k)
+            if (ev->d[k].outcome != WH_OUTCOME_OK && ev->d[k].outcome != WH_OUTCOME_DROP)
+                ++ntasks;
         /* an event is never split: a call takes it whole (one event has at most WH_MAX_SUBSCRIPTIONS_PER_ENV
            deliveries), unless the call is still empty */
         if (c->items != 0 && c->items + 1 + ev->nd > WH_SETTLE_MAX_ITEMS)
@@ -154,10 +235,13 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
         add_s(&c->events, ev->event_id);
         add_s(&c->events, ev->env);
         add_i(&c->events, ev->received_ms);
-        wh_cache_args_add_copy(&c->events, ev->body->data, ev->body->len);
-        add_i(&c->events, (long long)ev->nd);
+        rec = wh_settle_record(ev, &rlen);
+        wh_cache_args_add_owned(&c->events, rec); /* JSON text: no NUL inside */
+        add_i(&c->events, (long long)ntasks);
         for (size_t k = 0; k != ev->nd; ++k) {
             const wh_settle_delivery_t *d = &ev->d[k];
+            if (d->outcome == WH_OUTCOME_OK || d->outcome == WH_OUTCOME_DROP)
+                continue;
             add_s(&c->events, d->sub);
             add_s(&c->events, d->wid);
             /* an OPEN delivery cannot reach here (the worker settles an entry once none is); a lease is its safe reading */
@@ -170,7 +254,6 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
             add_s(&c->events, ev->type);
             add_s(&c->events, d->order_key);
             add_i(&c->events, ev->occurred_ms);
-            add_s(&c->events, d->record);
         }
         c->items += 1 + ev->nd;
         ++c->nevents;
@@ -195,12 +278,13 @@ int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms
     add_i(out, now_ms);
     add_i(out, lease_until_ms);
     wh_cache_args_add_copy(out, key, (size_t)wh_key_delivery_prefix(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_prefix(key, part));
+    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_bucket_prefix(key, part));
     wh_cache_args_add_copy(out, key, (size_t)wh_key_event_index(key, part, ""));
     add_i(out, WH_EVENT_RETENTION_S);
     add_i(out, WH_DEAD_LETTER_RETENTION_S);
     add_i(out, WH_MAX_DEAD_LETTERS);
     add_i(out, WH_MAX_POISON_KEPT);
+    add_i(out, WH_EVENT_BUCKET_MS);
     add_i(out, (long long)c->nacks);
     for (size_t i = 0; i != c->acks.n; ++i)
         wh_cache_args_add(out, c->acks.argv[i], c->acks.len[i]);

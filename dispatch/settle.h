@@ -95,6 +95,9 @@ void wh_settle_entry_free(wh_settle_entry_t *e);
 bool wh_settle_delivery_done(wh_settle_entry_t *e, wh_settle_delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts,
                              long status, const char *error, const char *record);
 
+/* The event's record (queue/evrec.h): its states and first attempt records, a newline, its body. Caller frees. */
+char *wh_settle_record(const wh_settle_event_t *ev, size_t *len);
+
 /* One settle.lua call being filled for one partition. */
 typedef struct {
     wh_cache_args_t events; /* the events part of ARGV */

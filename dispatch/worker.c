@@ -386,8 +386,9 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
         snprintf(num, sizeof(num), "%lld", (long long)wh_now_ms());
         wh_cache_args_add_copy(a, num, strlen(num));
         wh_cache_args_add_copy(a, key, (size_t)wh_key_delivery_prefix(key, part));
-        wh_cache_args_add_copy(a, key, (size_t)wh_key_event_prefix(key, part));
-        wh_cache_args_add_copy(a, "", 0);
+        wh_cache_args_add_copy(a, key, (size_t)wh_key_event_bucket_prefix(key, part));
+        snprintf(num, sizeof(num), "%lld", (long long)WH_EVENT_BUCKET_MS);
+        wh_cache_args_add_copy(a, num, strlen(num));
         snprintf(num, sizeof(num), "%d", WH_DEAD_LETTER_RETENTION_S);
         wh_cache_args_add_copy(a, num, strlen(num));
         snprintf(num, sizeof(num), "%d", WH_MAX_DEAD_LETTERS);
@@ -1698,7 +1699,7 @@ static void on_claim_timer(uv_timer_t *t)
 {
     wh_worker_t *w = t->data;
     size_t busy;
-    char lease[24], now[24], count[24], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX];
+    char lease[24], now[24], count[24], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], span[24];
 
     pump(w); /* a backlog freed by deferrals (slots.h) resumes here at the latest */
     busy = wh_http_inflight(w->http) + w->ready_len;
@@ -1708,13 +1709,14 @@ static void on_claim_timer(uv_timer_t *t)
     snprintf(lease, sizeof(lease), "%lld", (long long)lease_until(w));
     snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
     snprintf(count, sizeof(count), "%zu", (w->cfg->max_inflight - busy) / WH_PARTITIONS + 1);
+    snprintf(span, sizeof(span), "%lld", (long long)WH_EVENT_BUCKET_MS);
     for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
         wh_key_due(due, p);
         wh_key_delivery_prefix(dprefix, p);
-        wh_key_event_prefix(eprefix, p);
-        const char *argv[] = {due, now, lease, count, dprefix, eprefix, ORDER_RECHECK_MS_TEXT};
+        wh_key_event_bucket_prefix(eprefix, p);
+        const char *argv[] = {due, now, lease, count, dprefix, eprefix, ORDER_RECHECK_MS_TEXT, span};
         part_call_t *pc = part_call(w, p);
-        if (wh_redis_script(w->cmd, &wh_script_claim, on_claim, pc, 1, 7, argv, NULL) == WH_OK)
+        if (wh_redis_script(w->cmd, &wh_script_claim, on_claim, pc, 1, 8, argv, NULL) == WH_OK)
             ++w->claiming;
         else
             free(pc);

@@ -1,11 +1,11 @@
 /*
  * /v1/events: list, get, attempts, redeliver; and POST /v1/subscriptions/{id}/replay (design §6, §7).
  *
- * The worker keeps, per partition N (queue/keys.h): the event's hash wh:ev:{pN}:<eventId> (body "b", delivery
- * states "s:<subscriptionId>", attempt records "a:<k>") and the environment's index wh:evi:{pN}:<env>
- * (eventId -> receivedAt ms). An event's partition is its connection's, which a route given only an event
- * id does not know: it asks the environment's eight indexes at once, and the one that answers gives both the
- * partition and the proof that the event belongs to the caller's environment.
+ * The worker keeps, per partition N (queue/keys.h): each event's record (queue/evrec.h: delivery states, attempt
+ * records, the body as sent) in its hour bucket wh:evb:{pN}:<hour>, and the environment's index wh:evi:{pN}:<env>
+ * (eventId -> receivedAt ms, which also names the bucket). An event's partition is its connection's, which a route given only an
+ * event id does not know: it asks the environment's eight indexes at once, and the one that answers gives both the partition and
+ * the proof that the event belongs to the caller's environment.
  *
  * Re-sending goes through queue/scripts/requeue.lua, which writes the delivery task exactly as settle does,
  * with the event's original webhook-id for that subscription (dispatch/sign.h), so receivers deduplicate.
@@ -19,6 +19,7 @@
 #include "../common/time.h"
 #include "../dispatch/match.h"
 #include "../dispatch/sign.h"
+#include "../queue/evrec.h"
 #include "../queue/keys.h"
 #include "api.h"
 
@@ -234,18 +235,6 @@ static void event_dispose(wh_api_call_t *call)
 
 /* ---- GET /v1/events/{eventId} ---- */
 
-static void on_body(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    event_call_t *s = data;
-
-    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_STRING) {
-        s->payload = json_loadb(reply->str, (size_t)reply->len, 0, NULL);
-        if (s->payload == NULL)
-            wh_log_warn("api_event_unreadable", "{s:s}", "eventId", s->call.id);
-    }
-    settle(s, err == WH_OK && reply == NULL ? WH_EUNAVAILABLE : err, reply);
-}
-
 static int by_subscription(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
@@ -253,34 +242,73 @@ static int by_subscription(const void *a, const void *b)
     return strcmp(json_string_value(json_object_get(x, "subscriptionId")), json_string_value(json_object_get(y, "subscriptionId")));
 }
 
-static void on_states(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/* The record's delivery states as [{subscriptionId, webhookId, status}], by subscription id (stable answers). */
+static json_t *deliveries_of(const json_t *states)
+{
+    size_t n = 0;
+    json_t **items = calloc(json_object_size(states) + 1, sizeof(*items)), *v, *out = json_array();
+    const char *sub;
+
+    if (items == NULL)
+        abort();
+    json_object_foreach((json_t *)states, sub, v)
+    {
+        const char *text = json_string_value(v), *colon = text != NULL ? strchr(text, ':') : NULL;
+        if (colon == NULL)
+            continue;
+        items[n] =
+            json_pack("{s:s, s:s, s:s%}", "subscriptionId", sub, "webhookId", colon + 1, "status", text, (size_t)(colon - text));
+        if (items[n] != NULL)
+            ++n;
+    }
+    qsort(items, n, sizeof(*items), by_subscription);
+    for (size_t i = 0; i != n; ++i)
+        json_array_append_new(out, items[i]);
+    free(items);
+    return out;
+}
+
+/* The event's record (queue/evrec.h): the body as `payload`, the states as `deliveries`, the attempt records as
+   `attempts` (filtered by ?subscriptionId when given). */
+static void on_record(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     event_call_t *s = data;
+    json_t *header = NULL, *rec;
+    const char *body;
+    size_t body_len, i;
 
-    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        size_t n = 0;
-        json_t **items = calloc(reply->elements / 2 + 1, sizeof(*items));
-        if (items == NULL)
-            abort();
-        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-            const redisReply *f = reply->element[i], *v = reply->element[i + 1];
-            const char *colon = v->type == REDIS_REPLY_STRING ? memchr(v->str, ':', (size_t)v->len) : NULL;
-            /* the event's hash: only "s:<subscriptionId>" fields are delivery states */
-            if (f->type != REDIS_REPLY_STRING || f->len < 3 || memcmp(f->str, "s:", 2) != 0 || colon == NULL)
-                continue;
-            items[n++] = json_pack("{s:s%, s:s%, s:s%}", "subscriptionId", f->str + 2, (size_t)f->len - 2, "webhookId", colon + 1,
-                                   (size_t)(v->str + v->len - colon - 1), "status", v->str, (size_t)(colon - v->str));
-            if (items[n - 1] == NULL)
-                --n; /* not UTF-8: corrupt, left out */
+    (void)r;
+    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_STRING) {
+        if (!wh_evrec_split(reply->str, (size_t)reply->len, &header, &body, &body_len) ||
+            (s->payload = json_loadb(body, body_len, 0, NULL)) == NULL) {
+            wh_log_warn("api_event_unreadable", "{s:s}", "eventId", s->call.id);
+        } else {
+            s->deliveries = deliveries_of(json_object_get(header, "s"));
+            s->attempts = json_array();
+            json_array_foreach(json_object_get(header, "a"), i, rec)
+            {
+                const char *sub = json_string_value(json_object_get(rec, "subscriptionId"));
+                if (!json_is_object(rec) || (s->sub_id[0] != '\0' && (sub == NULL || strcmp(sub, s->sub_id) != 0)))
+                    continue;
+                json_array_append(s->attempts, rec);
+            }
         }
-        /* A hash has no order: by subscription id, so that answers are stable. */
-        qsort(items, n, sizeof(*items), by_subscription);
-        s->deliveries = json_array();
-        for (size_t i = 0; i != n; ++i)
-            json_array_append_new(s->deliveries, items[i]);
-        free(items);
+        json_decref(header);
     }
     settle(s, err == WH_OK && reply == NULL ? WH_EUNAVAILABLE : err, reply);
+}
+
+/* Reads the found event's record (one HGET of its bucket), then runs `next`. */
+static void read_record(event_call_t *s, void (*next)(event_call_t *s))
+{
+    char key[WH_KEY_MAX];
+    const char *argv[3] = {"HGET", key, s->call.id};
+
+    wh_key_event_bucket(key, (unsigned)s->part, s->received_ms);
+    s->next = next;
+    s->outstanding = 1;
+    if (wh_redis_command(s->call.redis, on_record, s, 3, argv, NULL) != WH_OK)
+        settle_unsent(s, 1, WH_EUNAVAILABLE);
 }
 
 static void event_get_answer(event_call_t *s)
@@ -305,31 +333,8 @@ static void event_get_answer(event_call_t *s)
 
 static void event_get_found(event_call_t *s)
 {
-    char key[WH_KEY_MAX];
-    const char *argv[3];
-    size_t argvlen[3];
-    int n;
-
-    if (!event_found(s))
-        return;
-    s->next = event_get_answer;
-    s->outstanding = 2;
-    n = wh_key_event_prefix(key, (unsigned)s->part);
-    snprintf(key + n, sizeof(key) - (size_t)n, "%s", s->call.id);
-    argv[0] = "HGET";
-    argvlen[0] = 4;
-    argv[1] = key;
-    argvlen[1] = strlen(key);
-    argv[2] = "b";
-    argvlen[2] = 1;
-    if (wh_redis_command(s->call.redis, on_body, s, 3, argv, argvlen) != WH_OK) {
-        settle_unsent(s, 2, WH_EUNAVAILABLE);
-        return;
-    }
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    if (wh_redis_command(s->call.redis, on_states, s, 2, argv, argvlen) != WH_OK)
-        settle_unsent(s, 1, WH_EUNAVAILABLE);
+    if (event_found(s))
+        read_record(s, event_get_answer);
 }
 
 static void event_get_start(wh_api_call_t *call)
@@ -348,58 +353,6 @@ const wh_api_op_t wh_api__event_get = {event_get_start, event_dispose, sizeof(ev
 
 /* ---- GET /v1/events/{eventId}/attempts ---- */
 
-typedef struct {
-    long long k;
-    json_t *rec;
-} attempt_t;
-
-static int by_attempt_index(const void *a, const void *b)
-{
-    long long x = ((const attempt_t *)a)->k, y = ((const attempt_t *)b)->k;
-    return x < y ? -1 : x > y;
-}
-
-static void on_attempts(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    event_call_t *s = data;
-
-    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        /* the event's hash: attempt record k is field "a:<k>"; a hash has no order, so they are sorted by k */
-        attempt_t *items = calloc(reply->elements / 2 + 1, sizeof(*items));
-        size_t n = 0;
-        if (items == NULL)
-            abort();
-        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-            const redisReply *f = reply->element[i], *e = reply->element[i + 1];
-            long long k;
-            json_t *rec;
-            const char *sub;
-            if (f->type != REDIS_REPLY_STRING || f->len < 3 || memcmp(f->str, "a:", 2) != 0 ||
-                !wh_str_to_i64(wh_str(f->str + 2, (size_t)f->len - 2), &k))
-                continue;
-            rec = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, (size_t)e->len, 0, NULL) : NULL;
-            sub = json_string_value(json_object_get(rec, "subscriptionId"));
-            if (rec == NULL || !json_is_object(rec)) {
-                wh_log_warn("api_attempt_unreadable", "{s:s}", "eventId", s->call.id);
-                json_decref(rec);
-                continue;
-            }
-            if (s->sub_id[0] != '\0' && (sub == NULL || strcmp(sub, s->sub_id) != 0)) {
-                json_decref(rec);
-                continue;
-            }
-            items[n].k = k;
-            items[n++].rec = rec;
-        }
-        qsort(items, n, sizeof(*items), by_attempt_index);
-        s->attempts = json_array();
-        for (size_t i = 0; i != n; ++i)
-            json_array_append_new(s->attempts, items[i].rec);
-        free(items);
-    }
-    settle(s, err == WH_OK && reply == NULL ? WH_EUNAVAILABLE : err, reply);
-}
-
 static void event_attempts_answer(event_call_t *s)
 {
     json_t *list = s->attempts != NULL ? s->attempts : json_array();
@@ -410,20 +363,8 @@ static void event_attempts_answer(event_call_t *s)
 
 static void event_attempts_found(event_call_t *s)
 {
-    char key[WH_KEY_MAX];
-    int n;
-    const char *argv[2] = {"HGETALL", key};
-    size_t argvlen[2] = {7, 0};
-
-    if (!event_found(s))
-        return;
-    n = wh_key_event_prefix(key, (unsigned)s->part);
-    snprintf(key + n, sizeof(key) - (size_t)n, "%s", s->call.id);
-    argvlen[1] = strlen(key);
-    s->next = event_attempts_answer;
-    s->outstanding = 1;
-    if (wh_redis_command(s->call.redis, on_attempts, s, 2, argv, argvlen) != WH_OK)
-        settle_unsent(s, 1, WH_EUNAVAILABLE);
+    if (event_found(s))
+        read_record(s, event_attempts_answer);
 }
 
 static void event_attempts_start(wh_api_call_t *call)
@@ -477,7 +418,7 @@ static void on_redelivered(wh_redis_t *r, redisReply *reply, wh_err_t err, void 
 
 /* KEYS and the common ARGV of requeue.lua for partition `part`, into bufs; returns the argument count (10). */
 typedef struct {
-    char due[WH_KEY_MAX], dead[WH_KEY_MAX], index[WH_KEY_MAX], dprefix[WH_KEY_MAX], eprefix[WH_KEY_MAX], evdprefix[WH_KEY_MAX];
+    char due[WH_KEY_MAX], dead[WH_KEY_MAX], index[WH_KEY_MAX], dprefix[WH_KEY_MAX], bprefix[WH_KEY_MAX], span[24];
     char now[24];
 } requeue_args_t;
 
@@ -488,16 +429,16 @@ static int requeue_args(requeue_args_t *a, unsigned part, const char *mode, cons
     wh_key_dead(a->dead, part);
     wh_key_event_index(a->index, part, env);
     wh_key_delivery_prefix(a->dprefix, part);
-    wh_key_event_prefix(a->eprefix, part);
-    a->evdprefix[0] = '\0'; /* unused: delivery states live in the event's hash */
+    wh_key_event_bucket_prefix(a->bprefix, part);
+    snprintf(a->span, sizeof(a->span), "%lld", (long long)WH_EVENT_BUCKET_MS);
     snprintf(a->now, sizeof(a->now), "%lld", (long long)wh_now_ms());
     argv[0] = a->due;
     argv[1] = a->dead;
     argv[2] = a->index;
     argv[3] = mode;
     argv[4] = a->dprefix;
-    argv[5] = a->eprefix;
-    argv[6] = a->evdprefix;
+    argv[5] = a->bprefix;
+    argv[6] = a->span;
     argv[7] = env;
     argv[8] = sub;
     argv[9] = a->now;
@@ -739,11 +680,17 @@ Unsent:
         list_settle(s, WH_EUNAVAILABLE, NULL, list_bodies);
 }
 
-/* Keeps the body of a candidate (NULL: expired or unreadable; the listing skips it). */
+/* Keeps the body of a candidate from its record (NULL: expired or unreadable; the listing skips it). */
 static void store_body(cand_t *c, const redisReply *reply, wh_err_t err)
 {
-    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_STRING) {
-        c->body = json_loadb(reply->str, (size_t)reply->len, 0, NULL);
+    json_t *header;
+    const char *body;
+    size_t len;
+
+    if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_STRING &&
+        wh_evrec_split(reply->str, (size_t)reply->len, &header, &body, &len)) {
+        json_decref(header);
+        c->body = json_loadb(body, len, 0, NULL);
         if (c->body != NULL && !json_is_object(c->body)) {
             json_decref(c->body);
             c->body = NULL;
@@ -813,14 +760,13 @@ static void list_bodies(list_call_t *s)
         if (b == NULL)
             abort();
         *b = (body_slot_t){s, &s->cands[i]};
-        k = wh_key_event_prefix(key, s->cands[i].part);
-        snprintf(key + k, sizeof(key) - (size_t)k, "%s", s->cands[i].id);
+        k = wh_key_event_bucket(key, s->cands[i].part, s->cands[i].score);
         argv[0] = "HGET";
         argvlen[0] = 4;
         argv[1] = key;
-        argvlen[1] = strlen(key);
-        argv[2] = "b";
-        argvlen[2] = 1;
+        argvlen[1] = (size_t)k;
+        argv[2] = s->cands[i].id;
+        argvlen[2] = strlen(s->cands[i].id);
         if (wh_redis_command(s->call.redis, on_list_body_slot, b, 3, argv, argvlen) != WH_OK) {
             free(b);
             for (size_t u = i; u != n; ++u)

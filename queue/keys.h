@@ -23,10 +23,11 @@
  *   wh:dq:{p<N>}                      ZSET    delivery id -> due ms (or lease expiry while in flight)
  *   wh:d:{p<N>}:<deliveryId>          HASH    one delivery: sub env conn event type webhookId attempt body …
  *   wh:dlq:{p<N>}                     ZSET    dead delivery id -> time of death
- *   wh:ev:{p<N>}:<eventId>            HASH    one outgoing event, written once when its entry settles (settle.lua):
- *                                             "b" the JSON body (replay, inspection); "s:<subscriptionId>" ->
- *                                             "<state>:<webhookId>", state pending|delivered|dead|dropped; "a:<k>"
- *                                             attempt record k (JSON), "n" the last k (at most WH_MAX_ATTEMPTS_KEPT kept)
+ *   wh:evb:{p<N>}:<hour>              HASH    the events received in that hour (receivedAt / 3 600 000), written once
+ *                                             when their entry settles (settle.lua): eventId -> record, a JSON header
+ *                                             {"s": {subscriptionId: "<state>:<webhookId>"}, "a": [attempt records]},
+ *                                             "\n", then the delivery body as sent; state pending|delivered|dead|dropped.
+ *                                             One key (and one expiry) per hour and partition, not per event.
  *   wh:evi:{p<N>}:<env>               ZSET    eventId -> receivedAt ms: the environment's events (GET /v1/events)
  *   wh:poison:{p<N>}                  STREAM  raw fields of malformed entries, kept aside (at most WH_MAX_POISON_KEPT)
  *   wh:subfail:{e:<env>}              HASH    subscriptionId -> ms of the first failure since its last success
@@ -35,8 +36,8 @@
  *   wh:slotl:{u:<sub>}                ZSET    worker -> lease end ms of its slots (a dead worker's end with it)
  *   wh:rate:{u:<sub>}:<second>        STRING  attempts started in that second (rateLimitPerSecond)
  *
- * Event hashes and indexes share one retention (WH_EVENT_RETENTION_S): an index entry older than that is trimmed
- * on the next settle of its partition and environment.
+ * Event buckets and indexes share one retention (WH_EVENT_RETENTION_S): a bucket expires that long after its hour
+ * ends; an index entry older than the retention is trimmed on the next settle of its partition and environment.
  */
 #ifndef WH_KEYS_H
 #define WH_KEYS_H
@@ -69,7 +70,9 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_due(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dq:{p%u}", (p))
 #define wh_key_delivery_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:d:{p%u}:", (p))
 #define wh_key_dead(buf, p) snprintf((buf), WH_KEY_MAX, "wh:dlq:{p%u}", (p))
-#define wh_key_event_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:ev:{p%u}:", (p))
+#define wh_key_event_bucket_prefix(buf, p) snprintf((buf), WH_KEY_MAX, "wh:evb:{p%u}:", (p))
+#define wh_key_event_bucket(buf, p, received_ms)                                                                                   \
+    snprintf((buf), WH_KEY_MAX, "wh:evb:{p%u}:%lld", (p), (long long)((received_ms) / WH_EVENT_BUCKET_MS))
 #define wh_key_event_index(buf, p, env) snprintf((buf), WH_KEY_MAX, "wh:evi:{p%u}:%s", (p), (env))
 #define wh_key_poison(buf, p) snprintf((buf), WH_KEY_MAX, "wh:poison:{p%u}", (p))
 #define wh_key_order(buf, p, sub, type, id) snprintf((buf), WH_KEY_MAX, "wh:ord:{p%u}:%s:%s:%s", (p), (sub), (type), (id))
@@ -80,6 +83,8 @@ unsigned wh_partition_of(const char *connection_id);
 
 /* Retention of outgoing events, their delivery states and attempt records (the dead letters' own is longer). */
 #define WH_EVENT_RETENTION_S (7 * 86400)
+/* Events are stored in one hash per partition and hour of receipt (wh:evb): one expiry per bucket. */
+#define WH_EVENT_BUCKET_MS 3600000LL
 /* Retention of a dead letter's delivery task (replayable until then). */
 #define WH_DEAD_LETTER_RETENTION_S (30 * 86400)
 /* Attempt records kept per event (all subscriptions together); older ones are trimmed first. */

@@ -1,25 +1,35 @@
 -- Queue events again for one subscription, with their original webhook-id (replay and redeliver).
 -- KEYS[1] due zset, KEYS[2] dead-letter zset, KEYS[3] the environment's event index of this partition
--- ARGV[1] "one" | "range", ARGV[2] delivery key prefix, ARGV[3] event key prefix (the event's hash: body "b",
--- delivery states "s:<subscriptionId>", settle.lua), ARGV[4] unused, ARGV[5] environmentId, ARGV[6] subscriptionId, ARGV[7] now ms, then
---   one:   ARGV[8] eventId, ARGV[9] webhookId. Returns 1 when queued (or already pending), 0 when the body expired.
+-- ARGV[1] "one" | "range", ARGV[2] delivery key prefix, ARGV[3] event bucket key prefix (an event's record is
+-- "<header JSON>\n<body>", its header's "s" holding the delivery states, settle.lua), ARGV[4] bucket span ms,
+-- ARGV[5] environmentId, ARGV[6] subscriptionId, ARGV[7] now ms, then
+--   one:   ARGV[8] eventId, ARGV[9] webhookId. Returns 1 when queued (or already pending), 0 when the event expired.
 --   range: ARGV[8] since ms, ARGV[9] until ms, ARGV[10] "1" = only dead deliveries, ARGV[11] offset in the
 --          range, ARGV[12] index entries to examine at most, ARGV[13] events to queue at most.
---          Only events fanned out to the subscription (a state field in their hash) are queued; the
+--          Only events fanned out to the subscription (a state in their record) are queued; the
 --          webhook-id is the one stored there. Returns {queued, examined, more (1: stopped before the range's end)}.
 -- A delivery already pending (scheduled or in flight) is left alone and counted as queued; a missing
 -- (delivered, dropped) or dead one is written fresh: attempt 0, due now, out of the dead letters.
-local dprefix, eprefix, env, sub, now = ARGV[2], ARGV[3], ARGV[5], ARGV[6], ARGV[7]
+local dprefix, bprefix, span, env, sub, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 
 local function str(v)
   if type(v) == 'string' then return v end
   return ''
 end
 
-local function requeue(event, wid)
-  local ekey = eprefix .. event
-  local body = redis.call('HGET', ekey, 'b')
-  if not body then return false end
+-- The event's record split into its decoded header and its body, or nil when it is gone.
+local function read(event, at)
+  local bkey = bprefix .. math.floor(tonumber(at) / span)
+  local rec = redis.call('HGET', bkey, event)
+  local nl = rec and string.find(rec, '\n', 1, true)
+  if not nl then return nil end
+  local ok, h = pcall(cjson.decode, string.sub(rec, 1, nl - 1))
+  if not ok or type(h) ~= 'table' then h = {} end
+  if type(h.s) ~= 'table' then h.s = {} end
+  return h, string.sub(rec, nl + 1), bkey
+end
+
+local function requeue(event, at, wid, h, body, bkey)
   local dkey = dprefix .. wid
   if redis.call('HGET', dkey, 'state') == 'pending' then return true end
   local ok, doc = pcall(cjson.decode, body)
@@ -29,34 +39,43 @@ local function requeue(event, wid)
     if type(doc.data) == 'table' then conn = str(doc.data.connectionId) end
   end
   redis.call('DEL', dkey)
-  redis.call('HSET', dkey, 'event', event, 'sub', sub, 'env', env, 'conn', conn, 'type', etype, 'attempt', 0,
+  redis.call('HSET', dkey, 'event', event, 'at', at, 'sub', sub, 'env', env, 'conn', conn, 'type', etype, 'attempt', 0,
     'created', now, 'state', 'pending')
   redis.call('ZREM', KEYS[2], wid)
   redis.call('ZADD', KEYS[1], now, wid)
-  redis.call('HSET', ekey, 's:' .. sub, 'pending:' .. wid)
+  h.s[sub] = 'pending:' .. wid
+  local rec = redis.call('HGET', bkey, event)
+  local nl = string.find(rec, '\n', 1, true)
+  redis.call('HSET', bkey, event, cjson.encode(h) .. string.sub(rec, nl))
   return true
 end
 
 if ARGV[1] == 'one' then
-  if requeue(ARGV[8], ARGV[9]) then return 1 end
-  return 0
+  local at = redis.call('ZSCORE', KEYS[3], ARGV[8])
+  if not at then return 0 end
+  local h, body, bkey = read(ARGV[8], at)
+  if not h then return 0 end
+  requeue(ARGV[8], at, ARGV[9], h, body, bkey)
+  return 1
 end
 
 local only_dead = ARGV[10] == '1'
 local examine, budget = tonumber(ARGV[12]), tonumber(ARGV[13])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[8], ARGV[9], 'LIMIT', tonumber(ARGV[11]), examine)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[8], ARGV[9], 'WITHSCORES', 'LIMIT', tonumber(ARGV[11]), examine)
 local queued, examined = 0, 0
-for _, event in ipairs(ids) do
+for k = 1, #ids, 2 do
   if queued >= budget then break end
   examined = examined + 1
-  local v = redis.call('HGET', eprefix .. event, 's:' .. sub)
-  if v then
+  local event, at = ids[k], ids[k + 1]
+  local h, body, bkey = read(event, at)
+  local v = h and h.s[sub]
+  if type(v) == 'string' then
     local state, wid = string.match(v, '^([^:]*):(.+)$')
-    if wid and (not only_dead or state == 'dead') and requeue(event, wid) then
+    if wid and (not only_dead or state == 'dead') and requeue(event, at, wid, h, body, bkey) then
       queued = queued + 1
     end
   end
 end
 local more = 0
-if examined < #ids or #ids == examine then more = 1 end
+if examined < #ids / 2 or #ids / 2 == examine then more = 1 end
 return {queued, examined, more}

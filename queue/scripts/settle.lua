@@ -1,87 +1,75 @@
 -- Settle stream entries of one partition once their first delivery attempts are over (one loop turn's worth):
--- record each event (body, delivery states, first attempts) and the durable tasks of what still has to happen,
--- then acknowledge and delete the entries, all in one atomic call. Until this call an entry stays pending in the
--- consumer group, so a worker that dies before it loses nothing: the entry is reclaimed and processed again.
--- Happy path (delivered at the first attempt): per event one HSET, one EXPIRE and one ZADD; nothing per delivery.
--- Every key is of partition {pN}: one slot.
+-- record each event (its record: states, first attempts, body; built by the worker), write the durable tasks of
+-- what still has to happen, then acknowledge and delete the entries, all in one atomic call. Until this call an
+-- entry stays pending in the consumer group, so a worker that dies before it loses nothing: the entry is reclaimed
+-- and processed again. Happy path (delivered at the first attempt): per event one HSET and one ZADD; nothing per
+-- delivery; one EXPIREAT per hour bucket and call. Every key is of partition {pN}: one slot.
 -- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream
--- ARGV[1] group, ARGV[2] now ms, ARGV[3] lease-until ms, ARGV[4] delivery key prefix, ARGV[5] event key prefix,
--- ARGV[6] event index key prefix (+ environmentId), ARGV[7] event retention s, ARGV[8] dead-letter retention s,
--- ARGV[9] dead letters kept, ARGV[10] poison entries kept,
--- ARGV[11] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
--- then e events, then e × (eventId, environmentId, receivedAt ms, body, d deliveries,
---   d × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
---        order key, occurredAt ms, attempt record JSON or "")).
--- outcome: ok | drop | dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
--- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head).
--- An entry's events and deliveries may span several calls; it is listed (acknowledged) in the call carrying its
--- last part, so what a call acknowledges is always written.
+-- ARGV[1] group, ARGV[2] now ms, ARGV[3] lease-until ms, ARGV[4] delivery key prefix, ARGV[5] event bucket key
+-- prefix, ARGV[6] event index key prefix (+ environmentId), ARGV[7] event retention s, ARGV[8] dead-letter
+-- retention s, ARGV[9] dead letters kept, ARGV[10] poison entries kept, ARGV[11] bucket span ms,
+-- ARGV[12] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
+-- then e events, then e × (eventId, environmentId, receivedAt ms, record, t tasks,
+--   t × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
+--        order key, occurredAt ms)).
+-- A task's outcome: dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
+-- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head). Delivered and
+-- dropped deliveries have no task: their state is in the record.
+-- An entry's events may span several calls; it is listed (acknowledged) in the call carrying its last part, so
+-- what a call acknowledges is always written.
 -- Returns the number of entries this call acknowledged (not counting those another consumer settled already).
-local now, lease, dprefix, eprefix, iprefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, lease, dprefix, bprefix, iprefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local ttl, dead_ttl, dead_max, poison_max = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local span = tonumber(ARGV[11])
 local oldest = tonumber(now) - ttl * 1000
-local states = {ok = 'delivered', drop = 'dropped', dead = 'dead'}
-local deaths, trimmed = 0, {}
+local deaths, trimmed, expiring = 0, {}, {}
 
-local nentries = tonumber(ARGV[11])
-local i = 12 + 2 * nentries
+local nentries = tonumber(ARGV[12])
+local i = 13 + 2 * nentries
 local nevents = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, nevents do
-  local event, env, received, body, nd = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  local ekey = eprefix .. event
-  local fields = {'b', body}
-  local records = 0
+  local event, env, received, record, nt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local bucket = math.floor(tonumber(received) / span)
+  local bkey = bprefix .. bucket
   i = i + 5
-  for _ = 1, nd do
-    local sub, wid, outcome, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local attempts, status, err, record = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 11]
-    local state = states[outcome] or 'pending'
-    if record ~= '' then
-      records = records + 1
-      fields[#fields + 1] = 'a:' .. records
-      fields[#fields + 1] = record
-    end
-    fields[#fields + 1] = 's:' .. sub
-    fields[#fields + 1] = state .. ':' .. wid
-    if outcome ~= 'ok' and outcome ~= 'drop' then
-      local dkey = dprefix .. wid
-      if redis.call('EXISTS', dkey) == 0 then
-        redis.call('HSET', dkey, 'event', event, 'sub', sub, 'env', env, 'conn', ARGV[i + 7], 'type', ARGV[i + 8],
-          'attempt', attempts, 'created', now, 'state', state)
-        if record ~= '' then
-          redis.call('HSET', dkey, 'lastStatus', status, 'lastError', err, 'lastAttemptAt', now)
-        end
-        if outcome == 'dead' then
-          redis.call('ZADD', KEYS[3], now, wid)
-          redis.call('EXPIRE', dkey, dead_ttl)
-          deaths = deaths + 1
-        elseif outcome == 'ordered' then
-          redis.call('HSET', dkey, 'ord', ARGV[i + 9])
-          redis.call('ZADD', ARGV[i + 9], ARGV[i + 10], wid)
-          redis.call('EXPIRE', ARGV[i + 9], ttl)
-          redis.call('ZADD', KEYS[2], now, wid)
-        elseif outcome == 'lease' then
-          redis.call('ZADD', KEYS[2], lease, wid)
-        else
-          redis.call('ZADD', KEYS[2], due, wid)
-        end
-      end
-    end
-    i = i + 12
+  redis.call('HSET', bkey, event, record)
+  if not expiring[bkey] then
+    expiring[bkey] = true
+    redis.call('EXPIREAT', bkey, math.floor((bucket + 1) * span / 1000) + ttl)
   end
-  if records > 0 then
-    fields[#fields + 1] = 'n'
-    fields[#fields + 1] = records
-  end
-  redis.call('HSET', ekey, unpack(fields))
-  redis.call('EXPIRE', ekey, ttl)
   local index = iprefix .. env
   redis.call('ZADD', index, received, event)
   if not trimmed[index] then
     trimmed[index] = true
     redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. oldest)
     redis.call('EXPIRE', index, ttl)
+  end
+  for _ = 1, nt do
+    local sub, wid, outcome, due, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    local dkey = dprefix .. wid
+    if redis.call('EXISTS', dkey) == 0 then
+      redis.call('HSET', dkey, 'event', event, 'at', received, 'sub', sub, 'env', env, 'conn', ARGV[i + 7],
+        'type', ARGV[i + 8], 'attempt', attempts, 'created', now, 'state', outcome == 'dead' and 'dead' or 'pending')
+      if tonumber(attempts) > 0 then
+        redis.call('HSET', dkey, 'lastStatus', ARGV[i + 5], 'lastError', ARGV[i + 6], 'lastAttemptAt', now)
+      end
+      if outcome == 'dead' then
+        redis.call('ZADD', KEYS[3], now, wid)
+        redis.call('EXPIRE', dkey, dead_ttl)
+        deaths = deaths + 1
+      elseif outcome == 'ordered' then
+        redis.call('HSET', dkey, 'ord', ARGV[i + 9])
+        redis.call('ZADD', ARGV[i + 9], ARGV[i + 10], wid)
+        redis.call('EXPIRE', ARGV[i + 9], ttl)
+        redis.call('ZADD', KEYS[2], now, wid)
+      elseif outcome == 'lease' then
+        redis.call('ZADD', KEYS[2], lease, wid)
+      else
+        redis.call('ZADD', KEYS[2], due, wid)
+      end
+    end
+    i = i + 11
   end
 end
 
@@ -98,7 +86,7 @@ end
 -- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
 -- another consumer settled already is acknowledged and deleted once more, harmlessly
 local ids, acked = {}, 0
-for k = 12, 11 + 2 * nentries, 2 do
+for k = 13, 12 + 2 * nentries, 2 do
   local id = ARGV[k]
   if ARGV[k + 1] == '1' then
     -- malformed: keep its raw fields aside (bounded) for inspection, then let it go
@@ -108,7 +96,7 @@ for k = 12, 11 + 2 * nentries, 2 do
     end
   end
   ids[#ids + 1] = id
-  if #ids == 500 or k == 10 + 2 * nentries then
+  if #ids == 500 or k == 11 + 2 * nentries then
     acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
     redis.call('XDEL', KEYS[1], unpack(ids))
     ids = {}

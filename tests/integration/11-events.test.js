@@ -103,6 +103,10 @@ ctx.test('bad input → 400 invalid_request naming the field', async () => {
     assert.equal(unauth.status, 401, h.show(unauth));
 });
 
+/* An event's record in its hour bucket (queue/evrec.h): a header line {"s": states, "a": attempts}, then the body. */
+const bucketKey = (p, at) => `wh:evb:{p${p}}:${Math.floor(at / 3600000)}`;
+const record = (states, body) => `${JSON.stringify({ s: states, a: [] })}\n${JSON.stringify(body)}`;
+
 ctx.test('pagination over seeded indexes: newest first, ties in one millisecond, every event exactly once', async () => {
     // Written exactly as the worker writes them (queue/keys.h, queue/scripts/settle.lua), in a fresh environment of its own.
     const e = await s.wharf.createEnvironment({ name: 'seeded', kind: 'development' });
@@ -119,8 +123,7 @@ ctx.test('pagination over seeded indexes: newest first, ties in one millisecond,
             const type = n % 2 ? 'crm.contact.updated' : 'crm.deal.created';
             const body = { type, timestamp: new Date(at).toISOString(), data: { eventId: id, connectionId: conn, integrationId: 'hubspot', objectType: type.split('.')[1], objectId: String(n), action: type.split('.')[2], object: { id: String(n) } } };
             await s.redis.cli('ZADD', `wh:evi:{p${p}}:${e.environmentId}`, String(at), id);
-            await s.redis.cli('HSET', `wh:ev:{p${p}}:${id}`, 'b', JSON.stringify(body));
-            await s.redis.cli('EXPIRE', `wh:ev:{p${p}}:${id}`, '600');
+            await s.redis.cli('HSET', bucketKey(p, at), id, record({}, body));
             expected.push({ id, at, type, conn });
             n++;
         }
@@ -171,8 +174,7 @@ ctx.test('seeded dead and delivered deliveries: replay onlyFailed re-queues only
         const wid = webhookId(id, sub.subscriptionId);
         const body = { type: 'crm.contact.updated', timestamp: new Date(at).toISOString(), data: { eventId: id, connectionId: conn, integrationId: 'hubspot', objectType: 'contact', objectId: '1', action: 'updated' } };
         await s.redis.cli('ZADD', `wh:evi:{p${p}}:${e.environmentId}`, String(at), id);
-        await s.redis.cli('HSET', `wh:ev:{p${p}}:${id}`, 'b', JSON.stringify(body), `s:${sub.subscriptionId}`, `${state}:${wid}`);
-        await s.redis.cli('EXPIRE', `wh:ev:{p${p}}:${id}`, '600');
+        await s.redis.cli('HSET', bucketKey(p, at), id, record({ [sub.subscriptionId]: `${state}:${wid}` }, body));
         if (state === 'dead') {
             await s.redis.cli('HSET', `wh:d:{p${p}}:${wid}`, 'event', id, 'sub', sub.subscriptionId, 'env', e.environmentId, 'conn', conn,
                 'type', 'crm.contact.updated', 'attempt', '3', 'created', String(at), 'state', 'dead');

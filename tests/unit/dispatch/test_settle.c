@@ -12,15 +12,20 @@
 #include <string.h>
 #include <cmocka.h>
 #include "../../../dispatch/settle.h"
+#include "../../../common/time.h"
+#include "../../../queue/evrec.h"
 #include "../../../queue/keys.h"
 #include "../../../queue/scripts.h"
 #include "../redis_server.h"
 
 static redisContext *rc;
+/* events are received "now": a bucket whose retention is over would expire at once */
+static int64_t T0;
 
 static int setup(void **state)
 {
     (void)state;
+    T0 = wh_now_ms();
     return (rc = wh_test_redis_start("test_settle")) != NULL ? 0 : -1;
 }
 
@@ -88,7 +93,7 @@ static redisReply *run(const wh_settle_call_t *c, unsigned part)
     redisReply *r;
 
     wh_cache_args_init(&a);
-    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, 1700000000000LL, 1700000099000LL, &a));
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, T0, 1700000099000LL, &a));
     n = a.n + 3;
     argv = calloc(n, sizeof(*argv));
     len = calloc(n, sizeof(*len));
@@ -171,7 +176,7 @@ static void test_outcomes_written_once(void **state)
     (void)state;
     pending_entry(part, id);
     e = wh_settle_entry_new(part, id, 1);
-    wh_settle_event_init(&e->ev[0], "evt_1", "env_a", "conn_a", "crm.contact.updated", 1700000000000LL, 1690000000000LL, body, 6);
+    wh_settle_event_init(&e->ev[0], "evt_1", "env_a", "conn_a", "crm.contact.updated", T0, 1690000000000LL, body, 6);
     wh_body_release(body);
     set_delivery(&e->ev[0], 0, subs[0], WH_OUTCOME_OK, 0, "{\"attempt\":1,\"statusCode\":200}");
     set_delivery(&e->ev[0], 1, subs[1], WH_OUTCOME_RETRY, 1700000005000LL, "{\"attempt\":1,\"statusCode\":500}");
@@ -191,21 +196,32 @@ static void test_outcomes_written_once(void **state)
     /* the entry: acknowledged and deleted */
     assert_int_equal(pending_count(part), 0);
     assert_int_equal(cmd_int("XLEN wh:q:{p1}"), 0);
-    /* the event's hash: body, one state per subscription, the attempt records, a retention */
-    snprintf(ekey, sizeof(ekey), "wh:ev:{p1}:evt_1");
-    assert_hget(ekey, "b", "{\"type\":\"crm.contact.updated\"}");
+    /* the event's record in its hour bucket: one state per subscription, the attempt records, the body */
+    wh_key_event_bucket(ekey, part, T0);
     wh_webhook_id("evt_1", "sub_ok", wid_ok);
     {
-        char want[80];
+        char *rec = hget(ekey, "evt_1"), want[80];
+        json_t *header;
+        const char *sent;
+        size_t len;
+        assert_true(wh_evrec_split(rec, strlen(rec), &header, &sent, &len));
+        assert_int_equal(len, 30);
+        assert_memory_equal(sent, "{\"type\":\"crm.contact.updated\"}", 30);
         snprintf(want, sizeof(want), "delivered:%s", wid_ok);
-        assert_hget(ekey, "s:sub_ok", want);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(header, "s"), "sub_ok")), want);
+        assert_int_equal(json_object_size(json_object_get(header, "s")), 6);
+        assert_int_equal(json_array_size(json_object_get(header, "a")), 3);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(header, "a"), 0), "statusCode")), 200);
+        json_decref(header);
+        free(rec);
     }
-    assert_hget(ekey, "n", "3");
-    assert_hget(ekey, "a:1", "{\"attempt\":1,\"statusCode\":200}");
-    assert_true(cmd_int("TTL %s", ekey) > WH_EVENT_RETENTION_S - 10);
+    /* the bucket expires a retention after its hour ends */
+    r = cmd("EXPIRETIME %s", ekey);
+    assert_int_equal(r->integer, (T0 / WH_EVENT_BUCKET_MS + 1) * WH_EVENT_BUCKET_MS / 1000 + WH_EVENT_RETENTION_S);
+    freeReplyObject(r);
     r = cmd("ZSCORE wh:evi:{p1}:env_a evt_1");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
-    assert_string_equal(r->str, "1700000000000");
+    assert_int_equal(strtoll(r->str, NULL, 10), T0);
     freeReplyObject(r);
     /* delivered: no task; the others: a task each, due as their outcome says */
     snprintf(dkey, sizeof(dkey), "wh:d:{p1}:%s", wid_ok);
@@ -221,9 +237,9 @@ static void test_outcomes_written_once(void **state)
         if (k == 2) {
             assert_int_equal(r->type, REDIS_REPLY_NIL);
         } else {
-            const char *want = k == 1 ? "1700000005000" : k == 3 ? "1700000007000" : k == 4 ? "1700000099000" : "1700000000000";
+            long long want = k == 1 ? 1700000005000LL : k == 3 ? 1700000007000LL : k == 4 ? 1700000099000LL : T0;
             assert_int_equal(r->type, REDIS_REPLY_STRING);
-            assert_string_equal(r->str, want);
+            assert_int_equal(strtoll(r->str, NULL, 10), want);
         }
         freeReplyObject(r);
     }
@@ -263,7 +279,7 @@ static void test_split_across_calls(void **state)
     for (size_t i = 0; i != nev; ++i) {
         char eid[32];
         snprintf(eid, sizeof(eid), "evt_s%zu", i);
-        wh_settle_event_init(&e->ev[i], eid, "env_b", "conn_b", "crm.deal.created", 1700000000000LL + (int64_t)i, 0, body, nd);
+        wh_settle_event_init(&e->ev[i], eid, "env_b", "conn_b", "crm.deal.created", T0 + (int64_t)i, 0, body, nd);
         for (size_t k = 0; k != nd; ++k) {
             char sub[32];
             snprintf(sub, sizeof(sub), "sub_%zu", k);
@@ -293,9 +309,10 @@ static void test_split_across_calls(void **state)
     }
     assert_int_equal(pending_count(part), 0);
     for (size_t i = 0; i != nev; ++i) {
-        char key[64];
-        snprintf(key, sizeof(key), "wh:ev:{p2}:evt_s%zu", i);
-        assert_int_equal(cmd_int("EXISTS %s", key), 1);
+        char key[WH_KEY_MAX], field[32];
+        wh_key_event_bucket(key, part, T0 + (int64_t)i);
+        snprintf(field, sizeof(field), "evt_s%zu", i);
+        assert_int_equal(cmd_int("HEXISTS %s %s", key, field), 1);
     }
     assert_int_equal(cmd_int("ZCARD wh:evi:{p2}:env_b"), (long long)nev);
     wh_settle_call_dispose(&c);

@@ -1,0 +1,21 @@
+/*
+ * An event's record in its hour bucket (wh:evb:{pN}:<hour>, queue/keys.h): a JSON header line, then the delivery
+ * body exactly as sent:
+ *
+ *     {"s":{"<subscriptionId>":"<state>:<webhookId>",…},"a":[<attempt record>,…]}\n<body>
+ *
+ * Written whole by settle.lua (built by dispatch/settle.c), updated by finish.lua and requeue.lua (Lua cjson, which
+ * writes an empty "a" as {}), read by the events API.
+ */
+#ifndef WH_EVREC_H
+#define WH_EVREC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Splits a record: *header (a new JSON object with "s" an object and "a" an array, whatever was stored) and the
+   body (pointing into `rec`). False when `rec` is no record. */
+bool wh_evrec_split(const char *rec, size_t len, json_t **header, const char **body, size_t *body_len);
+
+#endif
