@@ -13,8 +13,9 @@
 #define IDLE_RELEASE_MS 200
 /* Asked again this soon when Redis granted nothing (other workers hold every slot). */
 #define RETRY_MS 20
-/* Deliveries of one subscription waiting in this worker at most, per slot of its maxConcurrency. */
-#define WAITERS_PER_SLOT 4
+/* A subscription whose oldest waiter has waited this long is stalled: its waiters stop counting as work about to
+   start (wh_slots_waiting), so a slow endpoint's backlog never holds back other endpoints' deliveries. */
+#define STALL_MS 500
 /* An entry with nothing held, nothing waiting and nothing in flight for this long is forgotten. */
 #define FORGET_MS 60000
 
@@ -36,6 +37,7 @@ typedef struct sub {
     waiter_t *head, *tail;
     size_t nwait;
     bool asking;
+    bool stalled; /* its nwait is counted in the broker's `stalled` */
     int64_t retry_at, idle_since, asked_at;
 } sub_t;
 
@@ -49,7 +51,8 @@ struct wh_slots {
     wh_slots_defer_cb defer;
     void *data;
     sub_t *buckets[BUCKETS];
-    size_t waiting;
+    size_t waiting;  /* every waiter */
+    size_t stalled;  /* waiters of stalled subscriptions */
     unsigned asking; /* Redis calls awaiting replies: close waits for them */
     bool closing;
     void (*closed_cb)(void *data);
@@ -91,6 +94,32 @@ static bool can_start(const sub_t *e, int64_t now)
 }
 
 static void ask(sub_t *e, int64_t now);
+
+/* One waiter less for `e` (started, deferred or handed back). */
+static waiter_t *pop_waiter(sub_t *e)
+{
+    waiter_t *w = e->head;
+    if ((e->head = w->next) == NULL)
+        e->tail = NULL;
+    --e->nwait;
+    --e->owner->waiting;
+    if (e->stalled)
+        --e->owner->stalled;
+    return w;
+}
+
+/* Whether `e` counts as stalled (see STALL_MS), keeping the broker's count in step. */
+static void set_stalled(sub_t *e, int64_t now)
+{
+    bool stalled = e->head != NULL && now - e->head->since > STALL_MS;
+    if (stalled == e->stalled)
+        return;
+    if (stalled)
+        e->owner->stalled += e->nwait;
+    else
+        e->owner->stalled -= e->nwait;
+    e->stalled = stalled;
+}
 static void on_tick(uv_timer_t *t);
 static void on_timer_closed(uv_handle_t *h);
 
@@ -101,11 +130,7 @@ static void drain(sub_t *e)
     int64_t now = wh_now_ms();
 
     while (e->head != NULL && can_start(e, now)) {
-        waiter_t *w = e->head;
-        if ((e->head = w->next) == NULL)
-            e->tail = NULL;
-        --e->nwait;
-        --s->waiting;
+        waiter_t *w = pop_waiter(e);
         ++e->inflight;
         if (e->rate != 0)
             --e->tokens;
@@ -116,6 +141,7 @@ static void drain(sub_t *e)
         ask(e, now);
     if (e->head == NULL && e->inflight == 0)
         e->idle_since = now;
+    set_stalled(e, now);
     if ((s->waiting != 0 || e->held > e->inflight) && !uv_is_active((uv_handle_t *)&s->timer))
         uv_timer_start(&s->timer, on_tick, TICK_MS, TICK_MS);
 }
@@ -202,11 +228,7 @@ static void expire_waiters(sub_t *e, int64_t now)
     wh_slots_t *s = e->owner;
 
     while (e->head != NULL && now - e->head->since > s->max_wait_ms) {
-        waiter_t *w = e->head;
-        if ((e->head = w->next) == NULL)
-            e->tail = NULL;
-        --e->nwait;
-        --s->waiting;
+        waiter_t *w = pop_waiter(e);
         s->defer(w->item, 250, s->data);
         free(w);
     }
@@ -222,6 +244,7 @@ static void on_tick(uv_timer_t *t)
         for (sub_t **pe = &s->buckets[b]; *pe != NULL;) {
             sub_t *e = *pe;
             expire_waiters(e, now);
+            set_stalled(e, now);
             if (e->head != NULL) {
                 if (!e->asking && now >= e->retry_at)
                     ask(e, now);
@@ -275,8 +298,8 @@ void wh_slots_request(wh_slots_t *s, const char *sub, unsigned max, unsigned rat
     }
     e->max = max != 0 ? max : 1;
     e->rate = rate;
-    if (e->nwait >= WAITERS_PER_SLOT * e->max) {
-        /* this subscription has enough waiting here: the rest stays in Redis, out of other endpoints' way */
+    if (e->nwait >= WH_MAX_SUB_WAITERS) {
+        /* this subscription has enough waiting here: the rest waits in Redis, out of other endpoints' way */
         s->defer(item, 250, s->data);
         return;
     }
@@ -291,6 +314,8 @@ void wh_slots_request(wh_slots_t *s, const char *sub, unsigned max, unsigned rat
     e->tail = w;
     ++e->nwait;
     ++s->waiting;
+    if (e->stalled)
+        ++s->stalled;
     drain(e);
 }
 
@@ -307,7 +332,7 @@ void wh_slots_done(wh_slots_t *s, const char *sub)
 
 size_t wh_slots_waiting(const wh_slots_t *s)
 {
-    return s->waiting;
+    return s->waiting - s->stalled;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -338,14 +363,10 @@ void wh_slots_close(wh_slots_t *s, void (*cb)(void *data), void *data)
     for (unsigned b = 0; b != BUCKETS; ++b) {
         for (sub_t *e = s->buckets[b]; e != NULL; e = e->next) {
             while (e->head != NULL) {
-                waiter_t *w = e->head;
-                e->head = w->next;
-                --s->waiting;
+                waiter_t *w = pop_waiter(e);
                 s->defer(w->item, 0, s->data);
                 free(w);
             }
-            e->tail = NULL;
-            e->nwait = 0;
             /* slots in use end with their attempts (the lease covers a crash); the idle ones go back now */
             if (!e->asking && e->held > e->inflight)
                 send_ask(e, now, e->held - e->inflight);

@@ -4,11 +4,11 @@
  *
  * A worker holds slots of a subscription in bulk (queue/scripts/slots.lua: holder -> count, leased), uses them
  * locally one attempt after another, and gives back what it no longer needs once the subscription goes idle.
- * A delivery that finds no free local slot waits in a local FIFO while the broker asks Redis for more; a
- * delivery that waited too long (longer than half its Redis lease allows) goes back to Redis (`defer`) so
- * that a worker never sits on work it cannot start. With one worker and a busy endpoint, the slots are taken
- * once and every further delivery starts without a Redis round trip. Rate tokens are taken the same way, per
- * second, and never reused.
+ * A delivery that finds no free local slot waits in a local FIFO per subscription (at most WH_MAX_SUB_WAITERS;
+ * more go back to Redis) while the broker asks Redis for more; a delivery that waited too long (longer than half
+ * its Redis lease allows) goes back to Redis (`defer`) so that a worker never sits on work it cannot start. With one worker and a
+ * busy endpoint, the slots are taken once and every further delivery starts without a Redis round trip. Rate tokens are taken the
+ * same way, per second, and never reused.
  *
  * A dead worker's slots free themselves when its lease ends (WHARF_DELIVERY_TIMEOUT + WHARF_RECLAIM_IDLE).
  */
@@ -38,7 +38,8 @@ wh_slots_t *wh_slots_new(uv_loop_t *loop, wh_redis_t *redis, const char *holder,
 void wh_slots_request(wh_slots_t *s, const char *sub, unsigned max, unsigned rate, void *item);
 /* An attempt of `sub` ended: its slot passes to the next waiter, or is kept a moment, then given back. */
 void wh_slots_done(wh_slots_t *s, const char *sub);
-/* Deliveries waiting for a slot in this worker. */
+/* Deliveries waiting for a slot in this worker, but not those of stalled subscriptions (whose oldest waiter has
+   waited over half a second): what will start soon, which is what the worker bounds its intake by. */
 size_t wh_slots_waiting(const wh_slots_t *s);
 /* Defers every waiter (wait 0), gives every slot back (best effort), frees the broker once its handles are
  * closed, then calls cb(data). */
