@@ -82,7 +82,7 @@ mkdir -p "$RUN"
 OUT=$ROOT/bench/results/pipeline-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT/raw" "$OUT/logs"
 RUNS_TSV=$OUT/runs.tsv
-printf 'run\tstep\trate\tevents\treq_s\tachieved_ev_s\tack_p99_ms\tlag_p99_ms\tdelivered\tmissing\tduplicates\tp50_ms\tp90_ms\tp99_ms\tmax_ms\tlast_arrival_s\twharf_cpu_us_ev\tredis_cpu_us_ev\tsink_cpu_us_ev\tsend_cpu_us_ev\twharf_rss_kb\twharf_hwm_kb\tforeign_cpu_pct\tverdict\n' >"$RUNS_TSV"
+printf 'run\tstep\trate\tevents\treq_s\tachieved_ev_s\tack_p99_ms\tlag_p99_ms\tdelivered\tmissing\tduplicates\tp50_ms\tp90_ms\tp99_ms\tmax_ms\tlast_arrival_s\twharf_cpu_us_ev\tredis_cpu_us_ev\tsink_cpu_us_ev\tsend_cpu_us_ev\twharf_rss_kb\twharf_hwm_kb\tforeign_cpu_pct\tirq_steal_pct\tverdict\n' >"$RUNS_TSV"
 
 stop_pid() { # SIGTERM, wait (wharf drains on SIGTERM), SIGKILL after 30 s; forget the pid
   local p=$1 i
@@ -142,7 +142,10 @@ ticks() { # utime+stime of the given pids, clock ticks
   done
   echo "$t"
 }
-sys_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; } # the whole box's busy ticks
+sys_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; } # the whole box's busy ticks (idle wait)
+# user+nice+system (what processes use: foreign = this - ours) and irq+softirq+steal (loopback TCP's softirq
+# work, which /proc/<pid>/stat does not charge to our processes, and the hypervisor's steal)
+sys_split() { awk '/^cpu /{print $2+$3+$4, $7+$8+$9}' /proc/stat; }
 vmkb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 ms_now() { echo $((${EPOCHREALTIME/./} / 1000)); }
 jnum() { node -e 'const v=JSON.parse(process.argv[1])[process.argv[2]];console.log(v===null||v===undefined?"-":v)' "$1" "$2"; }
@@ -230,7 +233,7 @@ LAST_VERDICT=
 # $1 run label, $2 rate, $3 seconds, $4 record (1) or warm-up (0); sets LAST_VERDICT (pass|FAIL…|ABORT…)
 step() {
   local run=$1 rate=$2 secs=$3 record=$4 events base req_rate file sendj latj got pend i dlq
-  local w0 w1 r0 r1 s0 s1 b0 b1 rc0 rc1 t_send_end verdict p99 cpu_send rss hwm other
+  local w0 w1 r0 r1 s0 s1 b0 b1 q0 q1 rc0 rc1 t_send_end verdict p99 cpu_send rss hwm other
   STEP=$((STEP + 1))
   events=$((rate * secs))
   base=$((STEP * 1000000000))
@@ -243,7 +246,7 @@ step() {
   w0=$(ticks "$W_PID")
   r0=$(ticks "$W_RPID")
   s0=$(ticks "$SINK_PID")
-  b0=$(sys_busy)
+  read -r b0 q0 < <(sys_split)
   local t0ms
   t0ms=$(ms_now)
   sendj=$("$WORK/send" -a "127.0.0.1:$W_PORT" -f "$file" -r "$req_rate" -c "$SEND_CONNS") || true
@@ -262,7 +265,7 @@ step() {
   w1=$(ticks "$W_PID")
   r1=$(ticks "$W_RPID")
   s1=$(ticks "$SINK_PID")
-  b1=$(sys_busy)
+  read -r b1 q1 < <(sys_split)
   rss=$(vmkb "$W_PID" VmRSS)
   hwm=$(vmkb "$W_PID" VmHWM)
   dlq=$(wcli EVAL "$DLQ_LUA" 0)
@@ -297,7 +300,7 @@ step() {
   other=$(awk -v t=$((b1 - b0 - (w1 - w0) - (r1 - r0) - (s1 - s0))) -v c="$cpu_send" -v hz="$HZ" -v ms=$(($(ms_now) - t0ms)) \
     'BEGIN{t = t / hz - c; if (t < 0) t = 0; printf "%.0f", t * 1e5 / ms}')
   if [ "$record" = 1 ]; then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
       "$run" "$STEP" "$rate" "$events" "$req_rate" \
       "$(awk -v a="$(jnum "$sendj" achieved)" -v p="$PER" 'BEGIN{printf "%.0f", a * p}')" \
       "$(jnum "$sendj" ack_p99_ms)" "$(jnum "$sendj" lag_p99_ms)" "$(jnum "$latj" delivered)" "$missing" "$dup" \
@@ -306,7 +309,8 @@ step() {
       "$(awk -v t=$((rc1 - rc0)) -v n="$events" 'BEGIN{printf "%.1f", t / n}')" \
       "$(awk -v t=$((s1 - s0)) -v n="$events" -v hz="$HZ" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')" \
       "$(awk -v t="$cpu_send" -v n="$events" 'BEGIN{printf "%.1f", t * 1e6 / n}')" \
-      "$rss" "$hwm" "$other" "$verdict" >>"$RUNS_TSV"
+      "$rss" "$hwm" "$other" "$(awk -v t=$((q1 - q0)) -v hz="$HZ" -v ms=$(($(ms_now) - t0ms)) 'BEGIN{printf "%.0f", t / hz * 1e5 / ms}')" \
+      "$verdict" >>"$RUNS_TSV"
   fi
   log "$([ "$record" = 1 ] && echo "run $run" || echo warm-up): $rate events/s x ${secs}s ($events events, $PER per request): p50 $(jnum "$latj" p50_ms) ms, p99 $p99 ms, max $(jnum "$latj" max_ms) ms; sent $(jnum "$sendj" achieved) req/s (202: $ok/$reqs, ack p99 $(jnum "$sendj" ack_p99_ms) ms, generator lag p99 $(jnum "$sendj" lag_p99_ms) ms); delivered $(jnum "$latj" delivered) (missing $missing, dup $dup); Redis $(awk -v t=$((rc1 - rc0)) -v n="$events" 'BEGIN{printf "%.1f", t / n}') us/event; wharf RSS $((rss / 1024)) MiB; foreign ${other}% of a core: $verdict"
 }
@@ -326,7 +330,7 @@ done
 # the search: per listed rate, passing = every run passed; L = the highest listed rate with it and every lower
 # one passing, F = the next listed rate; SEARCH_STEPS single steps bisect [L, F] (to multiples of 100/s)
 verdict_of() { # $1 rate -> pass | fail | none (never run)
-  awk -F'\t' -v r="$1" 'NR>1 && $3==r{n++; if ($24!="pass") f++} END{print n ? (f ? "fail" : "pass") : "none"}' "$RUNS_TSV"
+  awk -F'\t' -v r="$1" 'NR>1 && $3==r{n++; if ($25!="pass") f++} END{print n ? (f ? "fail" : "pass") : "none"}' "$RUNS_TSV"
 }
 mapfile -t SORTED < <(printf '%s\n' "${RATE_LIST[@]}" | sort -n -u)
 LOW=0 HIGH=
@@ -362,22 +366,22 @@ report() {
                                       return k ? arr[int((k + 1) / 2)] : "" }
     NR == 1 { next }
     { r = $3; if (!(r in c)) order[++nr] = r; k = ++c[r]
-      for (f = 6; f <= 23; f++) V[r, f, k] = $f
+      for (f = 6; f <= 24; f++) V[r, f, k] = $f
       runs[r] = runs[r] (runs[r] == "" ? "" : " ") ($1 == "search" ? "s" : $1)
-      if ($24 == "pass") pass[r]++; else if (!(r in why)) why[r] = $24 }
+      if ($25 == "pass") pass[r]++; else if (!(r in why)) why[r] = $25 }
     END {
       # rates in ascending order
       for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (order[j] + 0 < order[i] + 0) { t = order[i]; order[i] = order[j]; order[j] = t }
-      print "| events/s | runs | sent events/s | p50 ms | p90 ms | p99 ms (min–max) | max ms | delivered / sent | 202 p99 ms | wharf CPU µs/event | Redis CPU µs/event | sink µs/event | sender µs/event | wharf RSS MiB (VmHWM) | foreign CPU % | verdict |"
-      print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      print "| events/s | runs | sent events/s | p50 ms | p90 ms | p99 ms (min–max) | max ms | delivered / sent | 202 p99 ms | wharf CPU µs/event | Redis CPU µs/event | sink µs/event | sender µs/event | wharf RSS MiB (VmHWM) | foreign CPU % | irq+steal % | verdict |"
+      print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= nr; i++) { r = order[i]; k = c[r]
-        for (f = 6; f <= 23; f++) { for (j = 1; j <= k; j++) a[j] = V[r, f, j] + 0; M[f] = med(a, k) }
+        for (f = 6; f <= 24; f++) { for (j = 1; j <= k; j++) a[j] = V[r, f, j] + 0; M[f] = med(a, k) }
         mn = ""; mx = ""; for (j = 1; j <= k; j++) { x = V[r, 14, j] + 0; if (mn == "" || x < mn) mn = x; if (mx == "" || x > mx) mx = x }
         dl = 0; ms = 0; du = 0; for (j = 1; j <= k; j++) { dl += V[r, 9, j]; ms += V[r, 10, j]; du += V[r, 11, j] }
         hw = 0; for (j = 1; j <= k; j++) if (V[r, 22, j] > hw) hw = V[r, 22, j]
-        printf "| %d | %s | %.0f | %s | %s | **%s**%s | %s | %d / %d%s | %s | %s | %s | %s | %s | %.1f (%.1f) | %s | %s |\n", r, runs[r], M[6], M[12], M[13], M[14],
+        printf "| %d | %s | %.0f | %s | %s | **%s**%s | %s | %d / %d%s | %s | %s | %s | %s | %s | %.1f (%.1f) | %s | %s | %s |\n", r, runs[r], M[6], M[12], M[13], M[14],
           (k > 1 ? sprintf(" (%s–%s)", mn, mx) : ""), M[15], dl - du, dl - du + ms, (du ? ", " du " dup" : ""), M[7], M[17], M[18], M[19], M[20],
-          M[21] / 1024, hw / 1024, M[23], (pass[r] == k ? "pass" : why[r]) }
+          M[21] / 1024, hw / 1024, M[23], M[24], (pass[r] == k ? "pass" : why[r]) }
     }' "$RUNS_TSV"
   echo
   read -r low high <"$OUT/raw/sustained.txt"

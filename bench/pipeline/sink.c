@@ -277,6 +277,8 @@ int main(int argc, char **argv)
                 r = read(c->fd, c->buf + c->len, c->cap - c->len);
                 if (r > 0) {
                     c->len += (size_t)r;
+                    if ((size_t)r < c->cap - c->len + (size_t)r)
+                        break; /* short read: nothing more for now (level-triggered; saves a read per request) */
                     continue;
                 }
                 if (r < 0 && (errno == EAGAIN || errno == EINTR))
