@@ -5,7 +5,8 @@
 // so its latency is arrival - that. Lines of other steps (other BASEs) are ignored.
 // usage: node lat.js SINK_LOG SEND_JSON EVENTS PER BASE
 // Prints one JSON line: delivered (lines of this step), distinct (distinct events delivered), missing,
-// duplicates, p50/p90/p99/p999/max in ms, first/last arrival relative to t0 (s).
+// duplicates, p50/p90/p99/p999/max in ms, per_s ([p50, p99, max] of the events scheduled in each second of
+// the step), first/last arrival relative to t0 (s).
 'use strict';
 const fs = require('fs');
 
@@ -17,6 +18,7 @@ const base = Number(baseArg);
 const period = 1e6 / send.rate; // µs between requests
 const seen = new Uint8Array(N);
 const lat = [];
+const bySec = []; // latencies (µs) by the second of the step their request was scheduled in
 let dup = 0;
 let last = -Infinity;
 let first = Infinity;
@@ -31,7 +33,9 @@ for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
     dup++;
     continue;
   }
-  lat.push(at - (send.t0_us + Math.floor(k / per) * period));
+  const due = Math.floor(k / per) * period;
+  lat.push(at - (send.t0_us + due));
+  (bySec[Math.floor(due / 1e6)] ||= []).push(at - (send.t0_us + due));
   first = Math.min(first, at);
   last = Math.max(last, at);
 }
@@ -41,5 +45,10 @@ console.log(JSON.stringify({
   delivered: a.length + dup, distinct: a.length, missing: N - a.length, duplicates: dup,
   p50_ms: q(0.5), p90_ms: q(0.9), p99_ms: q(0.99), p999_ms: q(0.999), max_ms: a.length ? +(a[a.length - 1] / 1000).toFixed(2) : null,
   min_ms: a.length ? +(a[0] / 1000).toFixed(2) : null,
+  // per scheduled second: [p50, p99, max] in ms (where in the step the tail came from)
+  per_s: bySec.map((v) => {
+    const b = Float64Array.from(v).sort();
+    return [0.5, 0.99, 1].map((p) => +(b[Math.min(b.length - 1, Math.floor(p * b.length))] / 1000).toFixed(1));
+  }),
   first_s: a.length ? +((first - send.t0_us) / 1e6).toFixed(3) : null, last_s: a.length ? +((last - send.t0_us) / 1e6).toFixed(3) : null,
 }));

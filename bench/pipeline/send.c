@@ -8,8 +8,8 @@
  *
  * usage: send -a 127.0.0.1:PORT -f REQUESTS_FILE -r REQ_PER_S [-c CONNS] [-s EXPECTED_STATUS]
  * Prints one JSON line: requests, ok (status == EXPECTED_STATUS, 202 by default), bad, errors, t0_us,
- * rate, achieved (requests / (last write - t0)), ack_{p50,p99,max}_ms (answer read - scheduled time: what
- * the provider sees), lag_{p99,max}_ms (actual write - scheduled time: the generator's own lateness),
+ * rate (as given, 6 decimals: lat.js recomputes the schedule from it), achieved (requests / (last write -
+ * t0)), ack_{p50,p99,max}_ms (answer read - scheduled time: what the provider sees), lag_{p99,max}_ms (actual write - scheduled time: the generator's own lateness),
  * first_bad (the first unexpected answer). Exit 0 when every request got the expected status.
  */
 #define _GNU_SOURCE
@@ -336,7 +336,7 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"requests\":%ld,\"sent\":%ld,\"ok\":%ld,\"bad\":%ld,\"errors\":%ld,\"unanswered\":%ld,\"t0_us\":%lld,"
-           "\"rate\":%.1f,\"achieved\":%.1f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_max_ms\":%.3f,"
+           "\"rate\":%.6f,\"achieved\":%.1f,\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_max_ms\":%.3f,"
            "\"lag_p99_ms\":%.3f,\"lag_max_ms\":%.3f,\"cpu_s\":%.3f,\"first_bad\":\"%s\"}\n",
            g_n, next, g_ok, g_bad, g_err, g_n - g_done, (long long)t0_real_us, rate, next / span, pct_ms(ack, k, 0.5),
            pct_ms(ack, k, 0.99), k ? ack[k - 1] / 1e6 : 0, pct_ms(g_lag, next, 0.99), next ? g_lag[next - 1] / 1e6 : 0,
