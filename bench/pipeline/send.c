@@ -10,7 +10,8 @@
  * Prints one JSON line: requests, ok (status == EXPECTED_STATUS, 202 by default), bad, errors, t0_us,
  * rate (as given, 6 decimals: lat.js recomputes the schedule from it), achieved (requests / (last write -
  * t0)), ack_{p50,p99,max}_ms (answer read - scheduled time: what the provider sees), lag_{p99,max}_ms
- * (actual write - scheduled time: the generator's own lateness), cpu_s (its own CPU), first_bad (the first unexpected answer). Exit 0 when every request got the expected status.
+ * (actual write - scheduled time: the generator's own lateness), cpu_s (its own CPU), first_bad (the first
+ * unexpected answer). Exit 0 when every request got the expected status.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
