@@ -2,8 +2,9 @@
 # bench/pipeline.sh: wharf end to end (issue 9; see bench/README.md, "Pipeline"): a provider's signed HubSpot
 # webhook in, the customer's signed delivery out, through one `wharf serve` (all roles) on one Redis.
 #
-# usage: bench/pipeline.sh                     (RATES="2000 5000 10000 15000 20000", DUR=10, RUNS=1: ~4-8 min)
-#        QUICK=1 bench/pipeline.sh             (RATES="2000 5000", DUR=5, no search: ~2 min)
+# usage: bench/pipeline.sh                     (RATES="2000 5000 10000 15000 20000", DUR=10, RUNS=1: ~5-10 min;
+#                                              a rate above capacity leaves a backlog that is drained before the next)
+#        QUICK=1 bench/pipeline.sh             (RATES="2000 5000", DUR=5, no search: ~1-2 min)
 #        RUNS=3 bench/pipeline.sh              (for the record)
 #        WHARF_BIN=build/wharf bench/pipeline.sh   (an uncommitted build instead of HEAD)
 # What runs:
@@ -233,7 +234,7 @@ LAST_VERDICT=
 # $1 run label, $2 rate, $3 seconds, $4 record (1) or warm-up (0); sets LAST_VERDICT (pass|FAIL…|ABORT…)
 step() {
   local run=$1 rate=$2 secs=$3 record=$4 events base req_rate file sendj latj got pend i dlq
-  local w0 w1 r0 r1 s0 s1 b0 b1 q0 q1 rc0 rc1 t_send_end verdict p99 cpu_send rss hwm other
+  local w0 w1 r0 r1 s0 s1 b0 b1 q0 q1 rc0 rc1 verdict p99 cpu_send rss hwm other
   STEP=$((STEP + 1))
   events=$((rate * secs))
   base=$((STEP * 1000000000))
@@ -250,7 +251,6 @@ step() {
   local t0ms
   t0ms=$(ms_now)
   sendj=$("$WORK/send" -a "127.0.0.1:$W_PORT" -f "$file" -r "$req_rate" -c "$SEND_CONNS") || true
-  t_send_end=$(ms_now)
   rm -f "$file"
   EXPECTED=$((EXPECTED + events))
   # the sink answers once it has seen EXPECTED deliveries (or after DRAIN_MAX s)
