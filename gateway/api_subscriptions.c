@@ -239,6 +239,7 @@ typedef struct {
     char *stored;   /* owned: the JSON text stored, secret sealed */
 } sub_create_t;
 
+/* sub_create.lua's answer: 1 stored, 0 id taken, -1 the environment is full. */
 static void on_stored(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     sub_create_t *s = data;
@@ -246,8 +247,18 @@ static void on_stored(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
 
     if (!wh_api__reply_usable(&s->call, reply, err))
         return;
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        /* HSETNX refused: 96 random bits collided with an existing id. Never overwrite a subscription. */
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        wh_api__reply_internal(&s->call, "sub_create: unexpected reply");
+        return;
+    }
+    if (reply->integer < 0) {
+        /* The worker matches an environment's subscriptions in memory, so their number is bounded. */
+        wh_api__reply_error(&s->call, 403, "subscription_limit_reached", "an environment has at most %d subscriptions",
+                            WH_MAX_SUBSCRIPTIONS_PER_ENV);
+        return;
+    }
+    if (reply->integer != 1) {
+        /* 96 random bits collided with an existing id. Never overwrite a subscription. */
         wh_api__reply_internal(&s->call, "subscription id collision");
         return;
     }
@@ -256,39 +267,13 @@ static void on_stored(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
     wh_api__reply_json(&s->call, 201, answer);
 }
 
-static void on_counted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    sub_create_t *s = data;
-    char key[WH_KEY_MAX];
-    const char *argv[4] = {"HSETNX", key, s->sub_id, s->stored};
-    size_t argvlen[4] = {6, 0, strlen(s->sub_id), strlen(s->stored)};
-
-    if (!wh_api__reply_usable(&s->call, reply, err))
-        return;
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        wh_api__reply_internal(&s->call, "HLEN: unexpected reply");
-        return;
-    }
-    /*
-     * The worker matches an environment's subscriptions in memory, so their number is bounded. Counting and
-     * storing are two steps: concurrent creations may overshoot by a few, which the bound tolerates.
-     */
-    if (reply->integer >= WH_MAX_SUBSCRIPTIONS_PER_ENV) {
-        wh_api__reply_error(&s->call, 403, "subscription_limit_reached", "an environment has at most %d subscriptions",
-                            WH_MAX_SUBSCRIPTIONS_PER_ENV);
-        return;
-    }
-    argvlen[1] = (size_t)wh_key_subs(key, s->call.env);
-    wh_api__command(&s->call, on_stored, 4, argv, argvlen);
-}
-
 static void sub_create_start(wh_api_call_t *call)
 {
     sub_create_t *s = (sub_create_t *)call;
     char errbuf[WH_ERRBUF_SIZE], created_at[WH_ISO8601_LEN], secret[SECRET_TEXT_MAX], key[WH_KEY_MAX];
     char *sealed = NULL; /* owned */
-    const char *argv[2] = {"HLEN", key};
-    size_t argvlen[2] = {4, 0};
+    char bound[16];
+    const char *argv[4] = {key, s->sub_id, NULL, bound};
     wh_err_t err;
 
     wh_random_id("sub_", 12, s->sub_id, sizeof(s->sub_id));
@@ -321,8 +306,10 @@ static void sub_create_start(wh_api_call_t *call)
         wh_api__reply_internal(call, "json_dumps failed");
         return;
     }
-    argvlen[1] = (size_t)wh_key_subs(key, call->env);
-    wh_api__command(call, on_counted, 2, argv, argvlen);
+    wh_key_subs(key, call->env);
+    snprintf(bound, sizeof(bound), "%d", WH_MAX_SUBSCRIPTIONS_PER_ENV);
+    argv[2] = s->stored;
+    wh_api__script(call, &wh_script_sub_create, on_stored, 1, 4, argv, NULL);
 }
 
 static void sub_create_dispose(wh_api_call_t *call)

@@ -17,10 +17,22 @@ typedef enum { ST_DISCONNECTED, ST_CONNECTING, ST_READY, ST_CLOSING } state_t;
 
 static const char *const state_names[] = {"disconnected", "connecting", "ready", "closing"};
 
+/*
+ * Who is waiting for a reply. A setup command is marked as such when it is sent, never inferred from its
+ * callback: a caller's NULL callback means fire and forget, which must neither count towards readiness
+ * nor make an error reply fatal to the connection.
+ */
+typedef enum {
+    CMD_CALLER, /* cb runs once with the reply */
+    CMD_FORGET, /* the caller's cb was NULL: an error is logged, nothing else */
+    CMD_SETUP,  /* the client's own AUTH, SELECT, SCRIPT LOAD, PING on a connection being established */
+} cmd_kind_t;
+
 typedef struct cmd {
     struct cmd *next, *prev;
     wh_redis_t *r;
-    wh_redis_cb cb; /* NULL for the client's own setup commands */
+    cmd_kind_t kind;
+    wh_redis_cb cb; /* NULL unless kind == CMD_CALLER */
     void *data;
     uint64_t deadline; /* uv_now() ms */
 } cmd_t;
@@ -35,8 +47,8 @@ struct wh_redis {
     uint64_t reconnect_at;
     uint64_t backoff_ms;
     bool reset_requested; /* e.g. NOSCRIPT: drop the connection from the watchdog, outside hiredis callbacks */
-    size_t setup_pending;
-    cmd_t outstanding; /* sentinel of a list in send order (Redis answers in order) */
+    size_t setup_pending; /* CMD_SETUP commands of the current connection not yet answered */
+    cmd_t outstanding;    /* sentinel of a list in send order (Redis answers in order) */
     void (*ready_cb)(wh_redis_t *r, void *data);
     void *ready_data;
     void (*close_cb)(void *data);
@@ -96,10 +108,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     wh_err_t err = reply == NULL ? WH_EUNAVAILABLE : reply->type == REDIS_REPLY_ERROR ? WH_EINTERNAL : WH_OK;
 
     unlink_cmd(c);
-    if (c->cb == NULL) {
-        /* setup command (AUTH, SELECT, SCRIPT LOAD) on the connection being established */
+    if (c->kind == CMD_SETUP) {
         if (ac != r->ac)
-            goto Exit;
+            goto Exit; /* a connection we already gave up */
         if (err != WH_OK) {
             wh_log_error("redis_setup_failed", "{s:s, s:s}", "client", r->name, "error",
                          reply != NULL ? reply->str : "connection lost");
@@ -114,21 +125,32 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         }
         goto Exit;
     }
-    if (err == WH_EINTERNAL && reply->len >= 8 && memcmp(reply->str, "NOSCRIPT", 8) == 0) {
-        /* Redis lost our scripts (restart without AOF, SCRIPT FLUSH): reconnecting reloads them. */
+    if (err == WH_EINTERNAL && ac == r->ac && reply->len >= 8 && memcmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /*
+         * Redis lost our scripts (restart without AOF, SCRIPT FLUSH): reconnecting reloads them. This is the one
+         * reply that says the connection is wrong rather than the command, so fire-and-forget commands act on it too.
+         */
         r->reset_requested = true;
     }
-    c->cb(r, err == WH_EUNAVAILABLE ? NULL : reply, err, c->data);
+    if (c->kind == CMD_CALLER) {
+        c->cb(r, err == WH_EUNAVAILABLE ? NULL : reply, err, c->data);
+    } else if (err == WH_EINTERNAL) {
+        /* fire and forget: the error is the caller's business to avoid, never the connection's to pay for */
+        wh_log_warn("redis_command_failed", "{s:s, s:s}", "client", r->name, "error", reply->str);
+    } else if (err == WH_EUNAVAILABLE) {
+        wh_log_debug("redis_command_lost", "{s:s}", "client", r->name);
+    }
 Exit:
     free(c);
 }
 
-static cmd_t *new_cmd(wh_redis_t *r, wh_redis_cb cb, void *data, int64_t extra_ms)
+static cmd_t *new_cmd(wh_redis_t *r, cmd_kind_t kind, wh_redis_cb cb, void *data, int64_t extra_ms)
 {
     cmd_t *c = malloc(sizeof(*c));
     if (c == NULL)
         abort();
     c->r = r;
+    c->kind = kind;
     c->cb = cb;
     c->data = data;
     c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
@@ -139,20 +161,35 @@ static cmd_t *new_cmd(wh_redis_t *r, wh_redis_cb cb, void *data, int64_t extra_m
     return c;
 }
 
-static wh_err_t send_argv(wh_redis_t *r, bool setup, int64_t extra_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
+/* kind: CMD_SETUP for the client's own commands; a caller's command is CMD_CALLER or, with cb == NULL, CMD_FORGET. */
+static wh_err_t send_argv(wh_redis_t *r, cmd_kind_t kind, int64_t extra_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
                           const size_t *argvlen)
 {
     cmd_t *c;
 
-    if (r->ac == NULL || (!setup && r->state != ST_READY))
+    if (r->ac == NULL || (kind != CMD_SETUP && r->state != ST_READY))
         return WH_EUNAVAILABLE;
-    c = new_cmd(r, cb, data, extra_ms);
+    c = new_cmd(r, kind, cb, data, extra_ms);
     if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen) != REDIS_OK) {
         unlink_cmd(c);
         free(c);
         return WH_EUNAVAILABLE;
     }
     return WH_OK;
+}
+
+static cmd_kind_t caller_kind(wh_redis_cb cb)
+{
+    return cb != NULL ? CMD_CALLER : CMD_FORGET;
+}
+
+/* One setup command on the connection being established; readiness waits for its reply. */
+static void send_setup(wh_redis_t *r, int argc, const char **argv, const size_t *argvlen)
+{
+    if (send_argv(r, CMD_SETUP, 0, NULL, NULL, argc, argv, argvlen) == WH_OK)
+        ++r->setup_pending;
+    else
+        r->reset_requested = true; /* never ready without it: start over from the watchdog */
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -212,27 +249,24 @@ static void connect_now(wh_redis_t *r)
     go_state(r, ST_CONNECTING);
     /* hiredis learns of a failed connect only on first I/O (stack-notes P11): queue the setup at once. */
     r->setup_pending = 0;
+    r->reset_requested = false; /* a request about a previous connection does not concern this one */
     if (cfg->redis_password[0] != '\0') {
         const char *argv[] = {"AUTH", cfg->redis_password};
-        ++r->setup_pending;
-        send_argv(r, true, 0, NULL, NULL, 2, argv, NULL);
+        send_setup(r, 2, argv, NULL);
     }
     if (cfg->redis_db != 0) {
         const char *argv[] = {"SELECT", db};
         snprintf(db, sizeof(db), "%d", cfg->redis_db);
-        ++r->setup_pending;
-        send_argv(r, true, 0, NULL, NULL, 2, argv, NULL);
+        send_setup(r, 2, argv, NULL);
     }
     for (size_t i = 0; i != wh_scripts_count; ++i) {
         const char *argv[] = {"SCRIPT", "LOAD", wh_scripts_all[i]->source};
         size_t argvlen[] = {6, 4, wh_scripts_all[i]->len};
-        ++r->setup_pending;
-        send_argv(r, true, 0, NULL, NULL, 3, argv, argvlen);
+        send_setup(r, 3, argv, argvlen);
     }
     {
         const char *argv[] = {"PING"};
-        ++r->setup_pending;
-        send_argv(r, true, 0, NULL, NULL, 1, argv, NULL);
+        send_setup(r, 1, argv, NULL);
     }
 }
 
@@ -291,13 +325,13 @@ void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), voi
 
 wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    return send_argv(r, false, 0, cb, data, argc, argv, argvlen);
+    return send_argv(r, caller_kind(cb), 0, cb, data, argc, argv, argvlen);
 }
 
 wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
                                    const size_t *argvlen)
 {
-    return send_argv(r, false, block_ms, cb, data, argc, argv, argvlen);
+    return send_argv(r, caller_kind(cb), block_ms, cb, data, argc, argv, argvlen);
 }
 
 wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char *fmt, ...)
@@ -308,7 +342,7 @@ wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char
 
     if (r->ac == NULL || r->state != ST_READY)
         return WH_EUNAVAILABLE;
-    c = new_cmd(r, cb, data, 0);
+    c = new_cmd(r, caller_kind(cb), cb, data, 0);
     va_start(ap, fmt);
     rc = redisvAsyncCommand(r->ac, on_reply, c, fmt, ap);
     va_end(ap);
@@ -347,7 +381,7 @@ wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb c
         av[i + 3] = argv[i];
         al[i + 3] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
     }
-    err = send_argv(r, false, 0, cb, data, argc + 3, av, al);
+    err = send_argv(r, caller_kind(cb), 0, cb, data, argc + 3, av, al);
     if (av != stack_argv) {
         free(av);
         free(al);

@@ -6,6 +6,10 @@
  * otherwise the callback fires exactly once, with err = WH_EUNAVAILABLE and
  * reply = NULL when the connection was lost, timed out or closed (the command
  * may or may not have run: callers are idempotent or at-least-once).
+ *
+ * Fire and forget: a command sent with cb == NULL has no callback. An error reply to it is logged and is
+ * never fatal to the connection (NOSCRIPT excepted: it reloads the scripts, as for any command); it never
+ * counts towards readiness, which only the client's own setup commands (AUTH, SELECT, SCRIPT LOAD) gate.
  */
 #ifndef WH_REDIS_H
 #define WH_REDIS_H
@@ -35,7 +39,7 @@ bool wh_redis_ready(const wh_redis_t *r);
 /* Called whenever the client becomes ready (after every reconnect). Optional. */
 void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), void *data);
 
-/* Sends one command (binary-safe argv). WH_EUNAVAILABLE at once when not ready. */
+/* Sends one command (binary-safe argv). WH_EUNAVAILABLE at once when not ready. `cb` may be NULL (fire and forget). */
 wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
 /* Like wh_redis_command for a blocking command: the deadline is extended by `block_ms`. */
 wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,

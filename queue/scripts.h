@@ -27,6 +27,7 @@ extern const wh_script_t wh_script_conn_sync;   /* queue/scripts/conn_sync.lua: 
 extern const wh_script_t wh_script_conn_purge;  /* queue/scripts/conn_purge.lua: one UNLINK step of a purge */
 extern const wh_script_t wh_script_sub_fail;    /* queue/scripts/sub_fail.lua: failure streak, disabling */
 extern const wh_script_t wh_script_sub_status;  /* queue/scripts/sub_status.lua: re-enable a subscription */
+extern const wh_script_t wh_script_sub_create;  /* queue/scripts/sub_create.lua: store one within the bound */
 extern const wh_script_t wh_script_slots;       /* queue/scripts/slots.lua: a worker's slots of a subscription, in bulk */
 extern const wh_script_t wh_script_sub_patch;   /* queue/scripts/sub_patch.lua: change some members */
 extern const wh_script_t wh_script_sub_rotate;  /* queue/scripts/sub_rotate.lua: new secret, old one overlapping */
