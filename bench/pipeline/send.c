@@ -35,8 +35,8 @@
 
 typedef struct {
     int fd, busy, connecting;
-    long req;         /* request in flight, -1 none */
-    size_t woff;      /* bytes of it written */
+    long req;    /* request in flight, -1 none */
+    size_t woff; /* bytes of it written */
     char rbuf[8192];
     size_t rlen;
 } conn_t;
@@ -172,12 +172,23 @@ int main(int argc, char **argv)
     int nconns = 64, opt;
     while ((opt = getopt(argc, argv, "a:f:r:c:s:")) != -1) {
         switch (opt) {
-        case 'a': addr = optarg; break;
-        case 'f': file = optarg; break;
-        case 'r': rate = atof(optarg); break;
-        case 'c': nconns = atoi(optarg); break;
-        case 's': g_expect = atoi(optarg); break;
-        default: goto Usage;
+        case 'a':
+            addr = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'c':
+            nconns = (int)strtol(optarg, NULL, 10);
+            break;
+        case 's':
+            g_expect = (int)strtol(optarg, NULL, 10);
+            break;
+        default:
+            goto Usage;
         }
     }
     if (addr == NULL || file == NULL || rate <= 0 || nconns < 1) {
@@ -193,7 +204,7 @@ int main(int argc, char **argv)
         memcpy(host, addr, (size_t)(colon - addr));
         host[colon - addr] = 0;
         g_addr.sin_family = AF_INET;
-        g_addr.sin_port = htons((uint16_t)atoi(colon + 1));
+        g_addr.sin_port = htons((uint16_t)strtol(colon + 1, NULL, 10));
         if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1)
             goto Usage;
     }

@@ -46,7 +46,7 @@ static volatile sig_atomic_t g_stop;
 static FILE *g_out;
 static const char *g_first_path; /* OUT_FILE.first: the first delivery, headers and body */
 static long long g_count, g_unparsed, g_bad;
-static conn_t **g_conns; /* indexed by fd */
+static conn_t **g_conns;   /* indexed by fd */
 static int g_cap, g_maxfd; /* fds are small: scans stop at g_maxfd */
 
 static int64_t now_us(void)
@@ -148,8 +148,8 @@ static int process(conn_t *c)
             return -1;
         }
         if (c->len < hlen + clen) {
-            if ((v = header(c->buf, hlen, "Expect", &vlen)) != NULL && vlen >= 3 && strncmp(v, "100", 3) == 0 &&
-                c->len == hlen && write(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
+            if ((v = header(c->buf, hlen, "Expect", &vlen)) != NULL && vlen >= 3 && strncmp(v, "100", 3) == 0 && c->len == hlen &&
+                write(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 25)
                 return -1;
             return 0;
         }
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     g_cap = 65536;
     g_conns = calloc((size_t)g_cap, sizeof *g_conns);
-    a.sin_port = htons((uint16_t)atoi(argv[1]));
+    a.sin_port = htons((uint16_t)strtol(argv[1], NULL, 10));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
