@@ -254,9 +254,10 @@ wharf_setup() { # $1 log name
 PENDING_LUA='local n=0 for p=0,7 do n=n+redis.call("XLEN","wh:q:{p"..p.."}")+redis.call("ZCARD","wh:dq:{p"..p.."}") end return n'
 
 wharf_run() { # $1 round
-  local round=$1 ld w0 w1 r0 r1 s0 s1 c0 c1 hits0 hits1 n rate secs hwm other note dlq left tag
+  local round=$1 ld w0 w1 r0 r1 s0 s1 c0 c1 hits0 hits1 n rate secs hwm other note dlq left tag mem0 mem1 store
   log "wharf #$round: queueing $N events through the gateway"
   wharf_setup "wharf-gateway.$round"
+  mem0=$(wcli INFO memory | tr -d '\r' | awk -F: '$1=="used_memory"{print $2}')
   tag=$((round * 10 + RANDOM % 10))
   ld=$(node "$ROOT/bench/dispatch/load.js" "$N" "$PUB" "$PUB" "$HS_SECRET" "$WORK/shared/body.json" "$tag") || {
     log "load.js failed: $ld"
@@ -317,7 +318,14 @@ wharf_run() { # $1 round
   other=$(awk -v t="$(foreign_ticks "$RUN/ps0" "$RUN/ps1")" -v w=$((w1 - w0)) -v hz="$HZ" 'BEGIN{printf "%.0f", t / hz * 1e5 / w}')
   dlq=$(wcli EVAL 'local n=0 for p=0,7 do n=n+redis.call("EXISTS","wh:dlq:{p"..p.."}") end return n' 0)
   left=$(wcli --scan --pattern 'wh:d:*' | wc -l)
-  note="sink got $n POSTs for $N events; dead-letter keys $dlq; delivery hashes left $left"
+  # what stays in Redis per delivered event (the queue is empty again): used_memory growth over the round, and the
+  # event store's own keys (MEMORY USAGE of every wh:evb*/wh:evi* key)
+  mem1=$(wcli INFO memory | tr -d '\r' | awk -F: '$1=="used_memory"{print $2}')
+  store=$(wcli EVAL 'local n, c = 0, "0" repeat local r = redis.call("SCAN", c, "MATCH", "wh:ev*", "COUNT", 1000) c = r[1]
+      for _, k in ipairs(r[2]) do n = n + (redis.call("MEMORY", "USAGE", k, "SAMPLES", "0") or 0) end until c == "0" return n' 0)
+  printf 'used_memory growth %s bytes = %s bytes/event; event store keys (wh:evb*, wh:evi*) %s bytes = %s bytes/event\n' \
+    "$((mem1 - mem0))" "$(((mem1 - mem0) / N))" "$store" "$((store / N))" | tee "$OUT/raw/redis-memory.$round.txt" >&2
+  note="sink got $n POSTs for $N events; dead-letter keys $dlq; delivery hashes left $left; Redis $(((mem1 - mem0) / N)) B/event retained"
   [ "$n" = "$N" ] && [ "$dlq" = 0 ] && [ "$left" = 0 ] && note="ok: $note" || note="MISMATCH: $note"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' wharf "$round" drain "$rate" "$n" "$secs" \
     "$(awk -v t=$((c1 - c0)) -v n="$N" -v hz="$HZ" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')" \

@@ -255,6 +255,18 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
     if ((err = parse_duration("WHARF_ROTATION_OVERLAP", env_or("WHARF_ROTATION_OVERLAP", "24h"), 0, &c->rotation_overlap_ms,
                               errbuf)) != WH_OK)
         return err;
+    if ((err = parse_duration("WHARF_EVENT_RETENTION", env_or("WHARF_EVENT_RETENTION", "7d"), 60000, &c->event_retention_ms,
+                              errbuf)) != WH_OK)
+        return err;
+    if (c->event_retention_ms > 90LL * 86400 * 1000)
+        return wh_errf(errbuf, WH_EINVAL, "WHARF_EVENT_RETENTION: at most 90d");
+    {
+        char dflt[24];
+        snprintf(dflt, sizeof(dflt), "%d", WH_DEFAULT_EVENTS_PER_PARTITION);
+        if ((err = parse_uint("WHARF_EVENT_MAX_PER_PARTITION", env_or("WHARF_EVENT_MAX_PER_PARTITION", dflt), 1000, 100000000,
+                              &c->event_max_per_partition, errbuf)) != WH_OK)
+            return err;
+    }
     {
         char why[WH_ERRBUF_SIZE];
         if (wh_cidr_list_parse(wh_str_c(env_or("WHARF_TRUSTED_PROXIES", "")), c->trusted_proxies, &c->ntrusted_proxies, why) !=

@@ -64,6 +64,10 @@ typedef struct {
     int64_t disable_after_ms;
     /* WHARF_ROTATION_OVERLAP: how long the previous secret keeps signing after rotate-secret */
     int64_t rotation_overlap_ms;
+    /* WHARF_EVENT_RETENTION: how long outgoing events, their states and attempts are kept (GET /v1/events, replay) */
+    int64_t event_retention_ms;
+    /* WHARF_EVENT_MAX_PER_PARTITION: events kept per queue partition at most (oldest minutes dropped first) */
+    unsigned event_max_per_partition;
     /* WHARF_TRUSTED_PROXIES: peers whose X-Forwarded-For names the client (allow lists judge that client) */
     wh_cidr_t trusted_proxies[WH_MAX_CIDRS];
     size_t ntrusted_proxies;

@@ -62,6 +62,9 @@ _Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON mu
 #define WH_MAX_EVENT_TYPES 64
 /* Subscription URL length. */
 #define WH_MAX_URL_LEN 2048
+/* Outgoing events kept per queue partition unless WHARF_EVENT_MAX_PER_PARTITION says otherwise: with the event store's
+   ~0.6-1 KiB per event, about 0.5-1 GiB of Redis per partition at most, whatever the rate. */
+#define WH_DEFAULT_EVENTS_PER_PARTITION 1000000
 /* Dead letters kept per partition before the oldest are trimmed. */
 #define WH_MAX_DEAD_LETTERS 100000
 

@@ -266,7 +266,8 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
     return true;
 }
 
-int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, wh_cache_args_t *out)
+int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms,
+                        unsigned max_events, wh_cache_args_t *out)
 {
     char key[WH_KEY_MAX];
 
@@ -274,22 +275,25 @@ int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms
     wh_cache_args_add_copy(out, key, (size_t)wh_key_due(key, part));
     wh_cache_args_add_copy(out, key, (size_t)wh_key_dead(key, part));
     wh_cache_args_add_copy(out, key, (size_t)wh_key_poison(key, part));
+    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_buckets(key, part));
+    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_counts(key, part));
     add_s(out, WH_CONSUMER_GROUP);
     add_i(out, now_ms);
     add_i(out, lease_until_ms);
     wh_cache_args_add_copy(out, key, (size_t)wh_key_delivery_prefix(key, part));
     wh_cache_args_add_copy(out, key, (size_t)wh_key_event_bucket_prefix(key, part));
     wh_cache_args_add_copy(out, key, (size_t)wh_key_event_index(key, part, ""));
-    add_i(out, WH_EVENT_RETENTION_S);
+    add_i(out, retention_ms / 1000);
     add_i(out, WH_DEAD_LETTER_RETENTION_S);
     add_i(out, WH_MAX_DEAD_LETTERS);
     add_i(out, WH_MAX_POISON_KEPT);
     add_i(out, WH_EVENT_BUCKET_MS);
+    add_i(out, max_events);
     add_i(out, (long long)c->nacks);
     for (size_t i = 0; i != c->acks.n; ++i)
         wh_cache_args_add(out, c->acks.argv[i], c->acks.len[i]);
     add_i(out, (long long)c->nevents);
     for (size_t i = 0; i != c->events.n; ++i)
         wh_cache_args_add(out, c->events.argv[i], c->events.len[i]);
-    return 4;
+    return 6;
 }

@@ -117,8 +117,9 @@ void wh_settle_call_dispose(wh_settle_call_t *c);
  * acknowledged by this call); false when the call is full: send it, then add `e` again to a fresh one.
  */
 bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e);
-/* settle.lua's whole argument vector for partition `part` into `out` (borrowing from `c`: send before disposing c).
- * Returns the number of keys. */
-int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, wh_cache_args_t *out);
+/* settle.lua's whole argument vector for partition `part` into `out` (borrowing from `c`: send before disposing c):
+ * events kept `retention_ms` (WHARF_EVENT_RETENTION), at most `max_events` per partition. Returns the number of keys. */
+int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms,
+                        unsigned max_events, wh_cache_args_t *out);
 
 #endif

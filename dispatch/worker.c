@@ -393,7 +393,7 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
         wh_cache_args_add_copy(a, num, strlen(num));
         snprintf(num, sizeof(num), "%d", WH_MAX_DEAD_LETTERS);
         wh_cache_args_add_copy(a, num, strlen(num));
-        snprintf(num, sizeof(num), "%d", WH_EVENT_RETENTION_S);
+        snprintf(num, sizeof(num), "%lld", (long long)(w->cfg->event_retention_ms / 1000));
         wh_cache_args_add_copy(a, num, strlen(num));
         snprintf(num, sizeof(num), "%d", WH_MAX_ATTEMPTS_KEPT);
         wh_cache_args_add_copy(a, num, strlen(num));
@@ -468,7 +468,8 @@ static void flush_settles(wh_worker_t *w, unsigned part)
     if (c->nacks == 0 && c->nevents == 0)
         return;
     wh_cache_args_init(&args);
-    nkeys = wh_settle_call_args(c, part, wh_now_ms(), lease_until(w), &args);
+    nkeys = wh_settle_call_args(c, part, wh_now_ms(), lease_until(w), w->cfg->event_retention_ms, w->cfg->event_max_per_partition,
+                                &args);
     if (wh_redis_script(w->cmd, &wh_script_settle, on_settled, w, nkeys, (int)args.n, args.argv, args.len) == WH_OK)
         ++w->recording;
     else
@@ -692,30 +693,29 @@ static void on_slot_defer(void *item, int64_t wait_ms, void *data)
 }
 
 /* The attempt's record for the event's log. */
+/* The attempt's record for the event's log, compact (queue/evrec.h): [subscriptionId, attempt, attemptedAt ms,
+   latencyMs, statusCode or 0, error class, errorMessage, responseBody, truncated], trailing empty members left out. */
 static json_t *attempt_record(const delivery_t *d, const wh_http_result_t *res, unsigned attempt, const char *error_class)
 {
-    char at[WH_ISO8601_LEN];
-    json_t *a;
+    json_t *a = json_pack("[s, I, I, I, I]", d->sub, (json_int_t)attempt, (json_int_t)(wh_now_ms() - res->latency_ms),
+                          (json_int_t)res->latency_ms, (json_int_t)res->status);
+    json_t *body = NULL;
 
-    wh_iso8601(wh_now_ms() - res->latency_ms, at);
-    a = json_pack("{s:s, s:s, s:I, s:s, s:I}", "subscriptionId", d->sub, "webhookId", d->id, "attempt", (json_int_t)attempt,
-                  "attemptedAt", at, "latencyMs", (json_int_t)res->latency_ms);
     if (a == NULL)
         abort();
-    if (res->status != 0)
-        json_object_set_new(a, "statusCode", json_integer(res->status));
-    if (error_class != NULL) {
-        json_object_set_new(a, "error", json_string(error_class));
-        if (res->error[0] != '\0')
-            json_object_set_new(a, "errorMessage", json_stringn_nocheck(res->error, strnlen(res->error, sizeof(res->error))));
-    }
-    if (res->body_len != 0) {
-        /* the first WH_MAX_RESPONSE_KEEP bytes, as text when they are UTF-8 */
-        json_t *body = json_stringn(res->body, res->body_len);
-        if (body != NULL)
-            json_object_set_new(a, "responseBody", body);
+    /* the first WH_MAX_RESPONSE_KEEP bytes, as text when they are UTF-8 */
+    if (res->body_len != 0)
+        body = json_stringn(res->body, res->body_len);
+    if (error_class == NULL && body == NULL)
+        return a;
+    json_array_append_new(a, error_class != NULL ? json_string(error_class) : json_null());
+    json_array_append_new(a, error_class != NULL && res->error[0] != '\0'
+                                 ? json_stringn_nocheck(res->error, strnlen(res->error, sizeof(res->error)))
+                                 : json_null());
+    if (body != NULL) {
+        json_array_append_new(a, body);
         if (res->body_truncated)
-            json_object_set_new(a, "responseBodyTruncated", json_true());
+            json_array_append_new(a, json_true());
     }
     return a;
 }

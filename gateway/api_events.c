@@ -2,7 +2,7 @@
  * /v1/events: list, get, attempts, redeliver; and POST /v1/subscriptions/{id}/replay (design §6, §7).
  *
  * The worker keeps, per partition N (queue/keys.h): each event's record (queue/evrec.h: delivery states, attempt
- * records, the body as sent) in its hour bucket wh:evb:{pN}:<hour>, and the environment's index wh:evi:{pN}:<env>
+ * records, the body as sent) in its minute bucket wh:evb:{pN}:<minute>, and the environment's index wh:evi:{pN}:<env>
  * (eventId -> receivedAt ms, which also names the bucket). An event's partition is its connection's, which a route given only an
  * event id does not know: it asks the environment's eight indexes at once, and the one that answers gives both the partition and
  * the proof that the event belongs to the caller's environment.
@@ -41,9 +41,10 @@
 /* Index entries one requeue.lua call examines: bounds the time Redis spends in one script. */
 #define REPLAY_CHUNK 1000
 
-static bool expired(int64_t received_ms)
+/* Past WHARF_EVENT_RETENTION: its record is gone or about to be (an index entry may outlive it until trimmed). */
+static bool expired(const wh_api_call_t *call, int64_t received_ms)
 {
-    return received_ms + (int64_t)WH_EVENT_RETENTION_S * 1000 < wh_now_ms();
+    return received_ms + call->cfg->event_retention_ms < wh_now_ms();
 }
 
 /* A redis integer or string reply as an int64 (scores come as strings). */
@@ -216,7 +217,7 @@ static void lookup(event_call_t *s, bool with_sub, void (*next)(event_call_t *s)
 /* The event was found in the caller's environment and is within retention; else answers 404 (and finishes). */
 static bool event_found(event_call_t *s)
 {
-    if (s->part < 0 || expired(s->received_ms)) {
+    if (s->part < 0 || expired(&s->call, s->received_ms)) {
         wh_api__reply_error(&s->call, 404, "not_found", "no such event");
         return false;
     }
@@ -287,10 +288,14 @@ static void on_record(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
             s->attempts = json_array();
             json_array_foreach(json_object_get(header, "a"), i, rec)
             {
-                const char *sub = json_string_value(json_object_get(rec, "subscriptionId"));
-                if (!json_is_object(rec) || (s->sub_id[0] != '\0' && (sub == NULL || strcmp(sub, s->sub_id) != 0)))
+                const char *sub = json_string_value(json_array_get(rec, 0));
+                char wid[WH_WEBHOOK_ID_LEN + 1];
+                json_t *full;
+                if (sub == NULL || (s->sub_id[0] != '\0' && strcmp(sub, s->sub_id) != 0))
                     continue;
-                json_array_append(s->attempts, rec);
+                wh_webhook_id(s->call.id, sub, wid);
+                if ((full = wh_evrec_attempt(rec, wid)) != NULL)
+                    json_array_append_new(s->attempts, full);
             }
         }
         json_decref(header);
@@ -825,7 +830,7 @@ static void list_filter(list_call_t *s)
 
     for (size_t i = 0; i != s->ntaken; ++i) {
         cand_t *c = &s->cands[i];
-        if (c->body == NULL || expired(c->score) || !wanted(s, c))
+        if (c->body == NULL || expired(&s->call, c->score) || !wanted(s, c))
             continue;
         if (json_array_size(s->events) == s->limit) {
             /* one more than the page: the page ends at its last event, and more exist */

@@ -23,11 +23,13 @@
  *   wh:dq:{p<N>}                      ZSET    delivery id -> due ms (or lease expiry while in flight)
  *   wh:d:{p<N>}:<deliveryId>          HASH    one delivery: sub env conn event type webhookId attempt body …
  *   wh:dlq:{p<N>}                     ZSET    dead delivery id -> time of death
- *   wh:evb:{p<N>}:<hour>              HASH    the events received in that hour (receivedAt / 3 600 000), written once
+ *   wh:evb:{p<N>}:<minute>            HASH    the events received in that minute (receivedAt / 60 000), written once
  *                                             when their entry settles (settle.lua): eventId -> record, a JSON header
  *                                             {"s": {subscriptionId: "<state>:<webhookId>"}, "a": [attempt records]},
  *                                             "\n", then the delivery body as sent; state pending|delivered|dead|dropped.
- *                                             One key (and one expiry) per hour and partition, not per event.
+ *                                             One key (and one expiry) per minute and partition, not per event.
+ *   wh:evbk:{p<N>}                    ZSET    the partition's event buckets (minute -> minute), oldest first
+ *   wh:evbn:{p<N>}                    HASH    events per bucket, "total", "floor" (ms below which the cap dropped all)
  *   wh:evi:{p<N>}:<env>               ZSET    eventId -> receivedAt ms: the environment's events (GET /v1/events)
  *   wh:poison:{p<N>}                  STREAM  raw fields of malformed entries, kept aside (at most WH_MAX_POISON_KEPT)
  *   wh:subfail:{e:<env>}              HASH    subscriptionId -> ms of the first failure since its last success
@@ -36,8 +38,9 @@
  *   wh:slotl:{u:<sub>}                ZSET    worker -> lease end ms of its slots (a dead worker's end with it)
  *   wh:rate:{u:<sub>}:<second>        STRING  attempts started in that second (rateLimitPerSecond)
  *
- * Event buckets and indexes share one retention (WH_EVENT_RETENTION_S): a bucket expires that long after its hour
- * ends; an index entry older than the retention is trimmed on the next settle of its partition and environment.
+ * Event buckets and indexes share one retention (WHARF_EVENT_RETENTION): a bucket expires that long after its minute
+ * ends; an index entry older than the retention is trimmed on the next settle of its partition and environment. Past
+ * WHARF_EVENT_MAX_PER_PARTITION events the oldest buckets are dropped whole (settle.lua, wh:evbk and wh:evbn).
  */
 #ifndef WH_KEYS_H
 #define WH_KEYS_H
@@ -74,6 +77,8 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_event_bucket(buf, p, received_ms)                                                                                   \
     snprintf((buf), WH_KEY_MAX, "wh:evb:{p%u}:%lld", (p), (long long)((received_ms) / WH_EVENT_BUCKET_MS))
 #define wh_key_event_index(buf, p, env) snprintf((buf), WH_KEY_MAX, "wh:evi:{p%u}:%s", (p), (env))
+#define wh_key_event_buckets(buf, p) snprintf((buf), WH_KEY_MAX, "wh:evbk:{p%u}", (p))
+#define wh_key_event_counts(buf, p) snprintf((buf), WH_KEY_MAX, "wh:evbn:{p%u}", (p))
 #define wh_key_poison(buf, p) snprintf((buf), WH_KEY_MAX, "wh:poison:{p%u}", (p))
 #define wh_key_order(buf, p, sub, type, id) snprintf((buf), WH_KEY_MAX, "wh:ord:{p%u}:%s:%s:%s", (p), (sub), (type), (id))
 #define wh_key_slots(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slots:{u:%s}", (sub))
@@ -81,10 +86,9 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_rate_prefix(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:rate:{u:%s}:", (sub))
 #define wh_key_subfail(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subfail:{e:%s}", (env))
 
-/* Retention of outgoing events, their delivery states and attempt records (the dead letters' own is longer). */
-#define WH_EVENT_RETENTION_S (7 * 86400)
-/* Events are stored in one hash per partition and hour of receipt (wh:evb): one expiry per bucket. */
-#define WH_EVENT_BUCKET_MS 3600000LL
+/* Events are stored in one hash per partition and minute of receipt (wh:evb): one expiry per bucket, and the unit in
+   which the per-partition cap drops the oldest events. */
+#define WH_EVENT_BUCKET_MS 60000LL
 /* Retention of a dead letter's delivery task (replayable until then). */
 #define WH_DEAD_LETTER_RETENTION_S (30 * 86400)
 /* Attempt records kept per event (all subscriptions together); older ones are trimmed first. */

@@ -3,12 +3,16 @@
 -- what still has to happen, then acknowledge and delete the entries, all in one atomic call. Until this call an
 -- entry stays pending in the consumer group, so a worker that dies before it loses nothing: the entry is reclaimed
 -- and processed again. Happy path (delivered at the first attempt): per event one HSET and one ZADD; nothing per
--- delivery; one EXPIREAT per hour bucket and call. Every key is of partition {pN}: one slot.
--- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream
+-- delivery; one EXPIREAT per minute bucket and call. Every key is of partition {pN}: one slot.
+-- The event store is bounded two ways: by age (WHARF_EVENT_RETENTION: a bucket expires that long after its minute
+-- ends; index entries older than that are trimmed) and by count (WHARF_EVENT_MAX_PER_PARTITION: past it the oldest
+-- buckets are dropped whole, and the indexes trimmed below them as their environments settle again).
+-- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream, KEYS[5] the partition's
+-- buckets (zset bucket -> bucket), KEYS[6] their event counts (hash bucket -> n, "total", "floor" ms)
 -- ARGV[1] group, ARGV[2] now ms, ARGV[3] lease-until ms, ARGV[4] delivery key prefix, ARGV[5] event bucket key
 -- prefix, ARGV[6] event index key prefix (+ environmentId), ARGV[7] event retention s, ARGV[8] dead-letter
--- retention s, ARGV[9] dead letters kept, ARGV[10] poison entries kept, ARGV[11] bucket span ms,
--- ARGV[12] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
+-- retention s, ARGV[9] dead letters kept, ARGV[10] poison entries kept, ARGV[11] bucket span ms, ARGV[12] events
+-- kept per partition at most, ARGV[13] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
 -- then e events, then e × (eventId, environmentId, receivedAt ms, record, t tasks,
 --   t × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
 --        order key, occurredAt ms)).
@@ -20,12 +24,12 @@
 -- Returns the number of entries this call acknowledged (not counting those another consumer settled already).
 local now, lease, dprefix, bprefix, iprefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local ttl, dead_ttl, dead_max, poison_max = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local span = tonumber(ARGV[11])
+local span, cap = tonumber(ARGV[11]), tonumber(ARGV[12])
 local oldest = tonumber(now) - ttl * 1000
-local deaths, trimmed, expiring = 0, {}, {}
+local deaths, touched, expiring, added, newest = 0, {}, {}, {}, 0
 
-local nentries = tonumber(ARGV[12])
-local i = 13 + 2 * nentries
+local nentries = tonumber(ARGV[13])
+local i = 14 + 2 * nentries
 local nevents = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, nevents do
@@ -33,18 +37,17 @@ for _ = 1, nevents do
   local bucket = math.floor(tonumber(received) / span)
   local bkey = bprefix .. bucket
   i = i + 5
-  redis.call('HSET', bkey, event, record)
+  if redis.call('HSET', bkey, event, record) == 1 then
+    added[bucket] = (added[bucket] or 0) + 1
+  end
+  if bucket > newest then newest = bucket end
   if not expiring[bkey] then
     expiring[bkey] = true
     redis.call('EXPIREAT', bkey, math.floor((bucket + 1) * span / 1000) + ttl)
   end
   local index = iprefix .. env
   redis.call('ZADD', index, received, event)
-  if not trimmed[index] then
-    trimmed[index] = true
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. oldest)
-    redis.call('EXPIRE', index, ttl)
-  end
+  touched[index] = true
   for _ = 1, nt do
     local sub, wid, outcome, due, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     local dkey = dprefix .. wid
@@ -73,6 +76,39 @@ for _ = 1, nevents do
   end
 end
 
+-- the store's bookkeeping: events per bucket; buckets past their retention forgotten; over the cap, the oldest
+-- buckets dropped whole (never the newest one written here)
+local total = 0
+for b, n in pairs(added) do
+  redis.call('ZADD', KEYS[5], b, b)
+  redis.call('HINCRBY', KEYS[6], b, n)
+  total = total + n
+end
+total = redis.call('HINCRBY', KEYS[6], 'total', total)
+local function drop(b)
+  local n = tonumber(redis.call('HGET', KEYS[6], b) or '0')
+  redis.call('UNLINK', bprefix .. b)
+  redis.call('ZREM', KEYS[5], b)
+  redis.call('HDEL', KEYS[6], b)
+  total = redis.call('HINCRBY', KEYS[6], 'total', -n)
+end
+for _, b in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. math.floor(oldest / span), 'LIMIT', 0, 64)) do
+  drop(b)
+end
+local floor = tonumber(redis.call('HGET', KEYS[6], 'floor') or '0')
+while total > cap do
+  local b = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+  if not b or tonumber(b) >= newest then break end
+  drop(b)
+  floor = (tonumber(b) + 1) * span
+  redis.call('HSET', KEYS[6], 'floor', floor)
+end
+if floor < oldest then floor = oldest end
+for index in pairs(touched) do
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. floor)
+  redis.call('EXPIRE', index, ttl)
+end
+
 if deaths > 0 then
   local excess = redis.call('ZCARD', KEYS[3]) - dead_max
   if excess > 0 then
@@ -86,7 +122,7 @@ end
 -- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
 -- another consumer settled already is acknowledged and deleted once more, harmlessly
 local ids, acked = {}, 0
-for k = 13, 12 + 2 * nentries, 2 do
+for k = 14, 13 + 2 * nentries, 2 do
   local id = ARGV[k]
   if ARGV[k + 1] == '1' then
     -- malformed: keep its raw fields aside (bounded) for inspection, then let it go
@@ -96,7 +132,7 @@ for k = 13, 12 + 2 * nentries, 2 do
     end
   end
   ids[#ids + 1] = id
-  if #ids == 500 or k == 11 + 2 * nentries then
+  if #ids == 500 or k == 12 + 2 * nentries then
     acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
     redis.call('XDEL', KEYS[1], unpack(ids))
     ids = {}

@@ -103,8 +103,8 @@ ctx.test('bad input → 400 invalid_request naming the field', async () => {
     assert.equal(unauth.status, 401, h.show(unauth));
 });
 
-/* An event's record in its hour bucket (queue/evrec.h): a header line {"s": states, "a": attempts}, then the body. */
-const bucketKey = (p, at) => `wh:evb:{p${p}}:${Math.floor(at / 3600000)}`;
+/* An event's record in its minute bucket (queue/evrec.h): a header line {"s": states, "a": attempts}, then the body. */
+const bucketKey = (p, at) => `wh:evb:{p${p}}:${Math.floor(at / 60000)}`;
 const record = (states, body) => `${JSON.stringify({ s: states, a: [] })}\n${JSON.stringify(body)}`;
 
 ctx.test('pagination over seeded indexes: newest first, ties in one millisecond, every event exactly once', async () => {

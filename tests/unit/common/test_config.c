@@ -120,6 +120,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_inflight, 512);
     assert_int_equal(cfg.shutdown_grace_ms, 20000);
     assert_true(cfg.consumer[0] != '\0');
+    assert_int_equal(cfg.event_retention_ms, 7 * 86400 * 1000LL);
+    assert_int_equal(cfg.event_max_per_partition, 1000000);
 }
 
 /* An empty value counts as unset (docker/compose "VAR=" lines): the default applies. */
@@ -269,7 +271,11 @@ static void test_other_values(void **state)
     set("WHARF_CONSUMER", "worker-7");
     set("WHARF_SHUTDOWN_GRACE", "5s");
     set("WHARF_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8");
+    set("WHARF_EVENT_RETENTION", "36h");
+    set("WHARF_EVENT_MAX_PER_PARTITION", "250000");
     load_ok("every knob set");
+    assert_int_equal(cfg.event_retention_ms, 36 * 3600 * 1000LL);
+    assert_int_equal(cfg.event_max_per_partition, 250000);
     assert_int_equal(cfg.delivery_timeout_ms, 30000);
     assert_int_equal(cfg.max_body, 2 * 1024 * 1024);
     assert_int_equal(cfg.threads, 4);
@@ -339,6 +345,12 @@ static void test_invalid_values_name_the_variable(void **state)
         {"WHARF_MASTER_KEY", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}, /* hex, not base64 */
         {"WHARF_PUBLIC_URL", "ftp://hooks.example.com"},
         {"WHARF_PUBLIC_URL", "hooks.example.com"},
+        {"WHARF_EVENT_RETENTION", "30s"}, /* under a minute: the store's unit */
+        {"WHARF_EVENT_RETENTION", "91d"},
+        {"WHARF_EVENT_RETENTION", "forever"},
+        {"WHARF_EVENT_MAX_PER_PARTITION", "999"},
+        {"WHARF_EVENT_MAX_PER_PARTITION", "100000001"},
+        {"WHARF_EVENT_MAX_PER_PARTITION", "-1"},
         {"WHARF_RETRY_SCHEDULE", "5s,,5m"},
         {"WHARF_RETRY_SCHEDULE", "5s,"},
         {"WHARF_RETRY_SCHEDULE", ",5s"},

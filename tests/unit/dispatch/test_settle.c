@@ -21,6 +21,9 @@
 static redisContext *rc;
 /* events are received "now": a bucket whose retention is over would expire at once */
 static int64_t T0;
+#define RETENTION_MS (7 * 86400 * 1000LL)
+/* events kept per partition (WHARF_EVENT_MAX_PER_PARTITION) in the next run() */
+static unsigned max_events = 1000000;
 
 static int setup(void **state)
 {
@@ -93,7 +96,7 @@ static redisReply *run(const wh_settle_call_t *c, unsigned part)
     redisReply *r;
 
     wh_cache_args_init(&a);
-    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, T0, 1700000099000LL, &a));
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, T0, 1700000099000LL, RETENTION_MS, max_events, &a));
     n = a.n + 3;
     argv = calloc(n, sizeof(*argv));
     len = calloc(n, sizeof(*len));
@@ -217,7 +220,7 @@ static void test_outcomes_written_once(void **state)
     }
     /* the bucket expires a retention after its hour ends */
     r = cmd("EXPIRETIME %s", ekey);
-    assert_int_equal(r->integer, (T0 / WH_EVENT_BUCKET_MS + 1) * WH_EVENT_BUCKET_MS / 1000 + WH_EVENT_RETENTION_S);
+    assert_int_equal(r->integer, (T0 / WH_EVENT_BUCKET_MS + 1) * WH_EVENT_BUCKET_MS / 1000 + RETENTION_MS / 1000);
     freeReplyObject(r);
     r = cmd("ZSCORE wh:evi:{p1}:env_a evt_1");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -350,6 +353,66 @@ static void test_poison(void **state)
     wh_settle_entry_free(e);
 }
 
+/* The store's bounds: past the per-partition cap the oldest minutes are dropped whole, never the newest; an event
+   older than the retention is not kept; the environment's index is trimmed below what was dropped. */
+static void test_cap_and_retention(void **state)
+{
+    const unsigned part = 4;
+    wh_body_t *body = wh_body_new("{}", 2);
+    char key[WH_KEY_MAX];
+    redisReply *r;
+
+    (void)state;
+    max_events = 3;
+    for (int m = 5; m >= 0; --m) { /* one event per minute, oldest first: T0-5min … T0 */
+        char id[64], eid[32];
+        int64_t at = T0 - m * WH_EVENT_BUCKET_MS;
+        wh_settle_entry_t *e;
+        wh_settle_call_t c;
+        pending_entry(part, id);
+        e = wh_settle_entry_new(part, id, 1);
+        snprintf(eid, sizeof(eid), "evt_m%d", m);
+        wh_settle_event_init(&e->ev[0], eid, "env_c", "conn_c", "crm.note.created", at, at, body, 0);
+        wh_settle_call_init(&c);
+        assert_true(wh_settle_call_add(&c, e));
+        freeReplyObject(run(&c, part));
+        wh_settle_call_dispose(&c);
+        wh_settle_entry_free(e);
+    }
+    /* an event received before the retention: acknowledged, not kept */
+    {
+        char id[64];
+        wh_settle_entry_t *e;
+        wh_settle_call_t c;
+        pending_entry(part, id);
+        e = wh_settle_entry_new(part, id, 1);
+        wh_settle_event_init(&e->ev[0], "evt_old", "env_c", "conn_c", "crm.note.created", T0 - RETENTION_MS - 120000, 0, body, 0);
+        wh_settle_call_init(&c);
+        assert_true(wh_settle_call_add(&c, e));
+        freeReplyObject(run(&c, part));
+        wh_settle_call_dispose(&c);
+        wh_settle_entry_free(e);
+        wh_key_event_bucket(key, part, T0 - RETENTION_MS - 120000);
+        assert_int_equal(cmd_int("EXISTS %s", key), 0);
+    }
+    max_events = 1000000;
+    wh_body_release(body);
+    for (int m = 5; m >= 0; --m) {
+        wh_key_event_bucket(key, part, T0 - m * WH_EVENT_BUCKET_MS);
+        if (cmd_int("EXISTS %s", key) != (m <= 2))
+            fail_msg("minute T0-%d: kept %lld, want %d", m, cmd_int("EXISTS %s", key), m <= 2);
+    }
+    wh_key_event_counts(key, part);
+    assert_hget(key, "total", "3");
+    wh_key_event_buckets(key, part);
+    assert_int_equal(cmd_int("ZCARD %s", key), 3);
+    /* the index keeps the 3 newest (the old one was trimmed by age, the dropped ones below the floor) */
+    assert_int_equal(cmd_int("ZCARD wh:evi:{p4}:env_c"), 3);
+    r = cmd("ZRANGE wh:evi:{p4}:env_c 0 0");
+    assert_string_equal(r->element[0]->str, "evt_m2");
+    freeReplyObject(r);
+}
+
 /* The entry model: the last OPEN delivery's outcome ends the entry, once. */
 static void test_open_count(void **state)
 {
@@ -375,10 +438,8 @@ static void test_open_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_count),
-        cmocka_unit_test(test_outcomes_written_once),
-        cmocka_unit_test(test_split_across_calls),
-        cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_open_count), cmocka_unit_test(test_outcomes_written_once), cmocka_unit_test(test_split_across_calls),
+        cmocka_unit_test(test_poison),     cmocka_unit_test(test_cap_and_retention),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
