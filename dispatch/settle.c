@@ -117,66 +117,71 @@ bool wh_settle_delivery_done(wh_settle_entry_t *e, wh_settle_delivery_t *d, wh_o
     return was_open && o != WH_OUTCOME_OPEN && --e->open == 0;
 }
 
-void wh_settle_call_init(wh_settle_call_t *c)
+#define add_s wh_argv_adds
+#define add_i wh_argv_addi
+
+/* The call's keys and its fixed leading arguments (settle.lua's header says which). */
+static void call_prefix(wh_settle_call_t *c)
+{
+    char key[WH_KEY_MAX];
+
+    wh_argv_add(&c->args, key, (size_t)wh_key_stream(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_due(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_dead(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_poison(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_event_buckets(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_event_counts(key, c->part));
+    add_s(&c->args, WH_CONSUMER_GROUP);
+    wh_argv_add(&c->args, key, (size_t)wh_key_delivery_prefix(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_event_bucket_prefix(key, c->part));
+    wh_argv_add(&c->args, key, (size_t)wh_key_event_index(key, c->part, ""));
+    add_i(&c->args, WH_EVENT_BUCKET_MS);
+}
+
+void wh_settle_call_init(wh_settle_call_t *c, unsigned part)
 {
     memset(c, 0, sizeof(*c));
-    wh_cache_args_init(&c->events);
-    wh_cache_args_init(&c->acks);
+    c->part = part;
+    wh_argv_init(&c->args);
+    wh_argv_init(&c->acks);
+    call_prefix(c);
+}
+
+void wh_settle_call_reset(wh_settle_call_t *c)
+{
+    wh_argv_reset(&c->args);
+    wh_argv_reset(&c->acks);
+    c->nevents = c->nacks = c->items = 0;
+    call_prefix(c);
 }
 
 void wh_settle_call_dispose(wh_settle_call_t *c)
 {
-    wh_cache_args_dispose(&c->events);
-    wh_cache_args_dispose(&c->acks);
-    wh_settle_call_init(c);
+    wh_argv_dispose(&c->args);
+    wh_argv_dispose(&c->acks);
 }
 
-static void add_s(wh_cache_args_t *a, const char *s)
-{
-    wh_cache_args_add_copy(a, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
-}
-
-static void add_i(wh_cache_args_t *a, long long v)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", v);
-    wh_cache_args_add_copy(a, num, (size_t)n);
-}
-
-static void grow_to(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return;
-    while (*cap < need)
-        *cap = *cap == 0 ? 256 : *cap * 2;
-    if ((*buf = realloc(*buf, *cap)) == NULL)
-        abort();
-}
-
-static void put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    grow_to(buf, cap, *len + n + 1);
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
-/* Appends `str` as a JSON string's contents (ids are plain, but nothing here relies on it). */
-static void json_escape(char **buf, size_t *len, size_t *cap, const char *str)
+/* Puts `str` as a JSON string's contents (ids are plain, but nothing here relies on it). */
+static void put_escaped(wh_argv_t *a, const char *str)
 {
     for (const unsigned char *p = (const unsigned char *)str; *p != '\0'; ++p) {
         char esc[8];
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
-            put(buf, len, cap, esc, 2);
+            wh_argv_put(a, esc, 2);
         } else if (*p < 0x20) {
             snprintf(esc, sizeof(esc), "\\u%04x", *p);
-            put(buf, len, cap, esc, 6);
+            wh_argv_put(a, esc, 6);
         } else {
-            put(buf, len, cap, (const char *)p, 1);
+            wh_argv_put(a, p, 1);
         }
     }
+}
+
+static void put_s(wh_argv_t *a, const char *s)
+{
+    wh_argv_put(a, s, strlen(s));
 }
 
 static const char *state_of(wh_outcome_t o)
@@ -184,47 +189,41 @@ static const char *state_of(wh_outcome_t o)
     return o == WH_OUTCOME_OK ? "delivered" : o == WH_OUTCOME_DROP ? "dropped" : o == WH_OUTCOME_DEAD ? "dead" : "pending";
 }
 
-char *wh_settle_record(const wh_settle_event_t *ev, size_t *out_len)
+void wh_settle_record(wh_argv_t *a, const wh_settle_event_t *ev)
 {
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
     bool first = true;
 
-    put(&buf, &len, &cap, "{\"s\":{", 6);
+    wh_argv_begin(a);
+    put_s(a, "{\"s\":{");
     for (size_t k = 0; k != ev->nd; ++k) {
         const wh_settle_delivery_t *d = &ev->d[k];
-        const char *state = state_of(d->outcome);
-        if (k != 0)
-            put(&buf, &len, &cap, ",", 1);
-        put(&buf, &len, &cap, "\"", 1);
-        json_escape(&buf, &len, &cap, d->sub);
-        put(&buf, &len, &cap, "\":\"", 3);
-        put(&buf, &len, &cap, state, strlen(state));
-        put(&buf, &len, &cap, ":", 1);
-        json_escape(&buf, &len, &cap, d->wid);
-        put(&buf, &len, &cap, "\"", 1);
+        put_s(a, k != 0 ? ",\"" : "\"");
+        put_escaped(a, d->sub);
+        put_s(a, "\":\"");
+        put_s(a, state_of(d->outcome));
+        put_s(a, ":");
+        put_escaped(a, d->wid);
+        put_s(a, "\"");
     }
-    put(&buf, &len, &cap, "},\"a\":[", 7);
+    put_s(a, "},\"a\":[");
     for (size_t k = 0; k != ev->nd; ++k) {
         if (ev->d[k].record == NULL)
             continue;
         if (!first)
-            put(&buf, &len, &cap, ",", 1);
+            put_s(a, ",");
         first = false;
-        put(&buf, &len, &cap, ev->d[k].record, strlen(ev->d[k].record));
+        put_s(a, ev->d[k].record);
     }
-    put(&buf, &len, &cap, "]}\n", 3);
-    put(&buf, &len, &cap, ev->body->data, ev->body->len);
-    *out_len = len;
-    return buf;
+    put_s(a, "]}\n");
+    wh_argv_put(a, ev->body->data, ev->body->len);
+    wh_argv_end(a);
 }
 
 bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
 {
     while (e->added != e->nev) {
         const wh_settle_event_t *ev = &e->ev[e->added];
-        size_t ntasks = 0, rlen;
-        char *rec;
+        size_t ntasks = 0;
         for (size_t k = 0; k != ev->nd; ++k)
             if (ev->d[k].outcome != WH_OUTCOME_OK && ev->d[k].outcome != WH_OUTCOME_DROP)
                 ++ntasks;
@@ -232,28 +231,27 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
            deliveries), unless the call is still empty */
         if (c->items != 0 && c->items + 1 + ev->nd > WH_SETTLE_MAX_ITEMS)
             return false;
-        add_s(&c->events, ev->event_id);
-        add_s(&c->events, ev->env);
-        add_i(&c->events, ev->received_ms);
-        rec = wh_settle_record(ev, &rlen);
-        wh_cache_args_add_owned(&c->events, rec); /* JSON text: no NUL inside */
-        add_i(&c->events, (long long)ntasks);
+        add_s(&c->args, ev->event_id);
+        add_s(&c->args, ev->env);
+        add_i(&c->args, ev->received_ms);
+        wh_settle_record(&c->args, ev);
+        add_i(&c->args, (long long)ntasks);
         for (size_t k = 0; k != ev->nd; ++k) {
             const wh_settle_delivery_t *d = &ev->d[k];
             if (d->outcome == WH_OUTCOME_OK || d->outcome == WH_OUTCOME_DROP)
                 continue;
-            add_s(&c->events, d->sub);
-            add_s(&c->events, d->wid);
+            add_s(&c->args, d->sub);
+            add_s(&c->args, d->wid);
             /* an OPEN delivery cannot reach here (the worker settles an entry once none is); a lease is its safe reading */
-            add_s(&c->events, wh_outcome_name(d->outcome == WH_OUTCOME_OPEN ? WH_OUTCOME_LEASE : d->outcome));
-            add_i(&c->events, d->due);
-            add_i(&c->events, d->attempts);
-            add_i(&c->events, d->status);
-            add_s(&c->events, d->error);
-            add_s(&c->events, ev->conn);
-            add_s(&c->events, ev->type);
-            add_s(&c->events, d->order_key);
-            add_i(&c->events, ev->occurred_ms);
+            add_s(&c->args, wh_outcome_name(d->outcome == WH_OUTCOME_OPEN ? WH_OUTCOME_LEASE : d->outcome));
+            add_i(&c->args, d->due);
+            add_i(&c->args, d->attempts);
+            add_i(&c->args, d->status);
+            add_s(&c->args, d->error);
+            add_s(&c->args, ev->conn);
+            add_s(&c->args, ev->type);
+            add_s(&c->args, d->order_key);
+            add_i(&c->args, ev->occurred_ms);
         }
         c->items += 1 + ev->nd;
         ++c->nevents;
@@ -266,34 +264,17 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
     return true;
 }
 
-int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms,
-                        unsigned max_events, wh_cache_args_t *out)
+int wh_settle_call_finish(wh_settle_call_t *c, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms, unsigned max_events)
 {
-    char key[WH_KEY_MAX];
-
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_stream(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_due(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_dead(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_poison(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_buckets(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_counts(key, part));
-    add_s(out, WH_CONSUMER_GROUP);
-    add_i(out, now_ms);
-    add_i(out, lease_until_ms);
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_delivery_prefix(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_bucket_prefix(key, part));
-    wh_cache_args_add_copy(out, key, (size_t)wh_key_event_index(key, part, ""));
-    add_i(out, retention_ms / 1000);
-    add_i(out, WH_DEAD_LETTER_RETENTION_S);
-    add_i(out, WH_MAX_DEAD_LETTERS);
-    add_i(out, WH_MAX_POISON_KEPT);
-    add_i(out, WH_EVENT_BUCKET_MS);
-    add_i(out, max_events);
-    add_i(out, (long long)c->nacks);
-    for (size_t i = 0; i != c->acks.n; ++i)
-        wh_cache_args_add(out, c->acks.argv[i], c->acks.len[i]);
-    add_i(out, (long long)c->nevents);
-    for (size_t i = 0; i != c->events.n; ++i)
-        wh_cache_args_add(out, c->events.argv[i], c->events.len[i]);
+    wh_argv_append(&c->args, &c->acks);
+    add_i(&c->args, now_ms);
+    add_i(&c->args, lease_until_ms);
+    add_i(&c->args, retention_ms / 1000);
+    add_i(&c->args, WH_DEAD_LETTER_RETENTION_S);
+    add_i(&c->args, WH_MAX_DEAD_LETTERS);
+    add_i(&c->args, WH_MAX_POISON_KEPT);
+    add_i(&c->args, max_events);
+    add_i(&c->args, (long long)c->nevents);
+    add_i(&c->args, (long long)c->nacks);
     return 6;
 }

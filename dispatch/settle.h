@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../cache/cache.h"
 #include "../common/limits.h"
+#include "../queue/argv.h"
 #include "sign.h"
 
 /* A delivery body shared by every subscription's delivery of one event (refcounted, built once). */
@@ -95,31 +95,34 @@ void wh_settle_entry_free(wh_settle_entry_t *e);
 bool wh_settle_delivery_done(wh_settle_entry_t *e, wh_settle_delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts,
                              long status, const char *error, const char *record);
 
-/* The event's record (queue/evrec.h): its states and first attempt records, a newline, its body. Caller frees. */
-char *wh_settle_record(const wh_settle_event_t *ev, size_t *len);
+/* Appends the event's record (queue/evrec.h) to `a` as one argument: its states and first attempt records, a
+   newline, its body. */
+void wh_settle_record(wh_argv_t *a, const wh_settle_event_t *ev);
 
-/* One settle.lua call being filled for one partition. */
+/* One settle.lua call being filled for one partition: its keys, its leading arguments and its events go straight
+   into `args` (each body copied once); the acknowledgements and counts are appended by wh_settle_call_finish. */
 typedef struct {
-    wh_cache_args_t events; /* the events part of ARGV */
-    size_t nevents;
-    wh_cache_args_t acks; /* entry id, poison flag, … */
-    size_t nacks;
-    size_t items; /* events + deliveries added: bounds the work of one call */
+    unsigned part;
+    wh_argv_t args;
+    wh_argv_t acks; /* entry id, poison flag, … */
+    size_t nevents, nacks;
+    size_t items; /* events + deliveries + entries added: bounds the work of one call */
 } wh_settle_call_t;
 
 /* Events + deliveries one settle.lua call carries at most: it runs atomically, so it must stay short. */
 #define WH_SETTLE_MAX_ITEMS 1024
 
-void wh_settle_call_init(wh_settle_call_t *c);
+void wh_settle_call_init(wh_settle_call_t *c, unsigned part);
+/* Empties a call (sent or not) for the next one, keeping its memory. */
+void wh_settle_call_reset(wh_settle_call_t *c);
 void wh_settle_call_dispose(wh_settle_call_t *c);
 /*
  * Adds what is left of `e` (from e->added on) until the call is full. True when all of `e` is in (its id is then
  * acknowledged by this call); false when the call is full: send it, then add `e` again to a fresh one.
  */
 bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e);
-/* settle.lua's whole argument vector for partition `part` into `out` (borrowing from `c`: send before disposing c):
- * events kept `retention_ms` (WHARF_EVENT_RETENTION), at most `max_events` per partition. Returns the number of keys. */
-int wh_settle_call_args(const wh_settle_call_t *c, unsigned part, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms,
-                        unsigned max_events, wh_cache_args_t *out);
+/* Completes c->args (send it as keys + arguments; reset before adding again): events kept `retention_ms`
+ * (WHARF_EVENT_RETENTION), at most `max_events` per partition. Returns the number of keys. */
+int wh_settle_call_finish(wh_settle_call_t *c, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms, unsigned max_events);
 
 #endif

@@ -166,11 +166,11 @@ static void schedule_read(wh_worker_t *w, uint64_t delay_ms);
 static void pump(wh_worker_t *w);
 static void start_attempt(wh_worker_t *w, delivery_t *d);
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
-                   long status, const char *error, const json_t *attempt);
+                   long status, const char *error, const char *attempt);
 static void flush_outcomes(wh_worker_t *w, unsigned part);
 static void flush_settles(wh_worker_t *w, unsigned part);
 static void outcome(wh_worker_t *w, delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts, long status, const char *error,
-                    const json_t *attempt);
+                    const char *attempt);
 struct batch;
 static void learn_batch(wh_worker_t *w, const struct batch *b);
 
@@ -368,7 +368,7 @@ static void on_finished(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
  * delivery stays leased in Redis, so a crash in between repeats an attempt at worst (at least once).
  */
 static void record(wh_worker_t *w, unsigned part, const char *id, const char *outcome, int64_t next_due, unsigned attempts,
-                   long status, const char *error, const json_t *attempt)
+                   long status, const char *error, const char *attempt)
 {
     wh_cache_args_t *a = &w->outcomes[part];
     char num[24];
@@ -407,14 +407,7 @@ static void record(wh_worker_t *w, unsigned part, const char *id, const char *ou
     snprintf(num, sizeof(num), "%ld", status);
     wh_cache_args_add_copy(a, num, strlen(num));
     wh_cache_args_add_copy(a, error != NULL ? error : "", error != NULL ? strlen(error) : 0);
-    if (attempt != NULL) {
-        char *text = json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (text == NULL)
-            abort();
-        wh_cache_args_add_owned(a, text);
-    } else {
-        wh_cache_args_add_copy(a, "", 0);
-    }
+    wh_cache_args_add_copy(a, attempt != NULL ? attempt : "", attempt != NULL ? strlen(attempt) : 0);
     if (++w->noutcomes[part] >= RECORD_BATCH)
         flush_outcomes(w, part);
 }
@@ -462,20 +455,17 @@ static void on_settled(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
 static void flush_settles(wh_worker_t *w, unsigned part)
 {
     wh_settle_call_t *c = &w->settles[part];
-    wh_cache_args_t args;
     int nkeys;
 
     if (c->nacks == 0 && c->nevents == 0)
         return;
-    wh_cache_args_init(&args);
-    nkeys = wh_settle_call_args(c, part, wh_now_ms(), lease_until(w), w->cfg->event_retention_ms, w->cfg->event_max_per_partition,
-                                &args);
-    if (wh_redis_script(w->cmd, &wh_script_settle, on_settled, w, nkeys, (int)args.n, args.argv, args.len) == WH_OK)
+    nkeys = wh_settle_call_finish(c, wh_now_ms(), lease_until(w), w->cfg->event_retention_ms, w->cfg->event_max_per_partition);
+    if (wh_redis_script(w->cmd, &wh_script_settle, on_settled, w, nkeys, (int)c->args.n, wh_argv_ptrs(&c->args), c->args.lens) ==
+        WH_OK)
         ++w->recording;
     else
         wh_log_warn("settle_failed", "{s:i, s:s}", "entries", (int)c->nacks, "error", "redis unavailable");
-    wh_cache_args_dispose(&args);
-    wh_settle_call_dispose(c);
+    wh_settle_call_reset(c);
 }
 
 static void open_unlink(wh_worker_t *w, wh_settle_entry_t *e)
@@ -558,10 +548,9 @@ static void on_spill_timer(uv_timer_t *t)
  * `attempt` is the attempt's record for the event's log, or NULL when no attempt was made.
  */
 static void outcome(wh_worker_t *w, delivery_t *d, wh_outcome_t o, int64_t due, unsigned attempts, long status, const char *error,
-                    const json_t *attempt)
+                    const char *attempt)
 {
     wh_settle_entry_t *e = d->entry;
-    char *text;
 
     if (e == NULL) {
         record(w, d->part, d->id, wh_outcome_name(o), due, attempts, status, error, attempt);
@@ -571,14 +560,10 @@ static void outcome(wh_worker_t *w, delivery_t *d, wh_outcome_t o, int64_t due, 
         wh_metric_inc(WH_METRIC_DELIVERIES_DEAD);
     else if (o == WH_OUTCOME_DEFER)
         wh_metric_inc(WH_METRIC_DELIVERIES_DEFERRED);
-    text = attempt != NULL ? json_dumps(attempt, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (attempt != NULL && text == NULL)
-        abort();
     d->entry = NULL;
-    if (wh_settle_delivery_done(e, d->rec, o, due, attempts, status, error, text))
+    if (wh_settle_delivery_done(e, d->rec, o, due, attempts, status, error, attempt))
         entry_settle(w, e);
     d->rec = NULL;
-    free(text);
 }
 
 /* ---- subscription health: failure streaks and disabling (design §7) ----------------------------------------- */
@@ -694,30 +679,42 @@ static void on_slot_defer(void *item, int64_t wait_ms, void *data)
 
 /* The attempt's record for the event's log. */
 /* The attempt's record for the event's log, compact (queue/evrec.h): [subscriptionId, attempt, attemptedAt ms,
-   latencyMs, statusCode or 0, error class, errorMessage, responseBody, truncated], trailing empty members left out. */
-static json_t *attempt_record(const delivery_t *d, const wh_http_result_t *res, unsigned attempt, const char *error_class)
+   latencyMs, statusCode or 0, error class, errorMessage, responseBody, truncated], trailing empty members left out.
+   A plain success (no error, no answer body: the common case) is printed directly. Caller frees. */
+static char *attempt_record(const delivery_t *d, const wh_http_result_t *res, unsigned attempt, const char *error_class)
 {
-    json_t *a = json_pack("[s, I, I, I, I]", d->sub, (json_int_t)attempt, (json_int_t)(wh_now_ms() - res->latency_ms),
-                          (json_int_t)res->latency_ms, (json_int_t)res->status);
-    json_t *body = NULL;
+    json_t *a, *body = NULL;
+    char *text;
 
-    if (a == NULL)
+    if (error_class == NULL && res->body_len == 0 && strpbrk(d->sub, "\"\\") == NULL) {
+        size_t n = strlen(d->sub) + 100;
+        if ((text = malloc(n)) == NULL)
+            abort();
+        snprintf(text, n, "[\"%s\",%u,%lld,%lld,%ld]", d->sub, attempt, (long long)(wh_now_ms() - res->latency_ms),
+                 (long long)res->latency_ms, (long)res->status);
+        return text;
+    }
+    if ((a = json_pack("[s, I, I, I, I]", d->sub, (json_int_t)attempt, (json_int_t)(wh_now_ms() - res->latency_ms),
+                       (json_int_t)res->latency_ms, (json_int_t)res->status)) == NULL)
         abort();
     /* the first WH_MAX_RESPONSE_KEEP bytes, as text when they are UTF-8 */
     if (res->body_len != 0)
         body = json_stringn(res->body, res->body_len);
-    if (error_class == NULL && body == NULL)
-        return a;
-    json_array_append_new(a, error_class != NULL ? json_string(error_class) : json_null());
-    json_array_append_new(a, error_class != NULL && res->error[0] != '\0'
-                                 ? json_stringn_nocheck(res->error, strnlen(res->error, sizeof(res->error)))
-                                 : json_null());
-    if (body != NULL) {
-        json_array_append_new(a, body);
-        if (res->body_truncated)
-            json_array_append_new(a, json_true());
+    if (error_class != NULL || body != NULL) {
+        json_array_append_new(a, error_class != NULL ? json_string(error_class) : json_null());
+        json_array_append_new(a, error_class != NULL && res->error[0] != '\0'
+                                     ? json_stringn_nocheck(res->error, strnlen(res->error, sizeof(res->error)))
+                                     : json_null());
+        if (body != NULL) {
+            json_array_append_new(a, body);
+            if (res->body_truncated)
+                json_array_append_new(a, json_true());
+        }
     }
-    return a;
+    if ((text = json_dumps(a, JSON_COMPACT)) == NULL)
+        abort();
+    json_decref(a);
+    return text;
 }
 
 static void on_attempt_done(const wh_http_result_t *res, void *data)
@@ -728,7 +725,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
     int64_t now = wh_now_ms(), delay = 0;
     wh_attempt_outcome_t o;
     const char *error_class = NULL;
-    json_t *rec;
+    char *rec;
     wh_next_t next;
 
     slot_release(w, d);
@@ -782,7 +779,7 @@ static void on_attempt_done(const wh_http_result_t *res, void *data)
         break;
     }
     }
-    json_decref(rec);
+    free(rec);
     delivery_free(d);
     pump(w);
 }
@@ -1821,7 +1818,7 @@ static void close_all(wh_worker_t *w)
         wh_cache_args_dispose(&w->outcomes[p]); /* anything recorded after the flush comes back with its lease */
         wh_cache_args_init(&w->outcomes[p]);
         w->noutcomes[p] = 0;
-        wh_settle_call_dispose(&w->settles[p]); /* entries not settled stay pending and are reclaimed */
+        wh_settle_call_reset(&w->settles[p]); /* entries not settled stay pending and are reclaimed */
     }
 }
 
@@ -1897,7 +1894,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_check_start(&w->flush_check, on_flush_check);
     for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
         wh_cache_args_init(&w->outcomes[p]);
-        wh_settle_call_init(&w->settles[p]);
+        wh_settle_call_init(&w->settles[p], p);
         snprintf(w->reclaim_cursor[p], sizeof(w->reclaim_cursor[p]), "0-0");
     }
     w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
@@ -1937,6 +1934,8 @@ void wh_worker_stop(wh_worker_t *w)
         open_unlink(w, e);
         wh_settle_entry_free(e);
     }
+    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        wh_settle_call_dispose(&w->settles[p]);
     for (unsigned i = 0; i != KEY_CACHE_SLOTS; ++i) {
         free(w->keys[i].sealed);
         OPENSSL_cleanse(w->keys[i].key, sizeof(w->keys[i].key));

@@ -9,29 +9,31 @@
 -- buckets are dropped whole, and the indexes trimmed below them as their environments settle again).
 -- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream, KEYS[5] the partition's
 -- buckets (zset bucket -> bucket), KEYS[6] their event counts (hash bucket -> n, "total", "floor" ms)
--- ARGV[1] group, ARGV[2] now ms, ARGV[3] lease-until ms, ARGV[4] delivery key prefix, ARGV[5] event bucket key
--- prefix, ARGV[6] event index key prefix (+ environmentId), ARGV[7] event retention s, ARGV[8] dead-letter
--- retention s, ARGV[9] dead letters kept, ARGV[10] poison entries kept, ARGV[11] bucket span ms, ARGV[12] events
--- kept per partition at most, ARGV[13] n entries to acknowledge, then n × (entry id, "1" when malformed: its raw fields are kept aside first),
--- then e events, then e × (eventId, environmentId, receivedAt ms, record, t tasks,
+-- ARGV[1] group, ARGV[2] delivery key prefix, ARGV[3] event bucket key prefix, ARGV[4] event index key prefix
+-- (+ environmentId), ARGV[5] bucket span ms,
+-- then the events: each (eventId, environmentId, receivedAt ms, record, t tasks,
 --   t × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
---        order key, occurredAt ms)).
+--        order key, occurredAt ms)),
+-- then n × (entry id to acknowledge, "1" when malformed: its raw fields are kept aside first),
+-- and last (read from the end, so that the worker writes events straight after the fixed arguments): now ms,
+-- lease-until ms, event retention s, dead-letter retention s, dead letters kept, poison entries kept, events kept
+-- per partition at most, e (the number of events), n (the number of entries).
 -- A task's outcome: dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
 -- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head). Delivered and
 -- dropped deliveries have no task: their state is in the record.
 -- An entry's events may span several calls; it is listed (acknowledged) in the call carrying its last part, so
 -- what a call acknowledges is always written.
 -- Returns the number of entries this call acknowledged (not counting those another consumer settled already).
-local now, lease, dprefix, bprefix, iprefix = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local ttl, dead_ttl, dead_max, poison_max = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
-local span, cap = tonumber(ARGV[11]), tonumber(ARGV[12])
+local dprefix, bprefix, iprefix, span = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local T = #ARGV
+local now, lease, ttl, dead_ttl = ARGV[T - 8], ARGV[T - 7], tonumber(ARGV[T - 6]), ARGV[T - 5]
+local dead_max, poison_max, cap = tonumber(ARGV[T - 4]), ARGV[T - 3], tonumber(ARGV[T - 2])
+local nevents, nentries = tonumber(ARGV[T - 1]), tonumber(ARGV[T])
+local first_entry = T - 8 - 2 * nentries
 local oldest = tonumber(now) - ttl * 1000
 local deaths, touched, expiring, added, newest = 0, {}, {}, {}, 0
 
-local nentries = tonumber(ARGV[13])
-local i = 14 + 2 * nentries
-local nevents = tonumber(ARGV[i])
-i = i + 1
+local i = 6
 for _ = 1, nevents do
   local event, env, received, record, nt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   local bucket = math.floor(tonumber(received) / span)
@@ -122,7 +124,7 @@ end
 -- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
 -- another consumer settled already is acknowledged and deleted once more, harmlessly
 local ids, acked = {}, 0
-for k = 14, 13 + 2 * nentries, 2 do
+for k = first_entry, T - 10, 2 do
   local id = ARGV[k]
   if ARGV[k + 1] == '1' then
     -- malformed: keep its raw fields aside (bounded) for inspection, then let it go
@@ -132,7 +134,7 @@ for k = 14, 13 + 2 * nentries, 2 do
     end
   end
   ids[#ids + 1] = id
-  if #ids == 500 or k == 12 + 2 * nentries then
+  if #ids == 500 or k == T - 10 then
     acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
     redis.call('XDEL', KEYS[1], unpack(ids))
     ids = {}

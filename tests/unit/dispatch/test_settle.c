@@ -86,18 +86,18 @@ static void assert_hget(const char *key, const char *field, const char *want)
     free(v);
 }
 
-/* Runs settle.lua with the call's arguments (EVAL of the embedded source); returns the reply. */
-static redisReply *run(const wh_settle_call_t *c, unsigned part)
+/* Completes the call and runs settle.lua with its arguments (EVAL of the embedded source); returns the reply and
+   leaves the call reset for reuse. */
+static redisReply *run(wh_settle_call_t *c)
 {
-    wh_cache_args_t a;
-    const char **argv;
+    const char **argv, **ptrs;
     size_t *len, n;
     char nkeys[8];
     redisReply *r;
 
-    wh_cache_args_init(&a);
-    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_args(c, part, T0, 1700000099000LL, RETENTION_MS, max_events, &a));
-    n = a.n + 3;
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_finish(c, T0, 1700000099000LL, RETENTION_MS, max_events));
+    ptrs = wh_argv_ptrs(&c->args);
+    n = c->args.n + 3;
     argv = calloc(n, sizeof(*argv));
     len = calloc(n, sizeof(*len));
     argv[0] = "EVAL";
@@ -106,14 +106,14 @@ static redisReply *run(const wh_settle_call_t *c, unsigned part)
     for (int i = 0; i != 3; ++i)
         len[i] = strlen(argv[i]);
     len[1] = wh_script_settle.len;
-    for (size_t i = 0; i != a.n; ++i) {
-        argv[i + 3] = a.argv[i];
-        len[i + 3] = a.len[i];
+    for (size_t i = 0; i != c->args.n; ++i) {
+        argv[i + 3] = ptrs[i];
+        len[i + 3] = c->args.lens[i];
     }
     r = redisCommandArgv(rc, (int)n, argv, len);
     free(argv);
     free(len);
-    wh_cache_args_dispose(&a);
+    wh_settle_call_reset(c);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_ERROR)
         fail_msg("settle.lua: %s", r->str);
@@ -187,11 +187,11 @@ static void test_outcomes_written_once(void **state)
     set_delivery(&e->ev[0], 3, subs[3], WH_OUTCOME_DEFER, 1700000007000LL, NULL);
     set_delivery(&e->ev[0], 4, subs[4], WH_OUTCOME_LEASE, 0, NULL);
     set_delivery(&e->ev[0], 5, subs[5], WH_OUTCOME_ORDERED, 0, NULL);
-    wh_settle_call_init(&c);
+    wh_settle_call_init(&c, part);
     assert_true(wh_settle_call_add(&c, e));
     assert_int_equal(c.nacks, 1);
     assert_int_equal(c.items, 1 + 6 + 1);
-    r = run(&c, part);
+    r = run(&c);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
@@ -253,9 +253,8 @@ static void test_outcomes_written_once(void **state)
     /* the same entry settled again (a reclaim raced): nothing more is acknowledged, no task is rewritten */
     freeReplyObject(cmd("HSET wh:d:{p1}:%s attempt 9", e->ev[0].d[1].wid));
     e->added = 0;
-    wh_settle_call_dispose(&c);
     assert_true(wh_settle_call_add(&c, e));
-    r = run(&c, part);
+    r = run(&c);
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
     snprintf(dkey, sizeof(dkey), "wh:d:{p1}:%s", e->ev[0].d[1].wid);
@@ -290,23 +289,22 @@ static void test_split_across_calls(void **state)
         }
     }
     wh_body_release(body);
-    wh_settle_call_init(&c);
+    wh_settle_call_init(&c, part);
     while (!wh_settle_call_add(&c, e)) {
         redisReply *r;
         assert_true(c.items <= WH_SETTLE_MAX_ITEMS);
         assert_int_equal(c.nacks, 0);
-        r = run(&c, part);
+        r = run(&c);
         assert_int_equal(r->integer, 0);
         freeReplyObject(r);
         /* written, but not yet acknowledged */
         assert_int_equal(pending_count(part), 1);
-        wh_settle_call_dispose(&c);
         ++calls;
     }
     assert_int_equal(calls, 1); /* 3 events of 301 items fill a call (1024); the other 2 and the ack are the second */
     assert_int_equal(c.nacks, 1);
     {
-        redisReply *r = run(&c, part);
+        redisReply *r = run(&c);
         assert_int_equal(r->integer, 1);
         freeReplyObject(r);
     }
@@ -335,9 +333,9 @@ static void test_poison(void **state)
     pending_entry(part, id);
     e = wh_settle_entry_new(part, id, 0);
     e->poison = true;
-    wh_settle_call_init(&c);
+    wh_settle_call_init(&c, part);
     assert_true(wh_settle_call_add(&c, e));
-    r = run(&c, part);
+    r = run(&c);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
     assert_int_equal(pending_count(part), 0);
@@ -373,9 +371,9 @@ static void test_cap_and_retention(void **state)
         e = wh_settle_entry_new(part, id, 1);
         snprintf(eid, sizeof(eid), "evt_m%d", m);
         wh_settle_event_init(&e->ev[0], eid, "env_c", "conn_c", "crm.note.created", at, at, body, 0);
-        wh_settle_call_init(&c);
+        wh_settle_call_init(&c, part);
         assert_true(wh_settle_call_add(&c, e));
-        freeReplyObject(run(&c, part));
+        freeReplyObject(run(&c));
         wh_settle_call_dispose(&c);
         wh_settle_entry_free(e);
     }
@@ -387,9 +385,9 @@ static void test_cap_and_retention(void **state)
         pending_entry(part, id);
         e = wh_settle_entry_new(part, id, 1);
         wh_settle_event_init(&e->ev[0], "evt_old", "env_c", "conn_c", "crm.note.created", T0 - RETENTION_MS - 120000, 0, body, 0);
-        wh_settle_call_init(&c);
+        wh_settle_call_init(&c, part);
         assert_true(wh_settle_call_add(&c, e));
-        freeReplyObject(run(&c, part));
+        freeReplyObject(run(&c));
         wh_settle_call_dispose(&c);
         wh_settle_entry_free(e);
         wh_key_event_bucket(key, part, T0 - RETENTION_MS - 120000);
