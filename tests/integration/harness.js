@@ -255,9 +255,11 @@ function runCli(args, { timeout = 5000 } = {}) {
 /* redis-server                                                                                       */
 
 class RedisServer {
-    constructor(ctx, port) {
+    /* `args`: more redis-server options, e.g. ['--appendfsync', 'always'] */
+    constructor(ctx, port, args = []) {
         this.ctx = ctx;
         this.port = port;
+        this.args = args;
         this.dir = fs.mkdtempSync(path.join(ctx.dir, 'redis-'));
         this.url = `redis://127.0.0.1:${port}/0`;
         this.starts = 0;
@@ -267,7 +269,7 @@ class RedisServer {
         this.starts += 1;
         this.proc = new Proc(`redis-server:${this.port}`, REDIS_SERVER, [
             '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
-            '--dir', this.dir, '--daemonize', 'no', '--logfile', '',
+            '--dir', this.dir, '--daemonize', 'no', '--logfile', '', ...this.args,
         ], { env: baseEnv(), logFile: path.join(this.dir, `redis.${this.starts}.log`) });
         this.ctx.procs.push(this.proc);
         await waitUntil(async () => (await this.cli('PING')).trim() === 'PONG',
@@ -574,8 +576,8 @@ function context(name) {
     tmpDirs.add(dir);
     const ctx = { dir, procs: [], sinks: [], wharfs: [], redises: [] };
 
-    ctx.redis = async () => {
-        const r = new RedisServer(ctx, await freePort());
+    ctx.redis = async ({ args } = {}) => {
+        const r = new RedisServer(ctx, await freePort(), args);
         ctx.redises.push(r);
         return r.start();
     };
