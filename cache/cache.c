@@ -132,22 +132,93 @@ static bool index_number(const json_t *v, char out[32])
     }
 }
 
-static void add_field(wh_cache_args_t *a, const wh_object_type_t *t, const char *prefix, const char *name, const json_t *v)
-{
-    size_t n = strlen(prefix) + strlen(name) + 1;
-    char *field = malloc(n), num[32];
-    const wh_index_field_t *ix;
+/* Which argument group of apply.lua a field goes to: text-indexed, number-indexed, or not indexed. */
+typedef enum { GROUP_TEXT, GROUP_NUMBER, GROUP_OTHER } group_t;
 
-    if (field == NULL)
+static group_t group_of(const wh_object_type_t *t, const char *prefix, const char *name)
+{
+    const wh_index_field_t *ix = prefix[0] == '\0' && t != NULL ? wh_index_field_find(t, wh_str_c(name)) : NULL;
+    return ix == NULL ? GROUP_OTHER : ix->kind == WH_INDEX_TEXT ? GROUP_TEXT : GROUP_NUMBER;
+}
+
+/*
+ * The text index member of v for record `id`: its text (strings as themselves, numbers and booleans as their JSON
+ * text `json`) with [A-Z] lower-cased, "\0", the id; NULL when v has none (null, objects, arrays). apply.lua computes
+ * the same member from a stored value when it removes an old entry (its scalar and lower), so the two must agree.
+ */
+static char *text_member(const json_t *v, const char *json, const char *id, size_t *len)
+{
+    const char *text = json;
+    size_t n = strlen(json), idlen = strlen(id);
+    char *m;
+
+    if (json_is_null(v) || json_is_object(v) || json_is_array(v))
+        return NULL;
+    if (json_is_string(v)) {
+        text = json_string_value(v);
+        n = json_string_length(v);
+    }
+    if ((m = malloc(n + 1 + idlen + 1)) == NULL)
+        abort();
+    for (size_t i = 0; i != n; ++i)
+        m[i] = text[i] >= 'A' && text[i] <= 'Z' ? (char)(text[i] - 'A' + 'a') : text[i];
+    m[n] = '\0';
+    memcpy(m + n + 1, id, idlen + 1);
+    *len = n + 1 + idlen;
+    return m;
+}
+
+/* Appends (field, JSON value) and, for an indexed field, its entry: the text member (or "") or the number (or ""). */
+static void add_field(wh_cache_args_t *a, group_t g, const char *prefix, const char *name, const json_t *v, const char *id)
+{
+    size_t n = strlen(prefix) + strlen(name) + 1, mlen;
+    char *field = malloc(n), *json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY), *m, num[32];
+
+    if (field == NULL || json == NULL)
         abort();
     snprintf(field, n, "%s%s", prefix, name);
     add_owned(a, field);
-    add_owned(a, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
-    ix = prefix[0] == '\0' && t != NULL ? wh_index_field_find(t, wh_str_c(name)) : NULL;
-    if (ix != NULL && ix->kind == WH_INDEX_NUMBER && index_number(v, num))
-        add_copy(a, num);
-    else
-        add_copy(a, "");
+    add_owned(a, json);
+    if (g == GROUP_NUMBER) {
+        add_copy(a, index_number(v, num) ? num : "");
+    } else if (g == GROUP_TEXT) {
+        if ((m = text_member(v, json, id, &mlen)) == NULL) {
+            add_copy(a, "");
+        } else {
+            wh_cache_args_add_copy(a, m, mlen);
+            free(m);
+        }
+    }
+}
+
+/* Appends the fields of `c` in group `g` (with its count first unless `g` is the last group); "additional" flattened. */
+static void add_fields(wh_cache_args_t *a, const wh_object_type_t *t, const wh_cache_change_t *c, group_t g)
+{
+    const char *k, *k2;
+    json_t *v, *v2;
+    size_t n = 0;
+
+    for (int pass = g == GROUP_OTHER; pass != 2; ++pass) {
+        if (pass == 1 && g != GROUP_OTHER)
+            add_count(a, n);
+        json_object_foreach((json_t *)c->fields, k, v)
+        {
+            if (strcmp(k, "additional") == 0 && json_is_object(v)) {
+                if (g != GROUP_OTHER)
+                    continue;
+                json_object_foreach(v, k2, v2)
+                {
+                    if (pass == 1)
+                        add_field(a, g, "additional.", k2, v2, c->object_id);
+                }
+            } else if (strcmp(k, "id") != 0 && group_of(t, "", k) == g) {
+                if (pass == 0)
+                    ++n;
+                else
+                    add_field(a, g, "", k, v, c->object_id);
+            }
+        }
+    }
 }
 
 /* Association i with this type as the child and its parent type synced. */
@@ -170,14 +241,20 @@ static bool parent_list(const wh_cache_change_t *c, size_t i)
     return true;
 }
 
+/* Actions that can take a record out of its indexes or bring it back: deleted and merged (unlink), created and
+   restored (relink after a tombstone). */
+static bool needs_index_list(const char *action)
+{
+    return strcmp(action, WH_ACTION_DELETED) == 0 || strcmp(action, WH_ACTION_MERGED) == 0 ||
+           strcmp(action, WH_ACTION_CREATED) == 0 || strcmp(action, WH_ACTION_RESTORED) == 0;
+}
+
 int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
 {
     const wh_object_type_t *t = wh_object_type_find(wh_str_c(c->type));
     bool merged = strcmp(c->action, WH_ACTION_MERGED) == 0;
     char buf[WH_KEY_MAX];
     size_t n, i;
-    const char *k, *k2;
-    json_t *v, *v2;
 
     wh_key_obj(buf, c->connection_id, c->type, c->object_id);
     add_copy(a, buf);
@@ -193,7 +270,9 @@ int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
     add_copy(a, buf);
     add_copy(a, c->type);
     add_copy(a, c->thin ? "1" : "0");
-    for (n = 0; t != NULL && n != WH_MAX_INDEXED_FIELDS && t->indexed[n].field != NULL; ++n)
+    /* the type's whole index list only where a record may leave or rejoin its indexes (apply.lua's unlink and
+       relink); a field's own write knows its index kind from the group it is sent in */
+    for (n = 0; t != NULL && needs_index_list(c->action) && n != WH_MAX_INDEXED_FIELDS && t->indexed[n].field != NULL; ++n)
         ;
     add_count(a, n);
     for (i = 0; i != n; ++i) {
@@ -227,14 +306,9 @@ int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c)
         add_copy(a, c->detach_field);
         add_copy(a, c->detach_parent);
     }
-    json_object_foreach((json_t *)c->fields, k, v)
-    {
-        if (strcmp(k, "additional") == 0 && json_is_object(v)) {
-            json_object_foreach(v, k2, v2) add_field(a, t, "additional.", k2, v2);
-        } else if (strcmp(k, "id") != 0) {
-            add_field(a, t, "", k, v);
-        }
-    }
+    add_fields(a, t, c, GROUP_TEXT);
+    add_fields(a, t, c, GROUP_NUMBER);
+    add_fields(a, t, c, GROUP_OTHER);
     return 3;
 }
 

@@ -63,8 +63,9 @@ void wh_cache_args_add_owned(wh_cache_args_t *a, char *s);
 /*
  * Appends apply.lua's 3 keys and its arguments for `c` (everything copied: `c` may go away before sending).
  * Number-indexed fields get their index value here: JSON numbers, numeric strings, and ISO 8601 dates or
- * date-times as epoch ms. Text index entries are lower-cased inside the script, which recomputes them from the
- * stored value on a restore. Returns the number of keys (3).
+ * date-times as epoch ms; text-indexed fields their new index member (ASCII lower-cased text "\0" id), which the
+ * script recomputes the same way from a stored value when it removes or restores an entry. Returns the number of
+ * keys (3).
  */
 int wh_cache_args_apply(wh_cache_args_t *a, const wh_cache_change_t *c);
 

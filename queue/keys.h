@@ -11,7 +11,8 @@
  *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
  *   wh:purge                          SET     deleted connection ids whose {c:<id>} keys are still being purged
  *   wh:obj:{c:<conn>}:<type>:<id>     HASH    cached record fields (JSON values)
- *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it; "_deleted" tombstone ms,
+ *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it, "_at" that of every field
+ *                                             without an entry (cache/README.md); "_deleted" tombstone ms,
  *                                             "_merged" winner id, "_stale" ms of a thin event not yet fetched,
  *                                             "_ix.<field>" number-index score kept while deleted (for a restore)
  *   wh:ids:{c:<conn>}:<type>          ZSET    live record ids (all scores 0: lexicographic), for listing

@@ -61,7 +61,8 @@ ctx.test('out-of-order property changes end in the latest values, with the index
     assert.equal(obj.email, '"New@x.io"', JSON.stringify(obj));
     assert.equal(obj.lastName, '"Smith"', JSON.stringify(obj));
     const ver = await hgetall(`wh:ver:{c:${c}}:contact:601`);
-    assert.equal(ver.email, String(t0 + 300), JSON.stringify(ver));
+    // a field without an entry of its own is at "_at" (cache/README.md)
+    assert.equal(ver.email ?? ver._at, String(t0 + 300), JSON.stringify(ver));
     const ix = (await redis.cli('ZRANGE', `wh:ixt:{c:${c}}:contact:email`, '0', '-1')).trim();
     assert.equal(ix, 'new@x.io\u0000601', 'the email index holds only the latest value, lower-cased');
     assert.equal((await redis.cli('ZSCORE', `wh:ids:{c:${c}}:contact`, '601')).trim(), '0');

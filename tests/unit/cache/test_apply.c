@@ -229,6 +229,49 @@ static char *show(const char *key)
             fail();                                                                                                                \
     } while (0)
 
+/*
+ * The versions of the record whose version hash is `ver_key`, as a sorted object of strings: each field of its wh:obj
+ * hash but "id" at its own entry, else at "_at" (apply.lua's header), plus the other entries ("_deleted", "_stale",
+ * "_merged", "_ix.<field>"; a field entry of a field the record lacks, which would be a defect, shows too).
+ */
+static char *show_versions(const char *ver_key)
+{
+    char obj_key[256];
+    redisReply *v, *o;
+    json_t *j = json_object();
+    const char *at = NULL;
+    char *s;
+
+    snprintf(obj_key, sizeof(obj_key), "wh:obj:%s", ver_key + strlen("wh:ver:"));
+    v = cmd("HGETALL %s", ver_key);
+    o = cmd("HGETALL %s", obj_key);
+    for (size_t i = 0; i < v->elements; i += 2) {
+        if (strcmp(v->element[i]->str, "_at") == 0)
+            at = v->element[i + 1]->str;
+        else
+            json_object_set_new(j, v->element[i]->str, json_string(v->element[i + 1]->str));
+    }
+    for (size_t i = 0; i < o->elements; i += 2)
+        if (strcmp(o->element[i]->str, "id") != 0 && json_object_get(j, o->element[i]->str) == NULL)
+            json_object_set_new(j, o->element[i]->str, at != NULL ? json_string(at) : json_null());
+    s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(j);
+    freeReplyObject(v);
+    freeReplyObject(o);
+    return s;
+}
+
+#define assert_versions(key, want)                                                                                                 \
+    do {                                                                                                                           \
+        char *got_ = show_versions(key);                                                                                           \
+        bool same_ = strcmp(got_, (want)) == 0;                                                                                    \
+        if (!same_)                                                                                                                \
+            print_error("%s:%d versions of %s\n  got  %s\n  want %s\n", __FILE__, __LINE__, (key), got_, (want));                  \
+        free(got_);                                                                                                                \
+        if (!same_)                                                                                                                \
+            fail();                                                                                                                \
+    } while (0)
+
 /* ---- tests ---------------------------------------------------------------------------------------------- */
 
 /* HubSpot sends one property per event: every arrival order of three of them ends in the same state. */
@@ -252,7 +295,7 @@ static void out_of_order_permutations(void **state)
         snprintf(key, sizeof(key), "wh:obj:{c:%s}:contact:1", conn);
         assert_key(key, "{\"email\":\"\\\"B@x.io\\\"\",\"id\":\"\\\"1\\\"\",\"lastName\":\"\\\"Smith\\\"\"}");
         snprintf(key, sizeof(key), "wh:ver:{c:%s}:contact:1", conn);
-        assert_key(key, "{\"email\":\"300\",\"lastName\":\"200\"}");
+        assert_versions(key, "{\"email\":\"300\",\"lastName\":\"200\"}");
         snprintf(key, sizeof(key), "wh:ixt:{c:%s}:contact:email", conn);
         assert_key(key, "[\"b@x.io\\u00001\",\"0\"]");
         snprintf(key, sizeof(key), "wh:ixt:{c:%s}:contact:lastName", conn);
@@ -311,7 +354,7 @@ static void delete_then_late_update_then_restore(void **state)
     assert_key("wh:ixt:{c:del}:deal:name", "[\"big\\u00009\",\"0\"]");
     assert_key("wh:ixn:{c:del}:deal:amount", "[\"9\",\"1500\"]");
     assert_key("wh:ixn:{c:del}:deal:closeDate", "[\"9\",\"1733011200000\"]");
-    assert_key("wh:ver:{c:del}:deal:9", "{\"amount\":\"100\",\"closeDate\":\"100\",\"name\":\"100\"}");
+    assert_versions("wh:ver:{c:del}:deal:9", "{\"amount\":\"100\",\"closeDate\":\"100\",\"name\":\"100\"}");
     /* created after a delete lifts it too */
     apply_state((change_t){.conn = "del", .type = "deal", .id = "9", .action = "deleted", .at = 600});
     assert_text(apply_state((change_t){
@@ -404,8 +447,8 @@ static void merge(void **state)
         (change_t){.conn = "mg", .type = "contact", .id = "1", .action = "merged", .at = 5, .merged = "[\"2\", \"3\", \"1\"]"});
     assert_string_equal(r->element[0]->str, "applied");
     freeReplyObject(r);
-    assert_key("wh:ver:{c:mg}:contact:2", "{\"_deleted\":\"5\",\"_merged\":\"1\",\"accountId\":\"1\",\"email\":\"1\"}");
-    assert_key("wh:ver:{c:mg}:contact:3", "{\"_deleted\":\"5\",\"_merged\":\"1\"}");
+    assert_versions("wh:ver:{c:mg}:contact:2", "{\"_deleted\":\"5\",\"_merged\":\"1\",\"accountId\":\"1\",\"email\":\"1\"}");
+    assert_versions("wh:ver:{c:mg}:contact:3", "{\"_deleted\":\"5\",\"_merged\":\"1\"}");
     assert_key("wh:ids:{c:mg}:contact", "[\"1\",\"0\"]");
     assert_key("wh:ixt:{c:mg}:contact:email", "[\"w@x\\u00001\",\"0\"]");
     assert_key("wh:as:{c:mg}:account:A:contactIds", "none");
@@ -534,7 +577,7 @@ static void association_change(void **state)
     /* an unknown child is created with the reference (like a property change), and joins the parent's list */
     assert_string_equal(apply_association("asc", CONTACT_TO("9", "false"), 100, synced), "applied");
     assert_key("wh:obj:{c:asc}:contact:5", "{\"accountId\":\"\\\"9\\\"\",\"id\":\"\\\"5\\\"\"}");
-    assert_key("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"100\"}");
+    assert_versions("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"100\"}");
     assert_key("wh:as:{c:asc}:account:9:contactIds", "[\"5\"]");
     /* an older removal loses */
     apply_association("asc", CONTACT_TO("9", "true"), 50, synced);
@@ -546,7 +589,7 @@ static void association_change(void **state)
     /* removing the old parent, even later, leaves the new one (and its version) alone */
     apply_association("asc", CONTACT_TO("9", "true"), 300, synced);
     assert_key("wh:obj:{c:asc}:contact:5", "{\"accountId\":\"\\\"7\\\"\",\"id\":\"\\\"5\\\"\"}");
-    assert_key("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"200\"}");
+    assert_versions("wh:ver:{c:asc}:contact:5", "{\"accountId\":\"200\"}");
     assert_key("wh:as:{c:asc}:account:7:contactIds", "[\"5\"]");
     /* removing the current parent clears the field */
     apply_association("asc", CONTACT_TO("7", "true"), 300, synced);
@@ -601,17 +644,17 @@ static void thin_marks_stale(void **state)
                            .at = 200,
                            .thin = true,
                            .fields = "{\"email\": \"ignored@x\"}"});
-    assert_key("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"100\"}");
+    assert_versions("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"100\"}");
     assert_key("wh:obj:{c:th}:contact:1", "{\"email\":\"\\\"a@x\\\"\",\"id\":\"\\\"1\\\"\"}");
     apply_state(
         (change_t){.conn = "th", .type = "contact", .id = "1", .action = "updated", .at = 150, .fields = "{\"email\": \"b@x\"}"});
-    assert_key("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"150\"}");
+    assert_versions("wh:ver:{c:th}:contact:1", "{\"_stale\":\"200\",\"email\":\"150\"}");
     apply_state(
         (change_t){.conn = "th", .type = "contact", .id = "1", .action = "updated", .at = 200, .fields = "{\"email\": \"c@x\"}"});
-    assert_key("wh:ver:{c:th}:contact:1", "{\"email\":\"200\"}");
+    assert_versions("wh:ver:{c:th}:contact:1", "{\"email\":\"200\"}");
     /* a thin event for an unknown record makes a stale stub that lists it */
     apply_state((change_t){.conn = "th", .type = "contact", .id = "2", .action = "created", .at = 300, .thin = true});
-    assert_key("wh:ver:{c:th}:contact:2", "{\"_stale\":\"300\"}");
+    assert_versions("wh:ver:{c:th}:contact:2", "{\"_stale\":\"300\"}");
     assert_key("wh:ids:{c:th}:contact", "[\"1\",\"0\",\"2\",\"0\"]");
 }
 
@@ -654,6 +697,134 @@ static void changed_previous_existed(void **state)
     freeReplyObject(r);
 }
 
+/*
+ * The version hash of a synced record stays small: a change that wins every field on "_at" moves "_at"; a one-field
+ * change writes that field's own entry; versions stay exact per field (a late older push does not overwrite a newer
+ * property change, and moves "_at" only for what it won).
+ */
+static void versions_compact(void **state)
+{
+    const char *rec = "{\"email\": \"a@x\", \"lastName\": \"A\", \"phone\": \"1\"}";
+    (void)state;
+    apply_state((change_t){.conn = "vc", .type = "contact", .id = "1", .action = "updated", .at = 100, .fields = rec});
+    assert_key("wh:ver:{c:vc}:contact:1", "{\"_at\":\"100\"}");
+    apply_state((change_t){.conn = "vc",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 200,
+                           .fields = "{\"email\": \"b@x\", \"lastName\": \"A\", \"phone\": \"1\"}"});
+    assert_key("wh:ver:{c:vc}:contact:1", "{\"_at\":\"200\"}");
+    /* one property: its own entry */
+    apply_state(
+        (change_t){.conn = "vc", .type = "contact", .id = "1", .action = "updated", .at = 300, .fields = "{\"email\": \"c@x\"}"});
+    assert_key("wh:ver:{c:vc}:contact:1", "{\"_at\":\"200\",\"email\":\"300\"}");
+    /* an older whole record: email (300) keeps its value; the others win and "_at" moves */
+    apply_state((change_t){.conn = "vc",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 250,
+                           .fields = "{\"email\": \"old@x\", \"lastName\": \"B\", \"phone\": \"1\"}"});
+    assert_key("wh:ver:{c:vc}:contact:1", "{\"_at\":\"250\",\"email\":\"300\"}");
+    assert_key("wh:obj:{c:vc}:contact:1",
+               "{\"email\":\"\\\"c@x\\\"\",\"id\":\"\\\"1\\\"\",\"lastName\":\"\\\"B\\\"\",\"phone\":\"\\\"1\\\"\"}");
+    /* a record that misses a field on "_at" cannot move it: its winners get entries */
+    apply_state((change_t){.conn = "vc",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 400,
+                           .fields = "{\"lastName\": \"C\", \"email\": \"d@x\"}"});
+    assert_key("wh:ver:{c:vc}:contact:1", "{\"_at\":\"250\",\"email\":\"400\",\"lastName\":\"400\"}");
+    assert_versions("wh:ver:{c:vc}:contact:1", "{\"email\":\"400\",\"lastName\":\"400\",\"phone\":\"250\"}");
+    /* equal times on "_at" are broken by the value, as for an entry */
+    assert_int_equal(
+        strcmp(apply_state((change_t){
+                   .conn = "vc", .type = "contact", .id = "1", .action = "updated", .at = 250, .fields = "{\"phone\": \"2\"}"}),
+               "applied"),
+        0);
+    assert_versions("wh:ver:{c:vc}:contact:1", "{\"email\":\"400\",\"lastName\":\"400\",\"phone\":\"250\"}");
+    assert_key("wh:obj:{c:vc}:contact:1",
+               "{\"email\":\"\\\"d@x\\\"\",\"id\":\"\\\"1\\\"\",\"lastName\":\"\\\"C\\\"\",\"phone\":\"\\\"2\\\"\"}");
+    /* a version hash written before "_at" (one entry per field) is folded by the next whole-record push */
+    redisReply *r = cmd("HSET wh:ver:{c:vc2}:contact:1 email 100 lastName 100");
+    freeReplyObject(r);
+    r = cmd("HSET wh:obj:{c:vc2}:contact:1 id \"1\" email \"a@x\" lastName \"A\"");
+    freeReplyObject(r);
+    r = cmd("ZADD wh:ids:{c:vc2}:contact 0 1");
+    freeReplyObject(r);
+    apply_state((change_t){.conn = "vc2",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 200,
+                           .fields = "{\"email\": \"a@x\", \"lastName\": \"A\"}"});
+    assert_key("wh:ver:{c:vc2}:contact:1", "{\"_at\":\"200\"}");
+}
+
+/*
+ * The caller computes a new value's text member (cache.c) and the script recomputes an old one from the stored JSON
+ * when it moves the entry: the two must agree for escaped strings, UTF-8 and numbers, or old entries would stay.
+ */
+static void text_members_agree(void **state)
+{
+    (void)state;
+    apply_state((change_t){.conn = "tm",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "created",
+                           .at = 1,
+                           .fields = "{\"lastName\": \"O\\\"Br\\\\IEN\\u00e9\", \"ownerId\": 42, \"email\": \"X@Y\"}"});
+    assert_key("wh:ixt:{c:tm}:contact:lastName", "[\"o\\\"br\\\\iené\\u00001\",\"0\"]");
+    assert_key("wh:ixt:{c:tm}:contact:ownerId", "[\"42\\u00001\",\"0\"]");
+    /* a change of case only keeps the entry; real changes move it */
+    apply_state((change_t){.conn = "tm",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 2,
+                           .fields = "{\"lastName\": \"Smith\", \"ownerId\": true, \"email\": \"x@y\"}"});
+    assert_key("wh:ixt:{c:tm}:contact:lastName", "[\"smith\\u00001\",\"0\"]");
+    assert_key("wh:ixt:{c:tm}:contact:ownerId", "[\"true\\u00001\",\"0\"]");
+    assert_key("wh:ixt:{c:tm}:contact:email", "[\"x@y\\u00001\",\"0\"]");
+    apply_state((change_t){.conn = "tm",
+                           .type = "contact",
+                           .id = "1",
+                           .action = "updated",
+                           .at = 3,
+                           .fields = "{\"lastName\": {\"a\": 1}, \"ownerId\": \"7\"}"});
+    assert_key("wh:ixt:{c:tm}:contact:lastName", "none");
+    assert_key("wh:ixt:{c:tm}:contact:ownerId", "[\"7\\u00001\",\"0\"]");
+}
+
+/* A record of thousands of fields is written in slices (Lua's unpack is bounded), not refused. */
+static void many_fields(void **state)
+{
+    json_t *fields = json_object(), *additional = json_object();
+    char name[32], *text;
+    redisReply *r;
+    (void)state;
+    for (int k = 0; k != 6000; ++k) {
+        snprintf(name, sizeof(name), "p%d", k);
+        json_object_set_new(additional, name, json_integer(k));
+    }
+    json_object_set_new(fields, "additional", additional);
+    json_object_set_new(fields, "email", json_string("a@x"));
+    text = json_dumps(fields, JSON_COMPACT);
+    assert_text(apply_state((change_t){.conn = "mf", .type = "contact", .id = "1", .action = "updated", .at = 1, .fields = text}),
+                "applied");
+    r = cmd("HLEN wh:obj:{c:mf}:contact:1");
+    assert_int_equal(r->integer, 6002);
+    freeReplyObject(r);
+    r = apply((change_t){.conn = "mf", .type = "contact", .id = "1", .action = "updated", .at = 2, .fields = text});
+    assert_int_equal(r->element[1]->elements, 0);
+    assert_int_equal(r->element[2]->elements, 2 * 6002 + 4); /* and taskIds, noteIds */
+    freeReplyObject(r);
+    free(text);
+    json_decref(fields);
+}
+
 static void sync_config(void **state)
 {
     const char *cfg = "{\"objects\": {\"contacts\": true, \"deals\": false, \"tasks\": true, \"bogus\": true}}";
@@ -680,6 +851,9 @@ int main(void)
         cmocka_unit_test(association_change),
         cmocka_unit_test(thin_marks_stale),
         cmocka_unit_test(changed_previous_existed),
+        cmocka_unit_test(versions_compact),
+        cmocka_unit_test(text_members_agree),
+        cmocka_unit_test(many_fields),
         cmocka_unit_test(sync_config),
     };
     return cmocka_run_group_tests(tests, setup_server, teardown_server);
