@@ -2,8 +2,9 @@
 -- record each event (its record: states, first attempts, body; built by the worker), write the durable tasks of
 -- what still has to happen, then acknowledge and delete the entries, all in one atomic call. Until this call an
 -- entry stays pending in the consumer group, so a worker that dies before it loses nothing: the entry is reclaimed
--- and processed again. Happy path (delivered at the first attempt): per event one HSET and one ZADD; nothing per
--- delivery; one EXPIREAT per minute bucket and call. Every key is of partition {pN}: one slot.
+-- and processed again. Happy path (delivered at the first attempt): one HSET per minute bucket and one ZADD per
+-- environment for all of the call's events, nothing per delivery, one EXPIREAT per bucket. Every key is of
+-- partition {pN}: one slot.
 -- The event store is bounded two ways: by age (WHARF_EVENT_RETENTION: a bucket expires that long after its minute
 -- ends; index entries older than that are trimmed) and by count (WHARF_EVENT_MAX_PER_PARTITION: past it the oldest
 -- buckets are dropped whole, and the indexes trimmed below them as their environments settle again).
@@ -31,25 +32,29 @@ local dead_max, poison_max, cap = tonumber(ARGV[T - 4]), ARGV[T - 3], tonumber(A
 local nevents, nentries = tonumber(ARGV[T - 1]), tonumber(ARGV[T])
 local first_entry = T - 8 - 2 * nentries
 local oldest = tonumber(now) - ttl * 1000
-local deaths, touched, expiring, added, newest = 0, {}, {}, {}, 0
+local deaths, touched, added, newest = 0, {}, {}, 0
 
+-- Records are gathered per minute bucket and index entries per environment, then written with one HSET per bucket
+-- and one ZADD per environment: two commands per call, not two per event.
+local buckets, indexes = {}, {}
 local i = 6
 for _ = 1, nevents do
   local event, env, received, record, nt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   local bucket = math.floor(tonumber(received) / span)
-  local bkey = bprefix .. bucket
+  local b, x = buckets[bucket], indexes[env]
+  if not b then
+    b = {}
+    buckets[bucket] = b
+  end
+  b[#b + 1] = event
+  b[#b + 1] = record
+  if not x then
+    x = {}
+    indexes[env] = x
+  end
+  x[#x + 1] = received
+  x[#x + 1] = event
   i = i + 5
-  if redis.call('HSET', bkey, event, record) == 1 then
-    added[bucket] = (added[bucket] or 0) + 1
-  end
-  if bucket > newest then newest = bucket end
-  if not expiring[bkey] then
-    expiring[bkey] = true
-    redis.call('EXPIREAT', bkey, math.floor((bucket + 1) * span / 1000) + ttl)
-  end
-  local index = iprefix .. env
-  redis.call('ZADD', index, received, event)
-  touched[index] = true
   for _ = 1, nt do
     local sub, wid, outcome, due, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     local dkey = dprefix .. wid
@@ -76,6 +81,26 @@ for _ = 1, nevents do
     end
     i = i + 11
   end
+end
+
+-- a command with many field/value pairs, in chunks (Lua's unpack has a stack limit); returns the sum of its replies
+local function chunked(cmd, key, list)
+  local n = 0
+  for s = 1, #list, 1000 do
+    n = n + redis.call(cmd, key, unpack(list, s, math.min(s + 999, #list)))
+  end
+  return n
+end
+for bucket, list in pairs(buckets) do
+  local bkey = bprefix .. bucket
+  local n = chunked('HSET', bkey, list)
+  if n > 0 then added[bucket] = n end
+  if bucket > newest then newest = bucket end
+  redis.call('EXPIREAT', bkey, math.floor((bucket + 1) * span / 1000) + ttl)
+end
+for env, list in pairs(indexes) do
+  chunked('ZADD', iprefix .. env, list)
+  touched[iprefix .. env] = true
 end
 
 -- the store's bookkeeping: events per bucket; buckets past their retention forgotten; over the cap, the oldest
