@@ -683,9 +683,10 @@ wh_err_t wh_http_post(wh_http_t *h, const char *url, const char *const *headers,
 
     SETOPT(rc, t->easy, CURLOPT_URL, url);
     SETOPT(rc, t->easy, CURLOPT_HTTPHEADER, t->headers);
-    /* The size first: COPYPOSTFIELDS copies that many bytes (binary-safe), not up to a NUL. */
+    /* The size first (binary-safe: that many bytes, not up to a NUL). Not copied: the caller keeps the body until
+       the callback has fired. */
     SETOPT(rc, t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    SETOPT(rc, t->easy, CURLOPT_COPYPOSTFIELDS, len != 0 ? body : "");
+    SETOPT(rc, t->easy, CURLOPT_POSTFIELDS, len != 0 ? body : "");
     SETOPT(rc, t->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     SETOPT(rc, t->easy, CURLOPT_CONNECTTIMEOUT_MS,
            (long)(timeout_ms < WH_HTTP_CONNECT_TIMEOUT_MS ? timeout_ms : WH_HTTP_CONNECT_TIMEOUT_MS));
