@@ -2,6 +2,13 @@
  * Lua scripts run by Redis, embedded at build time from the .lua files in
  * queue/scripts/ and cache/scripts/ (see embed_scripts.cmake). Each is loaded with SCRIPT
  * LOAD when a connection becomes ready and called with EVALSHA.
+ *
+ * The one-slot rule: a script touches keys of one hash slot only — its KEYS[1]'s hash tag, a partition {pN}, a
+ * connection {c:<id>}, an environment {e:<id>} or a subscription {u:<id>} — including the keys it builds from
+ * prefixes, so every call can run on one Redis Cluster node. The hot path keeps it (ingest, settle, claim, finish,
+ * requeue, slots, apply; settle, claim and finish are run slot-checked in tests/unit/dispatch/test_settle.c, which
+ * fails any command outside the tag). Management scripts that still write two tags in one call (conn_create,
+ * conn_delete, conn_status, conn_sync, sub_fail: README "Deviations") are restructured with the Cluster work.
  */
 #ifndef WH_SCRIPTS_H
 #define WH_SCRIPTS_H

@@ -71,3 +71,41 @@ void wh_test_redis_stop(redisContext *c)
         server_pid = 0;
     }
 }
+
+static const char prelude[] =
+    "local function __tag(k) return type(k) == 'string' and string.match(k, '{([^}]+)}') or nil end\n"
+    "local __want = KEYS[1] and __tag(KEYS[1])\n"
+    "local __multi = {DEL = true, UNLINK = true, EXISTS = true}\n"
+    "local function __call(cmd, ...)\n"
+    "  local a = {...}\n"
+    "  local n = __multi[string.upper(cmd)] and #a or 1\n"
+    "  for i = 1, n do\n"
+    "    if __tag(a[i]) ~= __want then\n"
+    "      error('cross-slot: ' .. cmd .. ' ' .. tostring(a[i]) .. ' outside {' .. tostring(__want) .. '}')\n"
+    "    end\n"
+    "  end\n"
+    "  return redis.call(cmd, ...)\n"
+    "end\n";
+
+char *wh_test_slot_checked(const char *source, size_t len, size_t *out_len)
+{
+    static const char from[] = "redis.call(", to[] = "__call(";
+    size_t cap = sizeof(prelude) + len * 2, n = 0;
+    char *out = malloc(cap);
+
+    if (out == NULL)
+        abort();
+    memcpy(out, prelude, sizeof(prelude) - 1);
+    n = sizeof(prelude) - 1;
+    for (size_t i = 0; i < len;) {
+        if (len - i >= sizeof(from) - 1 && memcmp(source + i, from, sizeof(from) - 1) == 0) {
+            memcpy(out + n, to, sizeof(to) - 1);
+            n += sizeof(to) - 1;
+            i += sizeof(from) - 1;
+        } else {
+            out[n++] = source[i++];
+        }
+    }
+    *out_len = n;
+    return out;
+}

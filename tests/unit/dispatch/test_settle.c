@@ -91,8 +91,8 @@ static void assert_hget(const char *key, const char *field, const char *want)
 static redisReply *run(wh_settle_call_t *c)
 {
     const char **argv, **ptrs;
-    size_t *len, n;
-    char nkeys[8];
+    size_t *len, n, checked_len;
+    char nkeys[8], *checked = wh_test_slot_checked(wh_script_settle.source, wh_script_settle.len, &checked_len);
     redisReply *r;
 
     snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_finish(c, T0, 1700000099000LL, RETENTION_MS, max_events));
@@ -101,11 +101,11 @@ static redisReply *run(wh_settle_call_t *c)
     argv = calloc(n, sizeof(*argv));
     len = calloc(n, sizeof(*len));
     argv[0] = "EVAL";
-    argv[1] = wh_script_settle.source;
+    argv[1] = checked; /* every key it touches must be in the partition's slot */
     argv[2] = nkeys;
     for (int i = 0; i != 3; ++i)
         len[i] = strlen(argv[i]);
-    len[1] = wh_script_settle.len;
+    len[1] = checked_len;
     for (size_t i = 0; i != c->args.n; ++i) {
         argv[i + 3] = ptrs[i];
         len[i + 3] = c->args.lens[i];
@@ -113,6 +113,7 @@ static redisReply *run(wh_settle_call_t *c)
     r = redisCommandArgv(rc, (int)n, argv, len);
     free(argv);
     free(len);
+    free(checked);
     wh_settle_call_reset(c);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_ERROR)
@@ -411,6 +412,132 @@ static void test_cap_and_retention(void **state)
     freeReplyObject(r);
 }
 
+/* EVAL of `source` made slot-checked (redis_server.h), with `nkeys` keys then arguments. */
+static redisReply *eval_checked(const wh_script_t *script, int nkeys, int argc, const char **args)
+{
+    size_t checked_len, lens[64];
+    char *checked = wh_test_slot_checked(script->source, script->len, &checked_len), nk[8];
+    const char *argv[64];
+    redisReply *r;
+
+    assert_true(argc + 3 <= 64);
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[0] = "EVAL";
+    argv[1] = checked;
+    argv[2] = nk;
+    for (int i = 0; i != argc; ++i)
+        argv[i + 3] = args[i];
+    for (int i = 0; i != argc + 3; ++i)
+        lens[i] = strlen(argv[i]);
+    lens[1] = checked_len;
+    r = redisCommandArgv(rc, argc + 3, argv, lens);
+    free(checked);
+    assert_non_null(r);
+    return r;
+}
+
+/* The slot check itself fails a script that strays from its tag (or the tests above would prove nothing). */
+static void test_slot_check_catches_strays(void **state)
+{
+    static const wh_script_t stray = {"stray", "", "redis.call('SET', KEYS[1], 1) redis.call('SET', 'x{p9}', 1) return 1", 66};
+    const char *args[] = {"wh:a:{p1}"};
+    redisReply *r;
+
+    (void)state;
+    r = eval_checked(&stray, 1, 1, args);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(r->str, "cross-slot: SET x{p9} outside {p1}"));
+    freeReplyObject(r);
+}
+
+/* A retry written by settle comes due: claim.lua leases it and returns the body from the event's record, and
+   finish.lua records the second attempt's success there (state and attempt log), all within the partition's slot. */
+static void test_retry_claim_finish(void **state)
+{
+    const unsigned part = 5;
+    char id[64], due[WH_KEY_MAX], dprefix[WH_KEY_MAX], bprefix[WH_KEY_MAX], dead[WH_KEY_MAX], now[24], lease[24], span[24],
+        bkey[WH_KEY_MAX];
+    wh_body_t *body = wh_body_new("{\"type\":\"crm.deal.updated\"}", 27);
+    wh_settle_entry_t *e;
+    wh_settle_call_t c;
+    redisReply *r;
+
+    (void)state;
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, 1);
+    wh_settle_event_init(&e->ev[0], "evt_r", "env_r", "conn_r", "crm.deal.updated", T0, T0, body, 1);
+    wh_body_release(body);
+    set_delivery(&e->ev[0], 0, "sub_r", WH_OUTCOME_RETRY, T0 - 1, "[\"sub_r\",1,1765000000000,3,503]");
+    wh_settle_call_init(&c, part);
+    assert_true(wh_settle_call_add(&c, e));
+    freeReplyObject(run(&c));
+    wh_settle_call_dispose(&c);
+
+    wh_key_due(due, part);
+    wh_key_dead(dead, part);
+    wh_key_delivery_prefix(dprefix, part);
+    wh_key_event_bucket_prefix(bprefix, part);
+    snprintf(now, sizeof(now), "%lld", (long long)T0);
+    snprintf(lease, sizeof(lease), "%lld", (long long)T0 + 60000);
+    snprintf(span, sizeof(span), "%lld", (long long)WH_EVENT_BUCKET_MS);
+    {
+        const char *args[] = {due, now, lease, "10", dprefix, bprefix, "250", span};
+        r = eval_checked(&wh_script_claim, 1, 8, args);
+        if (r->type == REDIS_REPLY_ERROR)
+            fail_msg("claim.lua: %s", r->str);
+        /* id, attempt, sub, env, conn, type, event, body */
+        assert_int_equal(r->elements, 8);
+        assert_string_equal(r->element[0]->str, e->ev[0].d[0].wid);
+        assert_string_equal(r->element[1]->str, "1");
+        assert_string_equal(r->element[6]->str, "evt_r");
+        assert_string_equal(r->element[7]->str, "{\"type\":\"crm.deal.updated\"}");
+        freeReplyObject(r);
+    }
+    {
+        const char *args[] = {due,
+                              dead,
+                              now,
+                              dprefix,
+                              bprefix,
+                              span,
+                              "2592000",
+                              "100000",
+                              "0",
+                              "200",
+                              e->ev[0].d[0].wid,
+                              "ok",
+                              "0",
+                              "2",
+                              "200",
+                              "",
+                              "[\"sub_r\",2,1765000005000,4,200]"};
+        r = eval_checked(&wh_script_finish, 2, 17, args);
+        if (r->type == REDIS_REPLY_ERROR)
+            fail_msg("finish.lua: %s", r->str);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+    }
+    /* the task is gone; the record says delivered and holds both attempts, its body untouched */
+    assert_int_equal(cmd_int("EXISTS %s%s", dprefix, e->ev[0].d[0].wid), 0);
+    assert_int_equal(cmd_int("ZCARD %s", due), 0);
+    wh_key_event_bucket(bkey, part, T0);
+    {
+        char *rec = hget(bkey, "evt_r"), want[80];
+        json_t *header;
+        const char *sent;
+        size_t len;
+        assert_true(wh_evrec_split(rec, strlen(rec), &header, &sent, &len));
+        snprintf(want, sizeof(want), "delivered:%s", e->ev[0].d[0].wid);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(header, "s"), "sub_r")), want);
+        assert_int_equal(json_array_size(json_object_get(header, "a")), 2);
+        assert_int_equal(json_integer_value(json_array_get(json_array_get(json_object_get(header, "a"), 1), 4)), 200);
+        assert_int_equal(len, 27);
+        json_decref(header);
+        free(rec);
+    }
+    wh_settle_entry_free(e);
+}
+
 /* The entry model: the last OPEN delivery's outcome ends the entry, once. */
 static void test_open_count(void **state)
 {
@@ -436,8 +563,10 @@ static void test_open_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_count), cmocka_unit_test(test_outcomes_written_once), cmocka_unit_test(test_split_across_calls),
-        cmocka_unit_test(test_poison),     cmocka_unit_test(test_cap_and_retention),
+        cmocka_unit_test(test_open_count),         cmocka_unit_test(test_outcomes_written_once),
+        cmocka_unit_test(test_split_across_calls), cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_cap_and_retention),  cmocka_unit_test(test_slot_check_catches_strays),
+        cmocka_unit_test(test_retry_claim_finish),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
