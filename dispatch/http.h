@@ -107,8 +107,8 @@ wh_http_t *wh_http_new(uv_loop_t *loop, const wh_config_t *cfg);
  * Starts a POST of `body` (`len` bytes, binary-safe) to `url` (NUL-terminated, at most WH_MAX_URL_LEN).
  * `url` and `headers` (nheaders NUL-terminated "Name: value" lines, no CR/LF) are borrowed for the call only:
  * libcurl copies them. `body` is borrowed until the callback has fired: it is sent from where it is, not copied
- * (one delivery body is shared by every subscription's attempts). "Content-Type: application/json" is added unless the caller passes a
- * Content-Type; "User-Agent: wharf/<version>" unless the caller passes a User-Agent; "Expect: 100-continue" never.
+ * (one delivery body is shared by every subscription's attempts). "Content-Type: application/json" is added unless the caller
+ * passes a Content-Type; "User-Agent: wharf/<version>" unless the caller passes a User-Agent; "Expect: 100-continue" never.
  * `timeout_ms` bounds the whole attempt (queueing, connect, request, response); <= 0 means the configured
  * WHARF_DELIVERY_TIMEOUT (cfg->delivery_timeout_ms). `data` is passed through untouched.
  * Returns WH_OK (cb fires exactly once, later), WH_EINVAL (NULL arguments, CR/LF in a header, no timeout),
