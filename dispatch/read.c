@@ -11,7 +11,6 @@ static void add_entries(wk_batch_t *b, unsigned part, const redisReply *entries)
 static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read);
 static int partition_of_key(const wh_worker_t *w, const redisReply *k);
 static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
-static unsigned read_count(const wh_worker_t *w);
 static void learn_batch(wh_worker_t *w, const wk_batch_t *b);
 static void read_now(wh_worker_t *w);
 static void on_read_timer(uv_timer_t *t);
@@ -225,11 +224,23 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
  * How many entries to read per partition: a batch's applies are pipelined on one connection, so it is bounded by
  * events, not entries (an entry holds 1 to 100 events: a HubSpot batch, 100 sync records). Learnt from what came.
  */
-static unsigned read_count(const wh_worker_t *w)
+unsigned wk_read_size(double events_per_entry)
 {
-    double per_entry = w->events_per_entry < 1.0 ? 1.0 : w->events_per_entry;
+    double per_entry = events_per_entry < 1.0 ? 1.0 : events_per_entry;
     double n = (double)WH_MAX_BATCH_EVENTS / (per_entry * WH_PARTITIONS);
     return n < 1.0 ? 1u : n > WH_READ_COUNT ? (unsigned)WH_READ_COUNT : (unsigned)n;
+}
+
+static unsigned read_count(const wh_worker_t *w)
+{
+    return wk_read_size(w->events_per_entry);
+}
+
+double wk_read_learn(double estimate, size_t biggest)
+{
+    /* a decaying maximum of the largest entry, not an average: one big entry after many small ones must not find
+       the read sized for small ones (the bound matters, not the typical batch) */
+    return (double)biggest > 0.8 * estimate ? (double)biggest : 0.8 * estimate;
 }
 
 /* Folds one batch's largest entry into the estimate read_count() uses. */
@@ -237,12 +248,10 @@ static void learn_batch(wh_worker_t *w, const wk_batch_t *b)
 {
     size_t biggest = 0;
 
-    /* a decaying maximum of the largest entry, not an average: one big entry after many small ones must not find
-       the read sized for small ones (the bound matters, not the typical batch) */
     for (size_t i = 0; i != b->n; ++i)
         if (json_array_size(b->entries[i].events) > biggest)
             biggest = json_array_size(b->entries[i].events);
-    w->events_per_entry = (double)biggest > 0.8 * w->events_per_entry ? (double)biggest : 0.8 * w->events_per_entry;
+    w->events_per_entry = wk_read_learn(w->events_per_entry, biggest);
 }
 
 static void read_now(wh_worker_t *w)

@@ -182,6 +182,11 @@ typedef struct {
 int64_t wk_lease_until(const wh_worker_t *w);
 
 /* read.c */
+/* Entries to read per partition when entries hold `events_per_entry` events: a batch holds at most
+   WH_MAX_BATCH_EVENTS events (its applies are pipelined on one connection), and at most WH_READ_COUNT entries. */
+unsigned wk_read_size(double events_per_entry);
+/* The estimate after a batch whose largest entry held `biggest` events: a decaying maximum. */
+double wk_read_learn(double estimate, size_t biggest);
 void wk_batch_done(wk_batch_t *b);
 void wk_schedule_read(wh_worker_t *w, uint64_t delay_ms);
 void wk_ensure_groups(wh_worker_t *w);
