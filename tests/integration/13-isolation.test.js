@@ -122,3 +122,35 @@ ctx.test('ordered: one object\'s events arrive in occurredAt order, one in fligh
     const free = s.sink.to('/free');
     assert.ok(free.at(-1).at < mine[1].at, 'the unordered subscription waited behind the ordered one');
 });
+
+ctx.test('a default subscription (maxConcurrency 16) takes a backlog far over its cap from the worker, not via Redis', { timeout: 60000 }, async () => {
+    // the gateway queues 600 events while no worker runs; one worker then reads them in big batches: with 16
+    // slots, all but 16 of each batch wait. They must wait in the worker (WH_MAX_SUB_WAITERS), not be handed back
+    // to Redis for the claim poll: wharf_deliveries_deferred_total stays 0 and no delivery task is ever written.
+    const { wharf, sink, env, secret } = await stack({ workers: 0, env: {} });
+    const redis = ctx.redises[ctx.redises.length - 1];
+    await wharf.proc.stop(10000); // stop the all-roles process: its worker must not drain as we queue
+    const gateway = await ctx.wharf({ redis, role: 'gateway', name: 'gateway-backlog' });
+    sink.script('/backlog', [{ status: 200 }]);
+    await gateway.createSubscription(env.apiToken, { url: sink.url('/backlog'), eventTypes: ['*'] });
+    const N = 600;
+    for (let b = 0; b < N / 100; b++) {
+        const events = [];
+        for (let i = 0; i < 100; i++) events.push(hubspot.propertyChange('contact', { objectId: 70000 + b * 100 + i }));
+        const res = await gateway.postHubSpot({ events, secret });
+        assert.equal(res.status, 202, h.show(res));
+    }
+    await gateway.proc.stop(10000);
+    // one process with every role now, so that its /metrics shows what its worker did
+    const all = await ctx.wharf({ redis, name: 'all-backlog', env: { WHARF_ADMIN_TOKEN: gateway.env.WHARF_ADMIN_TOKEN } });
+    await sink.waitFor('/backlog', N, { timeout: 40000, procs: [all.proc] });
+    const metrics = (await h.request(all.url('/metrics'))).text;
+    const deferred = /^wharf_deliveries_deferred_total (\d+)/m.exec(metrics);
+    assert.ok(deferred, 'wharf_deliveries_deferred_total is exported');
+    assert.equal(Number(deferred[1]), 0, 'deliveries were handed back to Redis');
+    const tasks = Number(await redis.cli('EVAL', "local n=0 for p=0,7 do n=n+redis.call('ZCARD','wh:dq:{p'..p..'}') end return n", '0'));
+    assert.equal(tasks, 0, 'delivery tasks were written to Redis');
+    const written = Number(await redis.cli('EVAL', "local n=0 for _,k in ipairs(redis.call('KEYS','wh:d:*')) do n=n+1 end return n", '0'));
+    assert.equal(written, 0);
+    assert.equal(new Set(sink.to('/backlog').map((r) => r.json?.data?.objectId)).size, N);
+});
