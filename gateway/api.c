@@ -29,6 +29,7 @@ typedef struct {
  */
 static const route_t routes[] = {
     {"POST", "environments", ACCESS_ADMIN, &wh_api__env_create},
+    {"GET", "poison", ACCESS_ADMIN, &wh_api__poison_list},
     {"POST", "connections", ACCESS_ENVIRONMENT, &wh_api__conn_create},
     {"GET", "connections", ACCESS_ENVIRONMENT, &wh_api__conn_list},
     {"GET", "connections/{id}", ACCESS_ENVIRONMENT, &wh_api__conn_get},

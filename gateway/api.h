@@ -67,6 +67,7 @@ extern const wh_api_op_t wh_api__cache_get;    /* api_cache.c */
 extern const wh_api_op_t wh_api__cache_list;   /* api_cache.c */
 extern const wh_api_op_t wh_api__sub_enable;
 extern const wh_api_op_t wh_api__sub_rotate;
+extern const wh_api_op_t wh_api__poison_list; /* api_poison.c */
 /* api_events.c */
 extern const wh_api_op_t wh_api__event_list;
 extern const wh_api_op_t wh_api__event_get;

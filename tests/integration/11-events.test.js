@@ -396,3 +396,26 @@ ctx.test('replay {since, onlyFailed} of dead deliveries → sent again with the 
         { json: { since: '2020-01-01T00:00:00Z', until: '2020-01-02T00:00:00Z' } });
     assert.deepEqual(early.json, { replayed: 0 }, h.show(early));
 });
+
+ctx.test('a malformed stream entry is kept aside raw, acknowledged, and listed by GET /v1/poison (admin only)', async () => {
+    const p = 3;
+    const garbage = 'not an envelope'; // msgpack reads a fixint, not the envelope array it must be
+    const id = (await s.redis.cli('XADD', `wh:q:{p${p}}`, '*', 'b', garbage)).trim();
+    await h.waitUntil(async () => {
+        const pending = (await s.redis.cli('XPENDING', `wh:q:{p${p}}`, 'wharf')).trim().split('\n')[0];
+        const kept = Number((await s.redis.cli('XLEN', `wh:poison:{p${p}}`)).trim());
+        const len = Number((await s.redis.cli('XLEN', `wh:q:{p${p}}`)).trim());
+        return pending === '0' && kept >= 1 && len === 0;
+    }, { timeout: 10000, what: 'the malformed entry acknowledged and kept aside', procs: [s.wharf.proc] });
+    const res = await s.wharf.api('GET', '/v1/poison?limit=5', { token: s.wharf.adminToken });
+    assert.equal(res.status, 200, h.show(res));
+    const mine = res.json.entries.find((e) => e.entryId === id);
+    assert.ok(mine, `entry ${id} listed: ${h.show(res)}`);
+    assert.equal(mine.partition, p);
+    assert.ok(!Number.isNaN(Date.parse(mine.keptAt)));
+    assert.equal(Buffer.from(mine.fields.b, 'base64').toString(), garbage);
+    const tenant = await s.wharf.api('GET', '/v1/poison', { token: s.env.apiToken });
+    assert.equal(tenant.status, 403, h.show(tenant));
+    const bad = await s.wharf.api('GET', '/v1/poison?limit=0', { token: s.wharf.adminToken });
+    assert.equal(bad.status, 400, h.show(bad));
+});
