@@ -22,6 +22,7 @@ typedef struct wh_gw_thread {
     uv_loop_t *loop;
     const wh_config_t *cfg;
     wh_redis_t *redis;
+    wh_redis_t *wait_redis;  /* WHARF_REDIS_WAIT_REPLICAS > 0: the appender's WAITs, on a connection of their own */
     wh_appender_t *appender; /* batches this thread's ingest writes per loop turn */
     unsigned index;
     bool shutting_down;

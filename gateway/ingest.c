@@ -1,7 +1,8 @@
 /*
  * POST /webhooks/{provider}[/{connectionId}]
  *
- * verify ▸ dedupe ▸ normalize ▸ one EVALSHA per connection (dedupe + XADD) ▸ 2xx only after Redis replied.
+ * verify ▸ dedupe ▸ normalize ▸ one EVALSHA per connection (dedupe + XADD) ▸ 2xx only after Redis replied (and,
+ * with WHARF_REDIS_WAIT_REPLICAS, after the WAIT of the loop turn's flush: queue/append.h).
  * Per connection the route looks the connection up first and verifies before parsing; on the app-level
  * route the body names the accounts, so it is parsed first and each account's connections are tried.
  */
@@ -160,17 +161,6 @@ static void cache_id(char *out, size_t cap, const char *kind, const char *id)
     snprintf(out, cap, "%s:%s", kind, id);
 }
 
-static void on_waited(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    ingest_t *g = data;
-    if (err != WH_OK || reply->type != REDIS_REPLY_INTEGER || reply->integer < (long long)g->t->cfg->redis_wait_replicas) {
-        wh_log_warn("ingest_wait_replicas_failed", "{s:I}", "got", (json_int_t)(reply != NULL ? reply->integer : -1));
-        g->failed = true;
-    }
-    g->outstanding = 0;
-    finish(g);
-}
-
 static void on_appended(size_t queued, size_t duplicates, wh_err_t err, void *data)
 {
     ingest_t *g = data;
@@ -182,19 +172,9 @@ static void on_appended(size_t queued, size_t duplicates, wh_err_t err, void *da
         g->accepted += queued;
         g->duplicates += duplicates;
     }
+    /* with WHARF_REDIS_WAIT_REPLICAS, the appender answers once its flush's WAIT confirmed the writes */
     if (--g->outstanding != 0)
         return;
-    if (!g->failed && g->t->cfg->redis_wait_replicas > 0) {
-        /* the writes are in the primary; answer only once replicas confirm them too */
-        char n[16];
-        snprintf(n, sizeof(n), "%u", g->t->cfg->redis_wait_replicas);
-        const char *argv[] = {"WAIT", n, "1000"};
-        if (wh_redis_command_blocking(g->t->redis, 1000, on_waited, g, 3, argv, NULL) == WH_OK) {
-            g->outstanding = 1;
-            return;
-        }
-        g->failed = true;
-    }
     finish(g);
 }
 

@@ -163,8 +163,16 @@ static void *thread_main(void *arg)
     th->accept_ctx.hosts = th->server->globalconf.hosts;
     th->t.routes = wh_route_cache_new();
     th->t.redis = wh_redis_new(&th->loop, th->server->cfg, name);
+    if (th->server->cfg->redis_wait_replicas > 0) {
+        /* WAITs block their connection: they get one of their own, so ingest writes never queue behind them */
+        char wname[40];
+        snprintf(wname, sizeof(wname), "%s-wait", name);
+        th->t.wait_redis = wh_redis_new(&th->loop, th->server->cfg, wname);
+    }
+    th->t.appender = wh_appender_new(&th->loop, th->t.redis, th->t.wait_redis, th->server->cfg->redis_wait_replicas);
     wh_redis_start(th->t.redis);
-    th->t.appender = wh_appender_new(&th->loop, th->t.redis);
+    if (th->t.wait_redis != NULL)
+        wh_redis_start(th->t.wait_redis);
     uv_tcp_init(&th->loop, &th->listener);
     th->listener.data = th;
     uv_async_init(&th->loop, &th->stop, on_stop);

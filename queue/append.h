@@ -4,12 +4,23 @@
  * pays its per-script overhead once per batch instead of once per request; each request still gets its own
  * stream entry and its own result.
  *
+ * With replicas to wait for (WHARF_REDIS_WAIT_REPLICAS), a flush's results are held until one WAIT confirms
+ * the whole flush. WAIT counts only the writes of the connection that sends it (Redis remembers each client's
+ * replication offset after its last write), so a WAIT on a second connection would confirm nothing of the
+ * ingest connection's writes. The wait connection therefore writes first: once every script of the flush has
+ * replied, it sends `INCR wh:waitmark` then `WAIT n 1000`. The replication stream is one ordered stream, so a
+ * replica that acknowledged the INCR's offset has every write that preceded it, the flush's included. The
+ * ingest connection never carries a WAIT, and at most one WAIT is in flight per appender: flushes that finish
+ * meanwhile share the next one. Both connections must talk to the same server (same run_id, checked after
+ * every reconnect) and an item is confirmed only if neither reconnected since it was appended.
+ *
  * The async contract: wh_append() returning an error means `cb` never fires; otherwise it fires exactly once.
  */
 #ifndef WH_APPEND_H
 #define WH_APPEND_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 #include "../common/err.h"
@@ -18,11 +29,21 @@
 
 typedef struct wh_appender wh_appender_t;
 
-/* queued + duplicates = the events appended; err != WH_OK (WH_EUNAVAILABLE) when Redis did not take them. */
+/*
+ * queued + duplicates = the events appended; err != WH_OK (WH_EUNAVAILABLE) when Redis did not take them or,
+ * with replicas to wait for, when fewer replicas than asked confirmed them (they may be in Redis all the same).
+ */
 typedef void (*wh_append_cb)(size_t queued, size_t duplicates, wh_err_t err, void *data);
 
-/* `loop` and `redis` are borrowed for the appender's lifetime. */
-wh_appender_t *wh_appender_new(uv_loop_t *loop, wh_redis_t *redis);
+/*
+ * `loop`, `redis` (the ingest connection) and `waiter` are borrowed for the appender's lifetime. `waiter` is a
+ * connection of its own that carries only the WAITs, and NULL when `replicas` is 0. The appender takes the
+ * ready hooks (wh_redis_on_ready) of both connections.
+ */
+wh_appender_t *wh_appender_new(uv_loop_t *loop, wh_redis_t *redis, wh_redis_t *waiter, unsigned replicas);
+
+/* True when wh_append() can take writes: the connections are ready (and, with a waiter, on the same server). */
+bool wh_appender_ready(const wh_appender_t *a);
 
 /*
  * Queues one stream entry for `conn_id`: `packed` holds the entry as it will be stored (a msgpack array

@@ -10,6 +10,8 @@
  *   wh:conn:{c:<conn>}                HASH    env integration account creds sync status syncState createdAt
  *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
  *   wh:purge                          SET     deleted connection ids whose {c:<id>} keys are still being purged
+ *   wh:waitmark                       STRING  a counter the gateway's wait connection increments before each WAIT, so
+ *                                             the WAIT covers the ingest connection's writes before it (queue/append.h)
  *   wh:obj:{c:<conn>}:<type>:<id>     HASH    cached record fields (JSON values)
  *   wh:ver:{c:<conn>}:<type>:<id>     HASH    field -> occurredAt ms that wrote it, "_at" that of every field
  *                                             without an entry (cache/README.md); "_deleted" tombstone ms,
@@ -62,6 +64,7 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_subs(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subs:{e:%s}", (env))
 #define wh_key_conn(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:conn:{c:%s}", (conn))
 #define wh_key_purge(buf) snprintf((buf), WH_KEY_MAX, "wh:purge")
+#define wh_key_wait_mark(buf) snprintf((buf), WH_KEY_MAX, "wh:waitmark")
 #define wh_key_acct(buf, integ, acct) snprintf((buf), WH_KEY_MAX, "wh:acct:%s:%s", (integ), (acct))
 #define wh_key_obj(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:obj:{c:%s}:%s:%s", (conn), (type), (id))
 #define wh_key_ver(buf, conn, type, id) snprintf((buf), WH_KEY_MAX, "wh:ver:{c:%s}:%s:%s", (conn), (type), (id))

@@ -255,31 +255,82 @@ function runCli(args, { timeout = 5000 } = {}) {
 /* redis-server                                                                                       */
 
 class RedisServer {
-    /* `args`: more redis-server options, e.g. ['--appendfsync', 'always'] */
-    constructor(ctx, port, args = []) {
+    /* `replicaOf`: a RedisServer this one replicates (started with --replicaof; start() waits for the link);
+       `args`: more redis-server options, e.g. ['--appendfsync', 'always'] */
+    constructor(ctx, port, { replicaOf, args = [] } = {}) {
         this.ctx = ctx;
         this.port = port;
+        this.replicaOf = replicaOf;
         this.args = args;
-        this.dir = fs.mkdtempSync(path.join(ctx.dir, 'redis-'));
+        this.dir = fs.mkdtempSync(path.join(ctx.dir, replicaOf ? 'replica-' : 'redis-'));
         this.url = `redis://127.0.0.1:${port}/0`;
         this.starts = 0;
+        this.frozen = false;
     }
 
     async start() {
         this.starts += 1;
-        this.proc = new Proc(`redis-server:${this.port}`, REDIS_SERVER, [
-            '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
-            '--dir', this.dir, '--daemonize', 'no', '--logfile', '', ...this.args,
-        ], { env: baseEnv(), logFile: path.join(this.dir, `redis.${this.starts}.log`) });
+        const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
+            '--dir', this.dir, '--daemonize', 'no', '--logfile', '',
+            // a replica links at once (the default waits 5 s for more replicas to share one transfer)
+            '--repl-diskless-sync-delay', '0', ...this.args];
+        if (this.replicaOf) args.push('--replicaof', '127.0.0.1', String(this.replicaOf.port));
+        this.proc = new Proc(`redis-${this.replicaOf ? 'replica' : 'server'}:${this.port}`, REDIS_SERVER, args,
+            { env: baseEnv(), logFile: path.join(this.dir, `redis.${this.starts}.log`) });
         this.ctx.procs.push(this.proc);
         await waitUntil(async () => (await this.cli('PING')).trim() === 'PONG',
             { timeout: 10000, what: `redis-server on port ${this.port} to answer PING`, procs: [this.proc] });
+        if (this.replicaOf) {
+            // linked on both sides: the replica's link is up and the primary lists it online
+            await waitUntil(async () => (await this.info('replication')).master_link_status === 'up' &&
+                (await this.replicaOf.onlineReplicas()) >= 1,
+            { timeout: 15000, what: `replica ${this.port} linked to ${this.replicaOf.port}`, procs: [this.proc] });
+        }
         return this;
     }
 
-    /* Graceful stop (SIGTERM: Redis flushes the AOF). */
+    /* Graceful stop (SIGTERM: Redis flushes the AOF). A frozen server is thawed first. */
     async stop() {
+        this.thaw();
         if (this.proc) await this.proc.stop(10000);
+    }
+
+    /* SIGSTOP / SIGCONT: a frozen replica stays connected in its primary's eyes but acknowledges nothing. */
+    freeze() {
+        if (this.proc && !this.proc.exited && !this.frozen) { this.proc.kill('SIGSTOP'); this.frozen = true; }
+    }
+
+    thaw() {
+        if (this.proc && !this.proc.exited && this.frozen) { this.proc.kill('SIGCONT'); }
+        this.frozen = false;
+    }
+
+    /* INFO <section> as an object of its `key:value` lines. */
+    async info(section) {
+        const out = {};
+        for (const line of (await this.cli('INFO', section)).split(/\r?\n/)) {
+            const i = line.indexOf(':');
+            if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
+        }
+        return out;
+    }
+
+    /* Replicas the primary lists with state=online. */
+    async onlineReplicas() {
+        const info = await this.info('replication');
+        return Object.keys(info).filter((k) => /^slave\d+$/.test(k) && info[k].includes('state=online')).length;
+    }
+
+    /* INFO commandstats: { wait: {calls, usec, …}, evalsha: {…}, … } (lower-case command names). */
+    async commandStats() {
+        const out = {};
+        for (const [k, v] of Object.entries(await this.info('commandstats'))) {
+            if (!k.startsWith('cmdstat_')) continue;
+            const fields = {};
+            for (const kv of v.split(',')) { const [a, b] = kv.split('='); fields[a] = Number(b); }
+            out[k.slice(8)] = fields;
+        }
+        return out;
     }
 
     cli(...args) {
@@ -577,8 +628,15 @@ function context(name) {
     const ctx = { dir, procs: [], sinks: [], wharfs: [], redises: [] };
 
     ctx.redis = async ({ args } = {}) => {
-        const r = new RedisServer(ctx, await freePort(), args);
+        const r = new RedisServer(ctx, await freePort(), { args });
         ctx.redises.push(r);
+        return r.start();
+    };
+
+    /* A replica of `primary` (a RedisServer), started and linked. Torn down before its primary. */
+    ctx.replica = async (primary) => {
+        const r = new RedisServer(ctx, await freePort(), { replicaOf: primary });
+        ctx.redises.unshift(r);
         return r.start();
     };
 
