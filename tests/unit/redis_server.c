@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,6 +37,8 @@ redisContext *wh_test_redis_start(const char *who)
 
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     if ((server_pid = fork()) == 0) {
+        /* a test that aborts (a sanitizer report) must not leave its server holding ctest's output pipe */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execlp(getenv("REDIS_SERVER") != NULL ? getenv("REDIS_SERVER") : "redis-server", "redis-server", "--port", portbuf,
                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
         fprintf(stderr, "%s: cannot run redis-server (%s): install it (deploy/deps.sh test)\n", who, strerror(errno));
@@ -90,7 +93,7 @@ static const char prelude[] =
 char *wh_test_slot_checked(const char *source, size_t len, size_t *out_len)
 {
     static const char from[] = "redis.call(", to[] = "__call(";
-    size_t cap = sizeof(prelude) + len * 2, n = 0;
+    size_t cap = sizeof(prelude) + len * 2 + 1, n = 0;
     char *out = malloc(cap);
 
     if (out == NULL)
@@ -106,6 +109,7 @@ char *wh_test_slot_checked(const char *source, size_t len, size_t *out_len)
             out[n++] = source[i++];
         }
     }
+    out[n] = '\0';
     *out_len = n;
     return out;
 }

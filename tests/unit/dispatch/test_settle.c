@@ -439,7 +439,8 @@ static redisReply *eval_checked(const wh_script_t *script, int nkeys, int argc, 
 /* The slot check itself fails a script that strays from its tag (or the tests above would prove nothing). */
 static void test_slot_check_catches_strays(void **state)
 {
-    static const wh_script_t stray = {"stray", "", "redis.call('SET', KEYS[1], 1) redis.call('SET', 'x{p9}', 1) return 1", 66};
+    static const char source[] = "redis.call('SET', KEYS[1], 1) redis.call('SET', 'x{p9}', 1) return 1";
+    const wh_script_t stray = {"stray", "", source, sizeof(source) - 1};
     const char *args[] = {"wh:a:{p1}"};
     redisReply *r;
 
