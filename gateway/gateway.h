@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include "../common/config.h"
 #include "../common/limits.h"
+#include <stdatomic.h>
 #include "../queue/append.h"
 #include "../queue/redis.h"
 #include "routecache.h"
@@ -26,6 +27,8 @@ typedef struct wh_gw_thread {
     wh_appender_t *appender; /* batches this thread's ingest writes per loop turn */
     unsigned index;
     bool shutting_down;
+    bool ready;                                    /* this thread's appender, as last counted in *not_ready */
+    _Atomic unsigned *not_ready;                   /* the process's threads whose Redis is not ready: /readyz needs 0 */
     unsigned inflight;                             /* requests waiting on async work (wh_pending_t): shutdown waits for them */
     wh_route_cache_t *routes;                      /* verified webhook routes (gateway/routecache.h) */
     h2o_iovec_t accepted_bodies[WH_MAX_BATCH + 1]; /* {"accepted":N}, built on first use */

@@ -35,7 +35,7 @@ int wh_health_handle(h2o_req_t *req)
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/readyz"))) {
         if (t->shutting_down)
             wh_respond_error(req, 503, "shutting_down", "the gateway is stopping");
-        else if (!wh_appender_ready(t->appender))
+        else if (!wh_appender_ready(t->appender) || atomic_load(t->not_ready) != 0)
             wh_respond_error(req, 503, "queue_unavailable", "Redis is not reachable");
         else
             wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ready\"}"));

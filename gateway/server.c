@@ -20,6 +20,7 @@ typedef struct {
     uv_tcp_t listener;
     uv_async_t stop;
     uv_timer_t drain;
+    uv_timer_t ready; /* keeps t.ready and the server's not_ready count up to date */
     h2o_accept_ctx_t accept_ctx;
     int64_t stop_deadline;
 } thread_t;
@@ -29,6 +30,7 @@ struct wh_server {
     h2o_globalconf_t globalconf;
     thread_t *threads;
     unsigned nthreads;
+    _Atomic unsigned not_ready; /* threads whose Redis connection is not ready (/readyz: the whole process) */
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -130,6 +132,21 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(&th->accept_ctx, sock);
 }
 
+/* A thread's readiness as the process counts it: /readyz answers 200 only when every thread can queue. */
+static void on_ready_tick(uv_timer_t *timer)
+{
+    thread_t *th = timer->data;
+    bool ready = wh_appender_ready(th->t.appender);
+
+    if (ready == th->t.ready)
+        return;
+    th->t.ready = ready;
+    if (ready)
+        atomic_fetch_sub(th->t.not_ready, 1);
+    else
+        atomic_fetch_add(th->t.not_ready, 1);
+}
+
 static void on_drain_tick(uv_timer_t *timer)
 {
     thread_t *th = timer->data;
@@ -179,6 +196,9 @@ static void *thread_main(void *arg)
     th->stop.data = th;
     uv_timer_init(&th->loop, &th->drain);
     th->drain.data = th;
+    uv_timer_init(&th->loop, &th->ready);
+    th->ready.data = th;
+    uv_timer_start(&th->ready, on_ready_tick, 0, 25);
     if (uv_tcp_open(&th->listener, th->fd) != 0 || uv_listen((uv_stream_t *)&th->listener, 4096, on_accept) != 0) {
         wh_log_error("listen_failed", "{s:s}", "thread", name);
         abort();
@@ -261,9 +281,11 @@ wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf
             return WH_EINVAL;
         }
     }
+    atomic_init(&s->not_ready, s->nthreads);
     for (unsigned i = 0; i != s->nthreads; ++i) {
         thread_t *th = &s->threads[i];
         th->server = s;
+        th->t.not_ready = &s->not_ready;
         th->t.cfg = cfg;
         th->t.index = i;
         if (pthread_create(&th->tid, NULL, thread_main, th) != 0)
