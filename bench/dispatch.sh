@@ -286,7 +286,7 @@ wharf_run() { # $1 round
   local perf_w='' perf_r=''
   if [ "${PERF:-0}" = 1 ] && [ "$round" = 1 ]; then # profile round 1 (perf's own cost lands in that round)
     sleep 0.3 # perf -p follows the threads that exist when it attaches: let the worker thread start first
-    perf record -q -g -F 999 -p "$W_PID" -o "$OUT/raw/perf.worker.data" >/dev/null 2>&1 &
+    perf record -q --call-graph "${PERF_CG:-fp}" -F 999 -p "$W_PID" -o "$OUT/raw/perf.worker.data" >/dev/null 2>&1 &
     perf_w=$!
     perf record -q -g -F 999 -p "$W_RPID" -o "$OUT/raw/perf.redis.data" >/dev/null 2>&1 &
     perf_r=$!

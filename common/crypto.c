@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
 #include "crypto.h"
 
 /*
@@ -21,28 +23,96 @@ static void fetch_impls(void)
     sha256_impl = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/*
+ * Keyed HMAC contexts kept per thread: setting a key up (EVP_MAC_CTX_new, the digest's parameters, the key's
+ * inner and outer pads) costs several times the MAC of a webhook body, and a thread signs or verifies with the
+ * same few keys over and over (a subscription's signing key, a connection's secret). A context whose key matches
+ * is re-initialised with that key (EVP_MAC_init with a NULL key reuses it). Keys longer than HMAC_CACHE_KEY are
+ * not kept. Freed when the thread exits (the pthread key's destructor).
+ */
+#define HMAC_CACHE 16
+#define HMAC_CACHE_KEY 64
+
+typedef struct {
+    struct {
+        uint8_t key[HMAC_CACHE_KEY];
+        size_t keylen;
+        EVP_MAC_CTX *ctx;
+    } e[HMAC_CACHE];
+    unsigned next; /* round-robin eviction */
+} hmac_cache_t;
+
+static pthread_key_t hmac_cache_key;
+static pthread_once_t hmac_cache_once = PTHREAD_ONCE_INIT;
+
+static void hmac_cache_free(void *p)
+{
+    hmac_cache_t *c = p;
+    for (unsigned i = 0; i != HMAC_CACHE; ++i)
+        EVP_MAC_CTX_free(c->e[i].ctx);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+static void hmac_cache_init(void)
+{
+    if (pthread_key_create(&hmac_cache_key, hmac_cache_free) != 0)
+        abort();
+}
+
+/* A context keyed with `key`, ready for updates (owned by the thread's cache), or NULL on failure. */
+static EVP_MAC_CTX *hmac_ctx(wh_str_t key)
+{
+    hmac_cache_t *c;
+    OSSL_PARAM params[2];
+    unsigned slot;
+
+    pthread_once(&hmac_cache_once, hmac_cache_init);
+    if ((c = pthread_getspecific(hmac_cache_key)) == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL || pthread_setspecific(hmac_cache_key, c) != 0)
+            abort();
+    }
+    if (key.len <= HMAC_CACHE_KEY) {
+        for (unsigned i = 0; i != HMAC_CACHE; ++i)
+            if (c->e[i].ctx != NULL && c->e[i].keylen == key.len && CRYPTO_memcmp(c->e[i].key, key.base, key.len) == 0)
+                return EVP_MAC_init(c->e[i].ctx, NULL, 0, NULL) ? c->e[i].ctx : NULL;
+    }
+    slot = c->next++ % HMAC_CACHE;
+    EVP_MAC_CTX_free(c->e[slot].ctx);
+    OPENSSL_cleanse(c->e[slot].key, sizeof(c->e[slot].key));
+    c->e[slot].ctx = NULL;
+    c->e[slot].keylen = 0;
+    if ((c->e[slot].ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL)
+        return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_init(c->e[slot].ctx, (const unsigned char *)key.base, key.len, params)) {
+        EVP_MAC_CTX_free(c->e[slot].ctx);
+        c->e[slot].ctx = NULL;
+        return NULL;
+    }
+    if (key.len <= HMAC_CACHE_KEY) {
+        memcpy(c->e[slot].key, key.base, key.len);
+        c->e[slot].keylen = key.len;
+    } else {
+        c->e[slot].keylen = SIZE_MAX; /* never matches: used once, replaced next */
+    }
+    return c->e[slot].ctx;
+}
+
 void wh_hmac_sha256(wh_str_t key, const wh_str_t *parts, size_t n, uint8_t out[WH_SHA256_LEN])
 {
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
+    EVP_MAC_CTX *ctx;
     size_t outlen = 0;
 
     pthread_once(&fetch_once, fetch_impls);
-    if (hmac_impl == NULL)
-        goto Fail;
-    ctx = EVP_MAC_CTX_new(hmac_impl);
-    if (ctx == NULL)
-        goto Fail;
-    params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(ctx, (const unsigned char *)key.base, key.len, params))
+    if (hmac_impl == NULL || (ctx = hmac_ctx(key)) == NULL)
         goto Fail;
     for (size_t i = 0; i != n; ++i)
         if (parts[i].len != 0 && !EVP_MAC_update(ctx, (const unsigned char *)parts[i].base, parts[i].len))
             goto Fail;
     if (!EVP_MAC_final(ctx, out, &outlen, WH_SHA256_LEN) || outlen != WH_SHA256_LEN)
         goto Fail;
-    EVP_MAC_CTX_free(ctx);
     return;
 Fail:
     fprintf(stderr, "fatal: HMAC-SHA256 failed in OpenSSL\n");

@@ -48,6 +48,35 @@ static void test_hmac_rfc4231(void **state)
 }
 
 /* The MAC is over the concatenation of the parts, however they are split (empty parts included). */
+/* The per-thread keyed contexts: many keys in turn (more than the cache holds), each MAC as computed afresh. */
+static void test_hmac_key_cache(void **state)
+{
+    uint8_t first[40][WH_SHA256_LEN], again[WH_SHA256_LEN];
+    char key[80];
+    const wh_str_t parts[] = {WH_STRLIT("msg_1.1700000000."), WH_STRLIT("{\"type\":\"crm.contact.updated\"}")};
+
+    (void)state;
+    for (int round = 0; round != 3; ++round)
+        for (int k = 0; k != 40; ++k) {
+            /* keys of 1 to 79 bytes: short ones kept, long ones (over 64) never */
+            int len = 1 + (k * 2) % 79;
+            memset(key, 'a' + k % 26, (size_t)len);
+            key[0] = (char)k;
+            wh_hmac_sha256(wh_str(key, (size_t)len), parts, 2, round == 0 ? first[k] : again);
+            if (round != 0)
+                assert_memory_equal(first[k], again, WH_SHA256_LEN);
+        }
+    /* and the RFC 4231 vector still holds after all that churn */
+    {
+        static const uint8_t want[] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+                                       0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+                                       0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+        const wh_str_t msg[] = {WH_STRLIT("what do ya want for nothing?")};
+        wh_hmac_sha256(WH_STRLIT("Jefe"), msg, 1, again);
+        assert_memory_equal(again, want, WH_SHA256_LEN);
+    }
+}
+
 static void test_hmac_parts_concatenate(void **state)
 {
     const wh_str_t split[] = {WH_STRLIT("what do "), WH_STR_NULL, WH_STRLIT("ya want"), WH_STRLIT(""), WH_STRLIT(" for nothing?")};
@@ -376,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_hmac_parts_concatenate),
+        cmocka_unit_test(test_hmac_key_cache),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_hex_encode),
