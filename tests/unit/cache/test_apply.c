@@ -24,71 +24,23 @@
 #include "../../../cache/cache.h"
 #include "../../../common/unified.h"
 #include "../../../queue/scripts.h"
+#include "../redis_server.h"
 
-static pid_t server_pid;
 static redisContext *rc;
-static int port;
 
 /* ---- the server ---------------------------------------------------------------------------------------- */
 
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        fprintf(stderr, "free_port: %s\n", strerror(errno));
-        exit(1);
-    }
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
 static int setup_server(void **state)
 {
-    char portbuf[16];
-    int status;
-
     (void)state;
-    port = free_port();
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    if ((server_pid = fork()) == 0) {
-        execlp(getenv("REDIS_SERVER") != NULL ? getenv("REDIS_SERVER") : "redis-server", "redis-server", "--port", portbuf,
-               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-        fprintf(stderr, "test_apply: cannot run redis-server (%s): install it (deploy/deps.sh test)\n", strerror(errno));
-        _exit(127);
-    }
-    for (int i = 0; i != 500; ++i) { /* up to 10 s */
-        redisReply *r;
-        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
-            fprintf(stderr, "test_apply: redis-server exited (status %d) before answering PING\n", status);
-            return -1;
-        }
-        if ((rc = redisConnect("127.0.0.1", port)) != NULL && rc->err == 0 && (r = redisCommand(rc, "PING")) != NULL) {
-            freeReplyObject(r);
-            return 0;
-        }
-        if (rc != NULL)
-            redisFree(rc);
-        rc = NULL;
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-    }
-    fprintf(stderr, "test_apply: redis-server on port %d never answered PING\n", port);
-    kill(server_pid, SIGKILL);
-    return -1;
+    return (rc = wh_test_redis_start("test_apply")) != NULL ? 0 : -1;
 }
 
 static int teardown_server(void **state)
 {
     (void)state;
-    if (rc != NULL)
-        redisFree(rc);
-    if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-    }
+    wh_test_redis_stop(rc);
+    rc = NULL;
     return 0;
 }
 

@@ -31,11 +31,11 @@
 #include <cmocka.h>
 #include "../../../queue/redis.h"
 #include "../../../queue/scripts.h"
+#include "../redis_server.h"
 
 /* Longer than the client's watchdog period (100 ms) plus its first reconnect backoff (100 ms) and a setup. */
 #define SETTLE_MS 500
 
-static pid_t server_pid;
 static redisContext *admin; /* a plain blocking connection for arranging and inspecting the server */
 static int port;
 static uv_loop_t loop;
@@ -43,56 +43,15 @@ static uv_timer_t tick;
 
 /* ---- the server ---------------------------------------------------------------------------------------- */
 
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        fprintf(stderr, "free_port: %s\n", strerror(errno));
-        exit(1);
-    }
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
 static int setup_server(void **state)
 {
-    char portbuf[16];
-    int status;
-
     (void)state;
-    port = free_port();
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    if ((server_pid = fork()) == 0) {
-        execlp(getenv("REDIS_SERVER") != NULL ? getenv("REDIS_SERVER") : "redis-server", "redis-server", "--port", portbuf,
-               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-        fprintf(stderr, "test_redis: cannot run redis-server (%s): install it (deploy/deps.sh test)\n", strerror(errno));
-        _exit(127);
-    }
-    for (int i = 0; i != 500; ++i) { /* up to 10 s */
-        redisReply *r;
-        if (waitpid(server_pid, &status, WNOHANG) == server_pid) {
-            fprintf(stderr, "test_redis: redis-server exited (status %d) before answering PING\n", status);
-            return -1;
-        }
-        if ((admin = redisConnect("127.0.0.1", port)) != NULL && admin->err == 0 && (r = redisCommand(admin, "PING")) != NULL) {
-            freeReplyObject(r);
-            uv_loop_init(&loop);
-            uv_timer_init(&loop, &tick);
-            return 0;
-        }
-        if (admin != NULL)
-            redisFree(admin);
-        admin = NULL;
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-    }
-    fprintf(stderr, "test_redis: redis-server on port %d never answered PING\n", port);
-    kill(server_pid, SIGKILL);
-    waitpid(server_pid, NULL, 0);
-    return -1;
+    if ((admin = wh_test_redis_start("test_redis")) == NULL)
+        return -1;
+    port = admin->tcp.port;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    return 0;
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
@@ -109,12 +68,8 @@ static int teardown_server(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "test_redis: a libuv handle is still open at the end\n");
-    if (admin != NULL)
-        redisFree(admin);
-    if (server_pid > 0) {
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, NULL, 0);
-    }
+    wh_test_redis_stop(admin);
+    admin = NULL;
     return 0;
 }
 
