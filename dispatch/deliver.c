@@ -283,26 +283,27 @@ static void entry_deliver(wk_batch_t *b, wk_entry_t *en)
         const char *otype = json_string_value(json_object_get(ev, "objectType"));
         const char *oid = json_string_value(json_object_get(ev, "objectId"));
         wk_env_subs_t *es = wk_env_of(b, env);
-        size_t nd = 0, k = 0, len;
+        size_t nd = 0, len;
         char *text;
         wh_body_t *body;
         wh_settle_event_t *sev = &e->ev[i];
+        /* the matching subscriptions, matched once (on the stack for the usual few) */
+        const wk_sub_t *few[64], **wants = few;
 
         wk_event_type(ev, type, sizeof(type));
+        if (es != NULL && es->n > sizeof(few) / sizeof(few[0]) && (wants = malloc(es->n * sizeof(*wants))) == NULL)
+            abort();
         for (size_t s = 0; es != NULL && s != es->n; ++s)
             if (wk_sub_wants(&es->subs[s], type, conn))
-                ++nd;
+                wants[nd++] = &es->subs[s];
         text = wk_build_body(ev, type, &len);
         body = wh_body_new(text, len);
         free(text);
         wh_settle_event_init(sev, event_id, env, conn, type, json_integer_value(json_object_get(ev, "receivedAt")),
                              json_integer_value(json_object_get(ev, "occurredAt")), body, nd);
-        for (size_t s = 0; es != NULL && s != es->n; ++s) {
-            const wk_sub_t *sub = &es->subs[s];
+        for (size_t k = 0; k != nd; ++k) {
+            const wk_sub_t *sub = wants[k];
             wh_settle_delivery_t *r = &sev->d[k];
-            if (!wk_sub_wants(sub, type, conn))
-                continue;
-            ++k;
             snprintf(r->sub, sizeof(r->sub), "%s", sub->id);
             wh_webhook_id(event_id, sub->id, r->wid);
             if (sub->ordered && otype != NULL && oid != NULL && oid[0] != '\0') {
@@ -320,6 +321,8 @@ static void entry_deliver(wk_batch_t *b, wk_entry_t *en)
             r->outcome = WH_OUTCOME_OPEN;
             ++e->open;
         }
+        if (wants != few)
+            free(wants);
         wh_body_release(body);
     }
     if (e->open == 0) {
