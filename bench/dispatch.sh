@@ -332,6 +332,17 @@ wharf_run() { # $1 round
       for _, k in ipairs(r[2]) do n = n + (redis.call("MEMORY", "USAGE", k, "SAMPLES", "0") or 0) end until c == "0" return n' 0)
   printf 'used_memory growth %s bytes = %s bytes/event; event store keys (wh:evb*, wh:evi*) %s bytes = %s bytes/event\n' \
     "$((mem1 - mem0))" "$(((mem1 - mem0) / N))" "$store" "$((store / N))" | tee "$OUT/raw/redis-memory.$round.txt" >&2
+  # where the rest goes: MEMORY USAGE summed per key prefix (the part before the first "{" or ":<digits>"), and
+  # one event record as stored
+  wcli EVAL 'local t, c = {}, "0" repeat local r = redis.call("SCAN", c, "COUNT", 1000) c = r[1]
+      for _, k in ipairs(r[2]) do local p = k:gsub("{.*$", ""):gsub(":%d+$", "")
+        t[p] = (t[p] or 0) + (redis.call("MEMORY", "USAGE", k, "SAMPLES", "0") or 0) end until c == "0"
+      local o = {} for p, n in pairs(t) do o[#o + 1] = p .. " " .. n end return o' 0 |
+    sort -k2 -n -r | awk -v n="$N" '{printf "%-24s %12d bytes  %8.1f bytes/event\n", $1, $2, $2 / n}' \
+      >>"$OUT/raw/redis-memory.$round.txt"
+  wcli EVAL 'local r = redis.call("SCAN", "0", "MATCH", "wh:evb:*", "COUNT", 1000)[2]
+      for _, k in ipairs(r) do if redis.call("TYPE", k).ok == "hash" then
+        return redis.call("HRANDFIELD", k, 1, "WITHVALUES") end end return {}' 0 >"$OUT/raw/wharf-sample-record.$round.txt"
   note="sink got $n POSTs for $N events; dead-letter keys $dlq; delivery hashes left $left; Redis $(((mem1 - mem0) / N)) B/event retained"
   [ "$n" = "$N" ] && [ "$dlq" = 0 ] && [ "$left" = 0 ] && note="ok: $note" || note="MISMATCH: $note"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' wharf "$round" drain "$rate" "$n" "$secs" \

@@ -110,7 +110,18 @@ static void on_settled(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         wh_log_warn("settle_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
 }
 
-/* Sends partition `part`'s settled entries as one settle.lua call. */
+static void on_stored(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_worker_t *w = data;
+
+    (void)r;
+    --w->recording;
+    if (err != WH_OK) /* the settle call after it acknowledges anyway: the event's record is what is missing */
+        wh_log_warn("event_store_failed", "{s:s}", "error", err == WH_EINTERNAL ? reply->str : wh_err_name(err));
+}
+
+/* Sends partition `part`'s settled entries: the records per bucket, the index entries per environment, then one
+   settle.lua call (settle.h). */
 static void flush_settles(wh_worker_t *w, unsigned part)
 {
     wh_settle_call_t *c = &w->settles[part];
@@ -119,6 +130,20 @@ static void flush_settles(wh_worker_t *w, unsigned part)
     if (c->nacks == 0 && c->nevents == 0)
         return;
     nkeys = wh_settle_call_finish(c, wh_now_ms(), wk_lease_until(w), w->cfg->event_retention_ms, w->cfg->event_max_per_partition);
+    for (size_t i = 0; i != c->nbuckets; ++i) {
+        wh_argv_t *h = &c->buckets[i].hset;
+        const char **p = wh_argv_ptrs(h);
+        if (wh_redis_command(w->cmd, on_stored, w, (int)h->n, p, h->lens) == WH_OK)
+            ++w->recording;
+        if (wh_redis_commandf(w->cmd, on_stored, w, "EXPIREAT %b %lld", p[1], h->lens[1],
+                              (long long)wh_settle_bucket_expire_at(c->buckets[i].bucket, w->cfg->event_retention_ms)) == WH_OK)
+            ++w->recording;
+    }
+    for (size_t i = 0; i != c->nindexes; ++i) {
+        wh_argv_t *z = &c->indexes[i].zadd;
+        if (wh_redis_command(w->cmd, on_stored, w, (int)z->n, wh_argv_ptrs(z), z->lens) == WH_OK)
+            ++w->recording;
+    }
     if (wh_redis_script(w->cmd, &wh_script_settle, on_settled, w, nkeys, (int)c->args.n, wh_argv_ptrs(&c->args), c->args.lens) ==
         WH_OK)
         ++w->recording;

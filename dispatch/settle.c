@@ -151,7 +151,12 @@ void wh_settle_call_reset(wh_settle_call_t *c)
 {
     wh_argv_reset(&c->args);
     wh_argv_reset(&c->acks);
-    c->nevents = c->nacks = c->items = 0;
+    for (size_t i = 0; i != c->nbuckets; ++i)
+        wh_argv_reset(&c->buckets[i].hset);
+    for (size_t i = 0; i != c->nindexes; ++i)
+        wh_argv_reset(&c->indexes[i].zadd);
+    c->nbuckets = c->nindexes = 0;
+    c->nevents = c->ntasks = c->nacks = c->items = 0;
     call_prefix(c);
 }
 
@@ -159,6 +164,63 @@ void wh_settle_call_dispose(wh_settle_call_t *c)
 {
     wh_argv_dispose(&c->args);
     wh_argv_dispose(&c->acks);
+    for (size_t i = 0; i != c->nbuckets_init; ++i)
+        wh_argv_dispose(&c->buckets[i].hset);
+    for (size_t i = 0; i != c->nindexes_init; ++i)
+        wh_argv_dispose(&c->indexes[i].zadd);
+}
+
+/* The bucket `received_ms` falls in, started if new; NULL when the call has no room for another. */
+static wh_settle_bucket_t *bucket_of(wh_settle_call_t *c, int64_t received_ms)
+{
+    int64_t bucket = received_ms / WH_EVENT_BUCKET_MS;
+    wh_settle_bucket_t *b;
+    char key[WH_KEY_MAX];
+
+    for (size_t i = 0; i != c->nbuckets; ++i)
+        if (c->buckets[i].bucket == bucket)
+            return &c->buckets[i];
+    if (c->nbuckets == WH_SETTLE_MAX_BUCKETS)
+        return NULL;
+    b = &c->buckets[c->nbuckets];
+    if (c->nbuckets == c->nbuckets_init) {
+        wh_argv_init(&b->hset);
+        ++c->nbuckets_init;
+    }
+    ++c->nbuckets;
+    b->bucket = bucket;
+    b->n = 0;
+    add_s(&b->hset, "HSET");
+    wh_argv_add(&b->hset, key, (size_t)wh_key_event_bucket(key, c->part, received_ms));
+    return b;
+}
+
+/* The index of environment `env`, started if new; NULL when the call has no room for another. */
+static wh_settle_index_t *index_of(wh_settle_call_t *c, const char *env)
+{
+    wh_settle_index_t *x;
+    char key[WH_KEY_MAX];
+
+    for (size_t i = 0; i != c->nindexes; ++i)
+        if (strcmp(c->indexes[i].env, env) == 0)
+            return &c->indexes[i];
+    if (c->nindexes == WH_SETTLE_MAX_INDEXES)
+        return NULL;
+    x = &c->indexes[c->nindexes];
+    if (c->nindexes == c->nindexes_init) {
+        wh_argv_init(&x->zadd);
+        ++c->nindexes_init;
+    }
+    ++c->nindexes;
+    snprintf(x->env, sizeof(x->env), "%s", env);
+    add_s(&x->zadd, "ZADD");
+    wh_argv_add(&x->zadd, key, (size_t)wh_key_event_index(key, c->part, env));
+    return x;
+}
+
+int64_t wh_settle_bucket_expire_at(int64_t bucket, int64_t retention_ms)
+{
+    return (bucket + 1) * WH_EVENT_BUCKET_MS / 1000 + retention_ms / 1000;
 }
 
 /* Puts `str` as a JSON string's contents (ids are plain, but nothing here relies on it). */
@@ -223,23 +285,26 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
 {
     while (e->added != e->nev) {
         const wh_settle_event_t *ev = &e->ev[e->added];
-        size_t ntasks = 0;
-        for (size_t k = 0; k != ev->nd; ++k)
-            if (ev->d[k].outcome != WH_OUTCOME_OK && ev->d[k].outcome != WH_OUTCOME_DROP)
-                ++ntasks;
+        wh_settle_bucket_t *b;
+        wh_settle_index_t *x;
         /* an event is never split: a call takes it whole (one event has at most WH_MAX_SUBSCRIPTIONS_PER_ENV
-           deliveries), unless the call is still empty */
+           deliveries, one bucket, one environment), unless the call is still empty, which always has room */
         if (c->items != 0 && c->items + 1 + ev->nd > WH_SETTLE_MAX_ITEMS)
             return false;
-        add_s(&c->args, ev->event_id);
-        add_s(&c->args, ev->env);
-        add_i(&c->args, ev->received_ms);
-        wh_settle_record(&c->args, ev);
-        add_i(&c->args, (long long)ntasks);
+        if ((b = bucket_of(c, ev->received_ms)) == NULL || (x = index_of(c, ev->env)) == NULL)
+            return false;
+        add_s(&b->hset, ev->event_id);
+        wh_settle_record(&b->hset, ev);
+        ++b->n;
+        add_i(&x->zadd, ev->received_ms);
+        add_s(&x->zadd, ev->event_id);
         for (size_t k = 0; k != ev->nd; ++k) {
             const wh_settle_delivery_t *d = &ev->d[k];
             if (d->outcome == WH_OUTCOME_OK || d->outcome == WH_OUTCOME_DROP)
                 continue;
+            add_s(&c->args, ev->event_id);
+            add_s(&c->args, ev->env);
+            add_i(&c->args, ev->received_ms);
             add_s(&c->args, d->sub);
             add_s(&c->args, d->wid);
             /* an OPEN delivery cannot reach here (the worker settles an entry once none is); a lease is its safe reading */
@@ -252,6 +317,7 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
             add_s(&c->args, ev->type);
             add_s(&c->args, d->order_key);
             add_i(&c->args, ev->occurred_ms);
+            ++c->ntasks;
         }
         c->items += 1 + ev->nd;
         ++c->nevents;
@@ -266,6 +332,12 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
 
 int wh_settle_call_finish(wh_settle_call_t *c, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms, unsigned max_events)
 {
+    for (size_t i = 0; i != c->nbuckets; ++i) {
+        add_i(&c->args, c->buckets[i].bucket);
+        add_i(&c->args, (long long)c->buckets[i].n);
+    }
+    for (size_t i = 0; i != c->nindexes; ++i)
+        add_s(&c->args, c->indexes[i].env);
     wh_argv_append(&c->args, &c->acks);
     add_i(&c->args, now_ms);
     add_i(&c->args, lease_until_ms);
@@ -274,7 +346,9 @@ int wh_settle_call_finish(wh_settle_call_t *c, int64_t now_ms, int64_t lease_unt
     add_i(&c->args, WH_MAX_DEAD_LETTERS);
     add_i(&c->args, WH_MAX_POISON_KEPT);
     add_i(&c->args, max_events);
-    add_i(&c->args, (long long)c->nevents);
+    add_i(&c->args, (long long)c->nbuckets);
+    add_i(&c->args, (long long)c->nindexes);
+    add_i(&c->args, (long long)c->ntasks);
     add_i(&c->args, (long long)c->nacks);
     return 6;
 }

@@ -99,13 +99,45 @@ bool wh_settle_delivery_done(wh_settle_entry_t *e, wh_settle_delivery_t *d, wh_o
    newline, its body. */
 void wh_settle_record(wh_argv_t *a, const wh_settle_event_t *ev);
 
-/* One settle.lua call being filled for one partition: its keys, its leading arguments and its events go straight
-   into `args` (each body copied once); the acknowledgements and counts are appended by wh_settle_call_finish. */
+/* The records of one minute bucket of the event store, in one plain HSET sent just before the settle.lua call:
+   records (about a kilobyte each) never pass through Lua, whose copying of arguments into strings was most of the
+   script's time. */
+typedef struct {
+    int64_t bucket; /* received ms / WH_EVENT_BUCKET_MS */
+    size_t n;       /* events */
+    wh_argv_t hset; /* "HSET", the bucket's key, then eventId, record, … */
+} wh_settle_bucket_t;
+
+/* One environment's entries in its event index (newest first listing of GET /v1/events), in one plain ZADD. */
+typedef struct {
+    char env[WH_MAX_ID_LEN + 1];
+    wh_argv_t zadd; /* "ZADD", the index key, then receivedAt ms, eventId, … */
+} wh_settle_index_t;
+
+/* Distinct minute buckets and environments one call writes at most; an event that needs one more goes into the
+   next call (more buckets only when draining an old backlog; more environments on a busy shared partition). */
+#define WH_SETTLE_MAX_BUCKETS 4
+#define WH_SETTLE_MAX_INDEXES 32
+
+/*
+ * One partition's settling for one loop turn, sent as, in order on one connection:
+ *   HSET <bucket> eventId record … and EXPIREAT <bucket> (retention after the bucket's minute), per bucket;
+ *   ZADD <environment's index> receivedAt eventId …, per environment;
+ *   EVALSHA settle.lua: the store's bookkeeping, the durable tasks, then XACK/XDEL of the entries.
+ * The records and index entries are written before the script acknowledges anything, so an acknowledged entry's
+ * events are always recorded; if the script does not run (the worker dies in between), the entry stays pending, is
+ * processed again, and its records are overwritten whole. An event delivered at its first attempt costs the
+ * script nothing: it sees per-bucket counts, the environments touched, the tasks, and the entries' ids.
+ */
 typedef struct {
     unsigned part;
-    wh_argv_t args;
+    wh_argv_t args; /* settle.lua's keys and arguments: the fixed ones and the tasks; the rest appended at finish */
     wh_argv_t acks; /* entry id, poison flag, … */
-    size_t nevents, nacks;
+    wh_settle_bucket_t buckets[WH_SETTLE_MAX_BUCKETS];
+    wh_settle_index_t indexes[WH_SETTLE_MAX_INDEXES];
+    size_t nbuckets, nindexes;           /* in use */
+    size_t nbuckets_init, nindexes_init; /* initialised (their memory is kept for the next call) */
+    size_t nevents, ntasks, nacks;
     size_t items; /* events + deliveries + entries added: bounds the work of one call */
 } wh_settle_call_t;
 
@@ -121,8 +153,11 @@ void wh_settle_call_dispose(wh_settle_call_t *c);
  * acknowledged by this call); false when the call is full: send it, then add `e` again to a fresh one.
  */
 bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e);
-/* Completes c->args (send it as keys + arguments; reset before adding again): events kept `retention_ms`
- * (WHARF_EVENT_RETENTION), at most `max_events` per partition. Returns the number of keys. */
+/* Completes c->args (send the buckets' HSET and EXPIREAT first, then the script with c->args as keys + arguments;
+ * reset before adding again): events kept `retention_ms` (WHARF_EVENT_RETENTION), at most `max_events` per
+ * partition. Returns the number of keys. */
 int wh_settle_call_finish(wh_settle_call_t *c, int64_t now_ms, int64_t lease_until_ms, int64_t retention_ms, unsigned max_events);
+/* When a bucket's key expires (unix seconds): `retention_ms` after the end of its minute. */
+int64_t wh_settle_bucket_expire_at(int64_t bucket, int64_t retention_ms);
 
 #endif

@@ -1,24 +1,27 @@
 -- Settle stream entries of one partition once their first delivery attempts are over (one loop turn's worth):
--- record each event (its record: states, first attempts, body; built by the worker), write the durable tasks of
--- what still has to happen, then acknowledge and delete the entries, all in one atomic call. Until this call an
+-- write the durable tasks of what still has to happen, keep the event store's bookkeeping, then acknowledge and
+-- delete the entries, all in one atomic call. The events themselves are not passed here: just before this call, on
+-- the same connection, the worker writes their records (states, first attempts, body) with one plain HSET and
+-- EXPIREAT per minute bucket and their index entries with one ZADD per environment (dispatch/settle.h), so
+-- whatever this call acknowledges is recorded, and no kilobyte-sized record is copied into Lua. An event delivered
+-- at its first attempt costs this script nothing; a failed or waiting delivery costs one task. Until this call an
 -- entry stays pending in the consumer group, so a worker that dies before it loses nothing: the entry is reclaimed
--- and processed again. Happy path (delivered at the first attempt): one HSET per minute bucket and one ZADD per
--- environment for all of the call's events, nothing per delivery, one EXPIREAT per bucket. Every key is of
--- partition {pN}: one slot.
+-- and processed again, and its records overwritten whole. Every key is of partition {pN}: one slot.
 -- The event store is bounded two ways: by age (WHARF_EVENT_RETENTION: a bucket expires that long after its minute
 -- ends; index entries older than that are trimmed) and by count (WHARF_EVENT_MAX_PER_PARTITION: past it the oldest
--- buckets are dropped whole, and the indexes trimmed below them as their environments settle again).
+-- buckets are dropped whole, and the indexes trimmed below them as their environments settle again). A bucket's
+-- count is the events settled into it: an entry processed twice (its worker died between the HSET and this call)
+-- counts twice, which can only drop a bucket early, never keep one past the cap.
 -- KEYS[1] stream, KEYS[2] due zset, KEYS[3] dead-letter zset, KEYS[4] poison stream, KEYS[5] the partition's
 -- buckets (zset bucket -> bucket), KEYS[6] their event counts (hash bucket -> n, "total", "floor" ms)
 -- ARGV[1] group, ARGV[2] delivery key prefix, ARGV[3] event bucket key prefix, ARGV[4] event index key prefix
 -- (+ environmentId), ARGV[5] bucket span ms,
--- then the events: each (eventId, environmentId, receivedAt ms, record, t tasks,
---   t × (subscriptionId, webhookId, outcome, due ms, attempts made, last status, last error, connectionId, type,
---        order key, occurredAt ms)),
--- then n × (entry id to acknowledge, "1" when malformed: its raw fields are kept aside first),
--- and last (read from the end, so that the worker writes events straight after the fixed arguments): now ms,
--- lease-until ms, event retention s, dead-letter retention s, dead letters kept, poison entries kept, events kept
--- per partition at most, e (the number of events), n (the number of entries).
+-- then t tasks: each (eventId, environmentId, receivedAt ms, subscriptionId, webhookId, outcome, due ms, attempts
+--   made, last status, last error, connectionId, type, order key, occurredAt ms),
+-- then b × (bucket, events written into it), x × (environmentId whose index was written),
+-- n × (entry id to acknowledge, "1" when malformed: its raw fields are kept aside first),
+-- and last (read from the end): now ms, lease-until ms, event retention s, dead-letter retention s, dead letters
+-- kept, poison entries kept, events kept per partition at most, b, x, t, n.
 -- A task's outcome: dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
 -- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head). Delivered and
 -- dropped deliveries have no task: their state is in the record.
@@ -27,80 +30,48 @@
 -- Returns the number of entries this call acknowledged (not counting those another consumer settled already).
 local dprefix, bprefix, iprefix, span = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local T = #ARGV
-local now, lease, ttl, dead_ttl = ARGV[T - 8], ARGV[T - 7], tonumber(ARGV[T - 6]), ARGV[T - 5]
-local dead_max, poison_max, cap = tonumber(ARGV[T - 4]), ARGV[T - 3], tonumber(ARGV[T - 2])
-local nevents, nentries = tonumber(ARGV[T - 1]), tonumber(ARGV[T])
-local first_entry = T - 8 - 2 * nentries
+local now, lease, ttl, dead_ttl = ARGV[T - 10], ARGV[T - 9], tonumber(ARGV[T - 8]), ARGV[T - 7]
+local dead_max, poison_max, cap = tonumber(ARGV[T - 6]), ARGV[T - 5], tonumber(ARGV[T - 4])
+local nbuckets, nindexes = tonumber(ARGV[T - 3]), tonumber(ARGV[T - 2])
+local ntasks, nentries = tonumber(ARGV[T - 1]), tonumber(ARGV[T])
+local first_entry = T - 10 - 2 * nentries
+local first_index = first_entry - nindexes
+local first_bucket = first_index - 2 * nbuckets
 local oldest = tonumber(now) - ttl * 1000
-local deaths, touched, added, newest = 0, {}, {}, 0
+local deaths, added, newest = 0, {}, 0
 
--- Records are gathered per minute bucket and index entries per environment, then written with one HSET per bucket
--- and one ZADD per environment: two commands per call, not two per event.
-local buckets, indexes = {}, {}
 local i = 6
-for _ = 1, nevents do
-  local event, env, received, record, nt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  local bucket = math.floor(tonumber(received) / span)
-  local b, x = buckets[bucket], indexes[env]
-  if not b then
-    b = {}
-    buckets[bucket] = b
-  end
-  b[#b + 1] = event
-  b[#b + 1] = record
-  if not x then
-    x = {}
-    indexes[env] = x
-  end
-  x[#x + 1] = received
-  x[#x + 1] = event
-  i = i + 5
-  for _ = 1, nt do
-    local sub, wid, outcome, due, attempts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-    local dkey = dprefix .. wid
-    if redis.call('EXISTS', dkey) == 0 then
-      redis.call('HSET', dkey, 'event', event, 'at', received, 'sub', sub, 'env', env, 'conn', ARGV[i + 7],
-        'type', ARGV[i + 8], 'attempt', attempts, 'created', now, 'state', outcome == 'dead' and 'dead' or 'pending')
-      if tonumber(attempts) > 0 then
-        redis.call('HSET', dkey, 'lastStatus', ARGV[i + 5], 'lastError', ARGV[i + 6], 'lastAttemptAt', now)
-      end
-      if outcome == 'dead' then
-        redis.call('ZADD', KEYS[3], now, wid)
-        redis.call('EXPIRE', dkey, dead_ttl)
-        deaths = deaths + 1
-      elseif outcome == 'ordered' then
-        redis.call('HSET', dkey, 'ord', ARGV[i + 9])
-        redis.call('ZADD', ARGV[i + 9], ARGV[i + 10], wid)
-        redis.call('EXPIRE', ARGV[i + 9], ttl)
-        redis.call('ZADD', KEYS[2], now, wid)
-      elseif outcome == 'lease' then
-        redis.call('ZADD', KEYS[2], lease, wid)
-      else
-        redis.call('ZADD', KEYS[2], due, wid)
-      end
+for _ = 1, ntasks do
+  local event, env, received, sub, wid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local outcome, due, attempts = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local dkey = dprefix .. wid
+  if redis.call('EXISTS', dkey) == 0 then
+    redis.call('HSET', dkey, 'event', event, 'at', received, 'sub', sub, 'env', env, 'conn', ARGV[i + 10],
+      'type', ARGV[i + 11], 'attempt', attempts, 'created', now, 'state', outcome == 'dead' and 'dead' or 'pending')
+    if tonumber(attempts) > 0 then
+      redis.call('HSET', dkey, 'lastStatus', ARGV[i + 8], 'lastError', ARGV[i + 9], 'lastAttemptAt', now)
     end
-    i = i + 11
+    if outcome == 'dead' then
+      redis.call('ZADD', KEYS[3], now, wid)
+      redis.call('EXPIRE', dkey, dead_ttl)
+      deaths = deaths + 1
+    elseif outcome == 'ordered' then
+      redis.call('HSET', dkey, 'ord', ARGV[i + 12])
+      redis.call('ZADD', ARGV[i + 12], ARGV[i + 13], wid)
+      redis.call('EXPIRE', ARGV[i + 12], ttl)
+      redis.call('ZADD', KEYS[2], now, wid)
+    elseif outcome == 'lease' then
+      redis.call('ZADD', KEYS[2], lease, wid)
+    else
+      redis.call('ZADD', KEYS[2], due, wid)
+    end
   end
+  i = i + 14
 end
-
--- a command with many field/value pairs, in chunks (Lua's unpack has a stack limit); returns the sum of its replies
-local function chunked(cmd, key, list)
-  local n = 0
-  for s = 1, #list, 1000 do
-    n = n + redis.call(cmd, key, unpack(list, s, math.min(s + 999, #list)))
-  end
-  return n
-end
-for bucket, list in pairs(buckets) do
-  local bkey = bprefix .. bucket
-  local n = chunked('HSET', bkey, list)
-  if n > 0 then added[bucket] = n end
-  if bucket > newest then newest = bucket end
-  redis.call('EXPIREAT', bkey, math.floor((bucket + 1) * span / 1000) + ttl)
-end
-for env, list in pairs(indexes) do
-  chunked('ZADD', iprefix .. env, list)
-  touched[iprefix .. env] = true
+for k = first_bucket, first_index - 1, 2 do
+  local b = tonumber(ARGV[k])
+  added[b] = tonumber(ARGV[k + 1])
+  if b > newest then newest = b end
 end
 
 -- the store's bookkeeping: events per bucket; buckets past their retention forgotten; over the cap, the oldest
@@ -131,7 +102,8 @@ while total > cap do
   redis.call('HSET', KEYS[6], 'floor', floor)
 end
 if floor < oldest then floor = oldest end
-for index in pairs(touched) do
+for k = first_index, first_entry - 1 do
+  local index = iprefix .. ARGV[k]
   redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. floor)
   redis.call('EXPIRE', index, ttl)
 end
@@ -149,7 +121,7 @@ end
 -- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
 -- another consumer settled already is acknowledged and deleted once more, harmlessly
 local ids, acked = {}, 0
-for k = first_entry, T - 10, 2 do
+for k = first_entry, T - 12, 2 do
   local id = ARGV[k]
   if ARGV[k + 1] == '1' then
     -- malformed: keep its raw fields aside (bounded) for inspection, then let it go
@@ -159,7 +131,7 @@ for k = first_entry, T - 10, 2 do
     end
   end
   ids[#ids + 1] = id
-  if #ids == 500 or k == T - 10 then
+  if #ids == 500 or k == T - 12 then
     acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
     redis.call('XDEL', KEYS[1], unpack(ids))
     ids = {}

@@ -96,6 +96,38 @@ static redisReply *run(wh_settle_call_t *c)
     redisReply *r;
 
     snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_finish(c, T0, 1700000099000LL, RETENTION_MS, max_events));
+    /* the records first, as the worker sends them: one HSET and one EXPIREAT per bucket, keys of the partition's slot */
+    for (size_t i = 0; i != c->nbuckets; ++i) {
+        wh_argv_t *h = &c->buckets[i].hset;
+        char want[WH_KEY_MAX];
+        ptrs = wh_argv_ptrs(h);
+        wh_key_event_bucket(want, c->part, c->buckets[i].bucket * WH_EVENT_BUCKET_MS);
+        assert_int_equal(h->lens[0], 4);
+        assert_memory_equal(ptrs[0], "HSET", 4);
+        assert_int_equal(h->lens[1], strlen(want));
+        assert_memory_equal(ptrs[1], want, h->lens[1]);
+        r = redisCommandArgv(rc, (int)h->n, ptrs, h->lens);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+        r = redisCommand(rc, "EXPIREAT %b %lld", ptrs[1], h->lens[1],
+                         (long long)wh_settle_bucket_expire_at(c->buckets[i].bucket, RETENTION_MS));
+        assert_non_null(r);
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i != c->nindexes; ++i) { /* then the index entries: one ZADD per environment */
+        wh_argv_t *z = &c->indexes[i].zadd;
+        char want[WH_KEY_MAX];
+        ptrs = wh_argv_ptrs(z);
+        wh_key_event_index(want, c->part, c->indexes[i].env);
+        assert_memory_equal(ptrs[0], "ZADD", 4);
+        assert_int_equal(z->lens[1], strlen(want));
+        assert_memory_equal(ptrs[1], want, z->lens[1]);
+        r = redisCommandArgv(rc, (int)z->n, ptrs, z->lens);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+    }
     ptrs = wh_argv_ptrs(&c->args);
     n = c->args.n + 3;
     argv = calloc(n, sizeof(*argv));
@@ -317,6 +349,65 @@ static void test_split_across_calls(void **state)
         assert_int_equal(cmd_int("HEXISTS %s %s", key, field), 1);
     }
     assert_int_equal(cmd_int("ZCARD wh:evi:{p2}:env_b"), (long long)nev);
+    wh_settle_call_dispose(&c);
+    wh_settle_entry_free(e);
+}
+
+/* A call writes at most WH_SETTLE_MAX_BUCKETS buckets and WH_SETTLE_MAX_INDEXES environments: an event needing one
+   more goes into the next call, and every event still ends up recorded, indexed and counted once. */
+static void test_bucket_and_index_bounds(void **state)
+{
+    const unsigned part = 6;
+    const size_t nev = WH_SETTLE_MAX_INDEXES + 8;
+    char id[64];
+    wh_body_t *body = wh_body_new("{}", 2);
+    wh_settle_entry_t *e;
+    wh_settle_call_t c;
+    size_t calls = 0;
+    redisReply *r;
+
+    (void)state;
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, nev);
+    for (size_t i = 0; i != nev; ++i) { /* event i: its own environment; minutes 0..5 in turn */
+        char eid[32], env[32];
+        snprintf(eid, sizeof(eid), "evt_b%zu", i);
+        snprintf(env, sizeof(env), "env_%zu", i);
+        wh_settle_event_init(&e->ev[i], eid, env, "conn_b", "crm.deal.created", T0 - (int64_t)(i % 6) * WH_EVENT_BUCKET_MS, 0, body,
+                             1);
+        set_delivery(&e->ev[i], 0, "sub_b", WH_OUTCOME_OK, 0, NULL);
+    }
+    wh_body_release(body);
+    wh_settle_call_init(&c, part);
+    while (!wh_settle_call_add(&c, e)) {
+        assert_true(c.nbuckets <= WH_SETTLE_MAX_BUCKETS);
+        assert_true(c.nindexes <= WH_SETTLE_MAX_INDEXES);
+        assert_int_equal(c.nacks, 0);
+        freeReplyObject(run(&c));
+        assert_int_equal(pending_count(part), 1);
+        ++calls;
+    }
+    assert_true(calls >= 2); /* 6 minutes do not fit one call */
+    r = run(&c);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(pending_count(part), 0);
+    for (size_t i = 0; i != nev; ++i) {
+        char key[WH_KEY_MAX], field[32];
+        wh_key_event_bucket(key, part, T0 - (int64_t)(i % 6) * WH_EVENT_BUCKET_MS);
+        snprintf(field, sizeof(field), "evt_b%zu", i);
+        assert_int_equal(cmd_int("HEXISTS %s %s", key, field), 1);
+        assert_true(cmd_int("TTL %s", key) > 0);
+        snprintf(field, sizeof(field), "env_%zu", i);
+        wh_key_event_index(key, part, field);
+        assert_int_equal(cmd_int("ZCARD %s", key), 1);
+    }
+    {
+        char want[16];
+        snprintf(want, sizeof(want), "%zu", nev);
+        assert_hget("wh:evbn:{p6}", "total", want);
+    }
+    assert_int_equal(cmd_int("ZCARD wh:evbk:{p6}"), 6);
     wh_settle_call_dispose(&c);
     wh_settle_entry_free(e);
 }
@@ -564,9 +655,13 @@ static void test_open_count(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_count),         cmocka_unit_test(test_outcomes_written_once),
-        cmocka_unit_test(test_split_across_calls), cmocka_unit_test(test_poison),
-        cmocka_unit_test(test_cap_and_retention),  cmocka_unit_test(test_slot_check_catches_strays),
+        cmocka_unit_test(test_open_count),
+        cmocka_unit_test(test_outcomes_written_once),
+        cmocka_unit_test(test_split_across_calls),
+        cmocka_unit_test(test_bucket_and_index_bounds),
+        cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_cap_and_retention),
+        cmocka_unit_test(test_slot_check_catches_strays),
         cmocka_unit_test(test_retry_claim_finish),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
