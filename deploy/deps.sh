@@ -16,7 +16,7 @@ set -euo pipefail
 want=${1:-build}
 
 build_pkgs=(build-essential cmake pkg-config libh2o-dev libuv1-dev libhiredis-dev libmsgpack-dev
-  libcurl4-openssl-dev libssl-dev libjansson-dev libxml2-dev libcmocka-dev redis-server
+  libcurl4-openssl-dev libssl-dev libjansson-dev libxml2-dev zlib1g-dev libcmocka-dev redis-server
   curl openssl ca-certificates)
 # Node may come from somewhere other than Debian (NodeSource, nvm): installing
 # Debian's nodejs/npm next to it would fight it, so only a missing one is added.

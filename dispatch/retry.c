@@ -2,6 +2,7 @@
  * Retries: due tasks (retries, ordered deliveries, expired leases) leased back from Redis by claim.lua.
  */
 #include "worker_int.h"
+#include "../queue/evrec.h"
 
 static void on_claimed_sub(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
 static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
@@ -73,7 +74,8 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
     for (size_t i = 0; i + 7 < reply->elements; i += 8) {
         redisReply **row = &reply->element[i];
         wk_claimed_t *c;
-        char key[WH_KEY_MAX];
+        char key[WH_KEY_MAX], *body;
+        size_t body_len;
         long long attempt = 0;
         if (row[0]->type != REDIS_REPLY_STRING || row[2]->type != REDIS_REPLY_STRING || row[3]->type != REDIS_REPLY_STRING ||
             row[0]->len > WH_WEBHOOK_ID_LEN || row[2]->len > WH_MAX_ID_LEN || row[3]->len > WH_MAX_ID_LEN)
@@ -84,6 +86,11 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             wk_record(w, part, row[0]->str, "drop", 0, (unsigned)attempt, 0, "event body expired", NULL);
             continue;
         }
+        /* the body as stored in the event's record (queue/evrec.h): compressed, usually */
+        if (!wh_evrec_body(row[7]->str, row[7]->len, &body, &body_len)) {
+            wk_record(w, part, row[0]->str, "drop", 0, (unsigned)attempt, 0, "event body unreadable", NULL);
+            continue;
+        }
         if ((c = calloc(1, sizeof(*c))) == NULL)
             abort();
         c->w = w;
@@ -92,7 +99,8 @@ static void on_claim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         memcpy(c->id, row[0]->str, row[0]->len + 1);
         memcpy(c->sub, row[2]->str, row[2]->len + 1);
         snprintf(c->env, sizeof(c->env), "%.*s", (int)row[3]->len, row[3]->str);
-        c->body = wh_body_new(row[7]->str, row[7]->len);
+        c->body = wh_body_new(body, body_len);
+        free(body);
         wh_key_subs(key, row[3]->str);
         const char *argv[] = {"HGET", key, c->sub};
         if (wh_redis_command(w->cmd, on_claimed_sub, c, 3, argv, NULL) != WH_OK) {

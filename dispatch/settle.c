@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../queue/evrec.h"
 #include "../queue/keys.h"
 
 wh_body_t *wh_body_new(const char *data, size_t len)
@@ -277,7 +278,7 @@ void wh_settle_record(wh_argv_t *a, const wh_settle_event_t *ev)
         put_s(a, ev->d[k].record);
     }
     put_s(a, "]}\n");
-    wh_argv_put(a, ev->body->data, ev->body->len);
+    wh_evrec_put_body(a, ev->body->data, ev->body->len);
     wh_argv_end(a);
 }
 

@@ -275,7 +275,7 @@ static void on_record(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
 {
     event_call_t *s = data;
     json_t *header = NULL, *rec;
-    const char *body;
+    char *body = NULL;
     size_t body_len, i;
 
     (void)r;
@@ -299,6 +299,7 @@ static void on_record(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data
             }
         }
         json_decref(header);
+        free(body);
     }
     settle(s, err == WH_OK && reply == NULL ? WH_EUNAVAILABLE : err, reply);
 }
@@ -689,13 +690,14 @@ Unsent:
 static void store_body(cand_t *c, const redisReply *reply, wh_err_t err)
 {
     json_t *header;
-    const char *body;
+    char *body;
     size_t len;
 
     if (err == WH_OK && reply != NULL && reply->type == REDIS_REPLY_STRING &&
         wh_evrec_split(reply->str, (size_t)reply->len, &header, &body, &len)) {
         json_decref(header);
         c->body = json_loadb(body, len, 0, NULL);
+        free(body);
         if (c->body != NULL && !json_is_object(c->body)) {
             json_decref(c->body);
             c->body = NULL;

@@ -55,6 +55,13 @@ void wh_argv_put(wh_argv_t *a, const void *s, size_t len)
     a->buf[a->len] = '\0';
 }
 
+void wh_argv_reserve(wh_argv_t *a, size_t len)
+{
+    if (len > SIZE_MAX - a->len - 1)
+        abort();
+    a->buf = grow(a->buf, &a->cap, a->len + len + 1, 1, 4096);
+}
+
 void wh_argv_end(wh_argv_t *a)
 {
     if (a->n == a->ncap) { /* off and lens grow together */

@@ -32,6 +32,9 @@ void wh_argv_addi(wh_argv_t *a, long long v);
 void wh_argv_begin(wh_argv_t *a);
 void wh_argv_put(wh_argv_t *a, const void *s, size_t len);
 void wh_argv_end(wh_argv_t *a);
+/* Makes room for `len` more bytes of the argument being built, to be written at a->buf + a->len directly (then
+   add them to a->len; a->buf may move, so take it after this call). */
+void wh_argv_reserve(wh_argv_t *a, size_t len);
 /* Appends every argument of `from`. */
 void wh_argv_append(wh_argv_t *a, const wh_argv_t *from);
 /* The arguments' pointers, valid until the next change to `a`; lengths are a->lens. */

@@ -22,7 +22,7 @@ for _, id in ipairs(due) do
     redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[6]), id)
   else
     redis.call('ZADD', KEYS[1], ARGV[2], id)
-    -- the body is the event record's part after its header line (settle.lua)
+    -- the body is the event record's part after its header line, as stored (queue/evrec.h: the worker decompresses it)
     local body = false
     if d[8] then
       local rec = redis.call('HGET', ARGV[5] .. math.floor(tonumber(d[8]) / tonumber(ARGV[7])), d[6])

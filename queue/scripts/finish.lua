@@ -1,6 +1,6 @@
 -- Record the outcomes of delivery attempts of one partition (one loop turn's worth) whose task is in Redis
 -- (retries, ordered deliveries, deliveries that outlasted their entry's settling): each delivery task, and its
--- event's delivery state and attempt log, kept in the event's record (settle.lua) while it is retained.
+-- event's delivery state and attempt log, kept in the event's record (queue/evrec.h) while it is retained.
 -- KEYS[1] due zset, KEYS[2] dead-letter zset
 -- ARGV[1] now ms, ARGV[2] delivery key prefix, ARGV[3] event bucket key prefix, ARGV[4] bucket span ms,
 -- ARGV[5] dead-letter retention seconds, ARGV[6] max dead letters kept, ARGV[7] unused, ARGV[8] attempt records
@@ -12,7 +12,7 @@ local now, dprefix, bprefix, span = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local dead_ttl, dead_max, kept = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[8])
 local deaths = 0
 
--- The event's record ("<header JSON>\n<body>", settle.lua) gets the attempt and the subscription's new state.
+-- The event's record ("<header JSON>\n<stored body>", queue/evrec.h) gets the attempt and the subscription's new state.
 -- A record that is gone (its bucket expired) is never recreated.
 local function update_record(event, at, sub, id, state, record)
   if not (event and at and sub) or (state == nil and record == '') then return end

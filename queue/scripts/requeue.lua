@@ -1,7 +1,7 @@
 -- Queue events again for one subscription, with their original webhook-id (replay and redeliver).
 -- KEYS[1] due zset, KEYS[2] dead-letter zset, KEYS[3] the environment's event index of this partition
 -- ARGV[1] "one" | "range", ARGV[2] delivery key prefix, ARGV[3] event bucket key prefix (an event's record is
--- "<header JSON>\n<body>", its header's "s" holding the delivery states, settle.lua), ARGV[4] bucket span ms,
+-- "<header JSON>\n<stored body>", its header's "s" holding the delivery states, queue/evrec.h), ARGV[4] bucket span ms,
 -- ARGV[5] environmentId, ARGV[6] subscriptionId, ARGV[7] now ms, then
 --   one:   ARGV[8] eventId, ARGV[9] webhookId. Returns 1 when queued (or already pending), 0 when the event expired.
 --   range: ARGV[8] since ms, ARGV[9] until ms, ARGV[10] "1" = only dead deliveries, ARGV[11] offset in the
@@ -32,7 +32,10 @@ end
 local function requeue(event, at, wid, h, body, bkey)
   local dkey = dprefix .. wid
   if redis.call('HGET', dkey, 'state') == 'pending' then return true end
-  local ok, doc = pcall(cjson.decode, body)
+  -- the task's type and connection are for inspection only (claim.lua does not need them); a compressed body
+  -- (queue/evrec.h: it does not start with '{') leaves them empty
+  local ok, doc = false, nil
+  if string.sub(body, 1, 1) == '{' then ok, doc = pcall(cjson.decode, body) end
   local etype, conn = '', ''
   if ok and type(doc) == 'table' then
     etype = str(doc.type)

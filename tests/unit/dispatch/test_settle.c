@@ -70,12 +70,25 @@ static long long cmd_int(const char *fmt, ...)
 }
 
 /* HGET as a C string ("" when absent); the caller frees. */
-static char *hget(const char *key, const char *field)
+/* HGET as a NUL-terminated copy ("" when absent); *len its length (records hold binary: a compressed body). */
+static char *hget_len(const char *key, const char *field, size_t *len)
 {
     redisReply *r = cmd("HGET %s %s", key, field);
-    char *v = strdup(r->type == REDIS_REPLY_STRING ? r->str : "");
+    size_t n = r->type == REDIS_REPLY_STRING ? r->len : 0;
+    char *v = malloc(n + 1);
+    assert_non_null(v);
+    if (n != 0)
+        memcpy(v, r->str, n);
+    v[n] = '\0';
     freeReplyObject(r);
+    *len = n;
     return v;
+}
+
+static char *hget(const char *key, const char *field)
+{
+    size_t len;
+    return hget_len(key, field, &len);
 }
 
 static void assert_hget(const char *key, const char *field, const char *want)
@@ -236,13 +249,14 @@ static void test_outcomes_written_once(void **state)
     wh_key_event_bucket(ekey, part, T0);
     wh_webhook_id("evt_1", "sub_ok", wid_ok);
     {
-        char *rec = hget(ekey, "evt_1"), want[80];
+        size_t rec_len, len;
+        char *rec = hget_len(ekey, "evt_1", &rec_len), want[80];
         json_t *header;
-        const char *sent;
-        size_t len;
-        assert_true(wh_evrec_split(rec, strlen(rec), &header, &sent, &len));
+        char *sent;
+        assert_true(wh_evrec_split(rec, rec_len, &header, &sent, &len));
         assert_int_equal(len, 30);
         assert_memory_equal(sent, "{\"type\":\"crm.contact.updated\"}", 30);
+        free(sent);
         snprintf(want, sizeof(want), "delivered:%s", wid_ok);
         assert_string_equal(json_string_value(json_object_get(json_object_get(header, "s"), "sub_ok")), want);
         assert_int_equal(json_object_size(json_object_get(header, "s")), 6);
@@ -582,7 +596,13 @@ static void test_retry_claim_finish(void **state)
         assert_string_equal(r->element[0]->str, e->ev[0].d[0].wid);
         assert_string_equal(r->element[1]->str, "1");
         assert_string_equal(r->element[6]->str, "evt_r");
-        assert_string_equal(r->element[7]->str, "{\"type\":\"crm.deal.updated\"}");
+        { /* the body as stored: the worker decodes it (queue/evrec.h) */
+            char *sent;
+            size_t len;
+            assert_true(wh_evrec_body(r->element[7]->str, r->element[7]->len, &sent, &len));
+            assert_string_equal(sent, "{\"type\":\"crm.deal.updated\"}");
+            free(sent);
+        }
         freeReplyObject(r);
     }
     {
@@ -614,16 +634,17 @@ static void test_retry_claim_finish(void **state)
     assert_int_equal(cmd_int("ZCARD %s", due), 0);
     wh_key_event_bucket(bkey, part, T0);
     {
-        char *rec = hget(bkey, "evt_r"), want[80];
+        size_t rec_len, len;
+        char *rec = hget_len(bkey, "evt_r", &rec_len), want[80];
         json_t *header;
-        const char *sent;
-        size_t len;
-        assert_true(wh_evrec_split(rec, strlen(rec), &header, &sent, &len));
+        char *sent;
+        assert_true(wh_evrec_split(rec, rec_len, &header, &sent, &len));
         snprintf(want, sizeof(want), "delivered:%s", e->ev[0].d[0].wid);
         assert_string_equal(json_string_value(json_object_get(json_object_get(header, "s"), "sub_r")), want);
         assert_int_equal(json_array_size(json_object_get(header, "a")), 2);
         assert_int_equal(json_integer_value(json_array_get(json_array_get(json_object_get(header, "a"), 1), 4)), 200);
         assert_int_equal(len, 27);
+        free(sent);
         json_decref(header);
         free(rec);
     }
