@@ -22,7 +22,7 @@ typedef struct item {
     size_t queued, duplicates; /* the script's result, held until a WAIT confirms it */
     char conn_id[WH_MAX_ID_LEN + 1];
     size_t n;
-    char (*keys)[2 * WH_DEDUPE_KEY_LEN + 1];
+    uint8_t (*keys)[WH_DEDUPE_MEMBER_LEN]; /* wh_dedupe_member */
     size_t *offs;
     char *packed;
 } item_t;
@@ -281,7 +281,7 @@ static bool send_call(wh_appender_t *a, flush_t *flush, unsigned part, item_t *i
         ARG(nbufs[k], strlen(nbufs[k]));
         size_t olen = 0;
         for (size_t i = 0; i != it->n; ++i)
-            ARG(it->keys[i], 2 * WH_DEDUPE_KEY_LEN);
+            ARG((const char *)it->keys[i], WH_DEDUPE_MEMBER_LEN);
         /* the entry as stored: the array header, then the envelopes back to back */
         ARG(it->packed, it->offs[it->n]);
         for (size_t i = 0; i <= it->n; ++i)
@@ -396,6 +396,15 @@ bool wh_appender_ready(const wh_appender_t *a)
     return a->waiter != NULL ? same_server(a) : wh_redis_ready(a->redis);
 }
 
+void wh_dedupe_member(const char *conn_id, const uint8_t key[WH_DEDUPE_KEY_LEN], uint8_t out[WH_DEDUPE_MEMBER_LEN])
+{
+    const wh_str_t parts[] = {wh_str_c(conn_id), wh_str("", 1), wh_str((const char *)key, WH_DEDUPE_KEY_LEN)};
+    uint8_t digest[WH_SHA256_LEN];
+
+    wh_sha256(parts, 3, digest);
+    memcpy(out, digest, WH_DEDUPE_MEMBER_LEN);
+}
+
 wh_err_t wh_append(wh_appender_t *a, const char *conn_id, size_t n, const uint8_t (*dedupe_keys)[WH_DEDUPE_KEY_LEN],
                    const char *packed, const size_t *offs, wh_append_cb cb, void *data)
 {
@@ -421,7 +430,7 @@ wh_err_t wh_append(wh_appender_t *a, const char *conn_id, size_t n, const uint8_
     it->keys = (void *)(it->offs + n + 1);
     it->packed = (char *)(it->keys + n);
     for (size_t i = 0; i != n; ++i)
-        wh_hex_encode(dedupe_keys[i], WH_DEDUPE_KEY_LEN, it->keys[i]);
+        wh_dedupe_member(conn_id, dedupe_keys[i], it->keys[i]);
     memcpy(it->offs, offs, (n + 1) * sizeof(*offs));
     memcpy(it->packed, packed, bytes);
     part = wh_partition_of(conn_id);

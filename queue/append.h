@@ -46,6 +46,15 @@ wh_appender_t *wh_appender_new(uv_loop_t *loop, wh_redis_t *redis, wh_redis_t *w
 bool wh_appender_ready(const wh_appender_t *a);
 
 /*
+ * An event's member in the day's dedupe set (wh:dd:{pN}:<day>, ingest.lua): the first WH_DEDUPE_MEMBER_LEN bytes
+ * of SHA-256(connection id, NUL, the provider's dedupe key), binary. 12 bytes instead of the 62 of
+ * "<connectionId>:<hex key>" take a set member from ~124 to ~60 bytes of Redis; at 96 bits, a false duplicate
+ * among a billion events a day has odds of about 1 in 10^11.
+ */
+#define WH_DEDUPE_MEMBER_LEN 12
+void wh_dedupe_member(const char *conn_id, const uint8_t key[WH_DEDUPE_KEY_LEN], uint8_t out[WH_DEDUPE_MEMBER_LEN]);
+
+/*
  * Queues one stream entry for `conn_id`: `packed` holds the entry as it will be stored (a msgpack array
  * header for `n` (1..WH_MAX_BATCH) elements, then the envelopes back to back: envelope i spans
  * offs[i]..offs[i+1], and offs[0] is the header's length), with the envelopes' dedupe keys. Everything is

@@ -1,6 +1,7 @@
 -- Queue the change events of several requests (one entry each), each event at most once.
 -- KEYS[1] stream (wh:q:{pN}), KEYS[2] today's dedupe set, KEYS[3] yesterday's dedupe set
--- ARGV[1] dedupe set TTL (s), ARGV[2] request count, then per request: connection id, n, n dedupe keys,
+-- ARGV[1] dedupe set TTL (s), ARGV[2] request count, then per request: connection id, n, n dedupe members
+-- (binary, already scoped to the connection: queue/append.h, wh_dedupe_member),
 -- the entry (a msgpack array of n envelopes, ready to store), the envelopes' offsets in it ("o1,…,on,end").
 -- Returns one {queued, duplicates, entry id or ""} per request, in order.
 -- Dedupe is checked and recorded once for the whole call (a redis.call costs more than the work it does);
@@ -16,7 +17,7 @@ for r = 1, nreq do
   local n = tonumber(ARGV[i + 1])
   local req = {conn = ARGV[i], n = n, first = #members + 1, entry = ARGV[i + 2 + n], offsets = ARGV[i + 3 + n]}
   for k = 1, n do
-    members[#members + 1] = req.conn .. ':' .. ARGV[i + 1 + k]
+    members[#members + 1] = ARGV[i + 1 + k]
   end
   reqs[r] = req
   i = i + 4 + n
