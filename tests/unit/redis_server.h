@@ -19,4 +19,16 @@ char *wh_test_slot_checked(const char *source, size_t len, size_t *out_len);
 /* Disconnects and stops the server. */
 void wh_test_redis_stop(redisContext *c);
 
+/* The most masters wh_test_cluster_start makes. */
+#define WH_TEST_CLUSTER_MAX 8
+/*
+ * A real Redis Cluster of `n` masters (no replicas) on free loopback ports, each with its node file in a fresh
+ * temporary directory, joined with `redis-cli --cluster create` (REDIS_CLI names the binary) and waited for until
+ * every node reports cluster_state:ok. Their ports go into ports[0..n). Returns a connection to the first master,
+ * or NULL (with a message on stderr). One cluster per process at a time.
+ */
+redisContext *wh_test_cluster_start(const char *who, int n, int *ports);
+/* Disconnects, stops every node and removes the directory. */
+void wh_test_cluster_stop(redisContext *c);
+
 #endif
