@@ -23,24 +23,25 @@ static bool copy_str(char *dst, size_t cap, const char *src)
     return true;
 }
 
-static wh_err_t parse_listen(wh_config_t *c, const char *v, char *errbuf)
+/* host:port or [v6]:port of variable `name` into host (256 bytes) and *port. */
+static wh_err_t parse_listen(const char *name, const char *v, char host[256], uint16_t *port_out, char *errbuf)
 {
     const char *colon = strrchr(v, ':');
     long long port;
     size_t hlen;
 
     if (colon == NULL || !wh_str_to_i64(wh_str_c(colon + 1), &port) || port < 0 || port > 65535)
-        return wh_errf(errbuf, WH_EINVAL, "WHARF_LISTEN: expected host:port, got \"%s\"", v);
+        return wh_errf(errbuf, WH_EINVAL, "%s: expected host:port, got \"%s\"", name, v);
     hlen = (size_t)(colon - v);
     if (hlen >= 2 && v[0] == '[' && v[hlen - 1] == ']') { /* [::1]:8080 */
         ++v;
         hlen -= 2;
     }
-    if (hlen == 0 || hlen >= sizeof(c->listen_host))
-        return wh_errf(errbuf, WH_EINVAL, "WHARF_LISTEN: expected host:port, got \"%s\"", v);
-    memcpy(c->listen_host, v, hlen);
-    c->listen_host[hlen] = '\0';
-    c->listen_port = (uint16_t)port;
+    if (hlen == 0 || hlen >= 256)
+        return wh_errf(errbuf, WH_EINVAL, "%s: expected host:port, got \"%s\"", name, v);
+    memcpy(host, v, hlen);
+    host[hlen] = '\0';
+    *port_out = (uint16_t)port;
     return WH_OK;
 }
 
@@ -168,8 +169,14 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
     memset(c, 0, sizeof(*c));
-    if ((err = parse_listen(c, env_or("WHARF_LISTEN", "0.0.0.0:8080"), errbuf)) != WH_OK)
+    if ((err = parse_listen("WHARF_LISTEN", env_or("WHARF_LISTEN", "0.0.0.0:8080"), c->listen_host, &c->listen_port, errbuf)) !=
+        WH_OK)
         return err;
+    if ((v = getenv("WHARF_HEALTH_LISTEN")) != NULL && v[0] != '\0') {
+        if ((err = parse_listen("WHARF_HEALTH_LISTEN", v, c->health_host, &c->health_port, errbuf)) != WH_OK)
+            return err;
+        c->has_health_listen = true;
+    }
     if ((err = parse_redis_url(c, env_or("WHARF_REDIS_URL", "redis://127.0.0.1:6379/0"), errbuf)) != WH_OK)
         return err;
     if (!copy_str(c->admin_token, sizeof(c->admin_token), env_or("WHARF_ADMIN_TOKEN", "")))

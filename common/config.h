@@ -21,6 +21,10 @@ typedef struct {
     /* WHARF_LISTEN */
     char listen_host[256];
     uint16_t listen_port;
+    /* WHARF_HEALTH_LISTEN: a worker's own health and metrics listener (role worker only; none when unset) */
+    bool has_health_listen;
+    char health_host[256];
+    uint16_t health_port;
     /* WHARF_REDIS_URL: either unix_path[0] != 0, or host/port */
     char redis_host[256];
     uint16_t redis_port;

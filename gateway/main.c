@@ -97,7 +97,14 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    if (role != WH_ROLE_WORKER && wh_server_start(&cfg, &server, errbuf) != WH_OK) {
+    if (role == WH_ROLE_WORKER && cfg.has_health_listen) {
+        /* a worker pod's own /healthz, /readyz and /metrics (Kubernetes' probes, Prometheus): one HTTP thread on
+           WHARF_HEALTH_LISTEN that answers nothing else (gateway/server.c) */
+        memcpy(cfg.listen_host, cfg.health_host, sizeof(cfg.listen_host));
+        cfg.listen_port = cfg.health_port;
+        cfg.threads = 1;
+    }
+    if ((role != WH_ROLE_WORKER || cfg.has_health_listen) && wh_server_start(&cfg, &server, errbuf) != WH_OK) {
         fprintf(stderr, "wharf: %s\n", errbuf);
         return 2;
     }

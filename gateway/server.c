@@ -36,7 +36,13 @@ struct wh_server {
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t p = req->path_normalized;
+    const wh_gw_thread_t *t = wh_gw_thread_of(req);
 
+    if (t->cfg->role == WH_ROLE_WORKER) { /* a worker's health listener (WHARF_HEALTH_LISTEN): nothing else */
+        if (wh_health_handle(req) != 0)
+            wh_respond_error(req, 404, "not_found", "a worker answers /healthz, /readyz and /metrics only");
+        return 0;
+    }
     if (p.len >= 10 && memcmp(p.base, "/webhooks/", 10) == 0) {
         /* the raw path keeps the query string and the provider's exact bytes */
         h2o_iovec_t raw = req->path;

@@ -40,6 +40,7 @@ const badConfigs = [
     ['WHARF_MASTER_KEY', 'c2hvcnQ='],
     ['WHARF_THREADS', 'many'],
     ['WHARF_ADMIN_TOKEN', 'short'],
+    ['WHARF_HEALTH_LISTEN', 'nonsense'],
 ];
 
 for (const [name, value] of badConfigs) {
@@ -125,6 +126,29 @@ ctx.test('GET /metrics: Prometheus text; ingest and delivery counters move with 
     assert.equal(delta('wharf_ingest_requests_total{result="refused"}'), 1, JSON.stringify(after));
     assert.equal(delta('wharf_ingest_events_total{result="queued"}'), 1, JSON.stringify(after));
     assert.equal(delta('wharf_delivery_attempts_total{result="delivered"}'), 1, JSON.stringify(after));
+});
+
+ctx.test('a worker answers /healthz, /readyz and /metrics on WHARF_HEALTH_LISTEN, nothing else; without it, no port', async () => {
+    const redis = await ctx.redis();
+    const hp = await h.freePort();
+    const base = `http://127.0.0.1:${hp}`;
+    const w = await ctx.wharf({ redis, role: 'worker', env: { WHARF_HEALTH_LISTEN: `127.0.0.1:${hp}` } });
+    await h.waitUntil(async () => (await h.request(`${base}/readyz`, { timeout: 2000 }).catch(() => ({ status: 0 }))).status === 200,
+        { timeout: h.VALGRIND ? 60000 : 10000, what: 'the worker\'s /readyz -> 200', procs: [w.proc] });
+    assert.equal((await h.request(`${base}/healthz`)).status, 200);
+    const m = await h.request(`${base}/metrics`);
+    assert.equal(m.status, 200, h.show(m));
+    assert.match(m.text, /^wharf_build_info\{version="[^"]+",role="worker"\} 1$/m, h.show(m));
+    for (const [method, path] of [['POST', '/webhooks/hubspot'], ['GET', '/v1/subscriptions']]) {
+        const r = await h.request(`${base}${path}`, { method, body: method === 'POST' ? '{}' : undefined });
+        assert.equal(r.status, 404, `${method} ${path} on a worker: ${h.show(r)}`);
+        assert.equal(JSON.parse(r.text).error.code, 'not_found', h.show(r));
+    }
+    // the same role without WHARF_HEALTH_LISTEN opens no port (WHARF_LISTEN is the gateway's)
+    const quiet = await ctx.wharf({ redis, role: 'worker' });
+    await h.waitUntil(() => /"event":"started"/.test(quiet.proc.log()), { what: 'the second worker started', procs: [quiet.proc] });
+    const refused = await h.request(quiet.url('/healthz'), { timeout: 2000 }).then(() => false, () => true);
+    assert.ok(refused, 'a worker without WHARF_HEALTH_LISTEN answered on WHARF_LISTEN');
 });
 
 ctx.test('GET /readyz answers 503 when Redis is unreachable, /healthz still 200', async () => {
