@@ -99,6 +99,24 @@ static void assert_hget(const char *key, const char *field, const char *want)
     free(v);
 }
 
+/* Sends one of the plain commands that go before the script, after checking its name and that its key is `want`
+   (a key of the partition's slot, as keys.h builds it); returns the first argument (the key). */
+static const char *send_plain(wh_argv_t *a, const char *name, const char *want)
+{
+    const char **ptrs = wh_argv_ptrs(a);
+    redisReply *r;
+
+    assert_int_equal(a->lens[0], strlen(name));
+    assert_memory_equal(ptrs[0], name, strlen(name));
+    assert_int_equal(a->lens[1], strlen(want));
+    assert_memory_equal(ptrs[1], want, a->lens[1]);
+    r = redisCommandArgv(rc, (int)a->n, ptrs, a->lens);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    return ptrs[1];
+}
+
 /* Completes the call and runs settle.lua with its arguments (EVAL of the embedded source); returns the reply and
    leaves the call reset for reuse. */
 static redisReply *run(wh_settle_call_t *c)
@@ -111,35 +129,19 @@ static redisReply *run(wh_settle_call_t *c)
     snprintf(nkeys, sizeof(nkeys), "%d", wh_settle_call_finish(c, T0, 1700000099000LL, RETENTION_MS, max_events));
     /* the records first, as the worker sends them: one HSET and one EXPIREAT per bucket, keys of the partition's slot */
     for (size_t i = 0; i != c->nbuckets; ++i) {
-        wh_argv_t *h = &c->buckets[i].hset;
         char want[WH_KEY_MAX];
-        ptrs = wh_argv_ptrs(h);
+        const char *key;
         wh_key_event_bucket(want, c->part, c->buckets[i].bucket * WH_EVENT_BUCKET_MS);
-        assert_int_equal(h->lens[0], 4);
-        assert_memory_equal(ptrs[0], "HSET", 4);
-        assert_int_equal(h->lens[1], strlen(want));
-        assert_memory_equal(ptrs[1], want, h->lens[1]);
-        r = redisCommandArgv(rc, (int)h->n, ptrs, h->lens);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-        freeReplyObject(r);
-        r = redisCommand(rc, "EXPIREAT %b %lld", ptrs[1], h->lens[1],
+        key = send_plain(&c->buckets[i].hset, "HSET", want);
+        r = redisCommand(rc, "EXPIREAT %b %lld", key, strlen(want),
                          (long long)wh_settle_bucket_expire_at(c->buckets[i].bucket, RETENTION_MS));
         assert_non_null(r);
         freeReplyObject(r);
     }
     for (size_t i = 0; i != c->nindexes; ++i) { /* then the index entries: one ZADD per environment */
-        wh_argv_t *z = &c->indexes[i].zadd;
         char want[WH_KEY_MAX];
-        ptrs = wh_argv_ptrs(z);
         wh_key_event_index(want, c->part, c->indexes[i].env);
-        assert_memory_equal(ptrs[0], "ZADD", 4);
-        assert_int_equal(z->lens[1], strlen(want));
-        assert_memory_equal(ptrs[1], want, z->lens[1]);
-        r = redisCommandArgv(rc, (int)z->n, ptrs, z->lens);
-        assert_non_null(r);
-        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-        freeReplyObject(r);
+        send_plain(&c->indexes[i].zadd, "ZADD", want);
     }
     ptrs = wh_argv_ptrs(&c->args);
     n = c->args.n + 3;
