@@ -224,6 +224,13 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
         if ((err = parse_uint("WHARF_THREADS", env_or("WHARF_THREADS", dflt), 1, 64, &c->threads, errbuf)) != WH_OK)
             return err;
     }
+    {
+        char dflt[24];
+        snprintf(dflt, sizeof(dflt), "%d", WH_DEFAULT_PARTITIONS);
+        if ((err = parse_uint("WHARF_PARTITIONS", env_or("WHARF_PARTITIONS", dflt), 1, WH_MAX_PARTITIONS, &c->partitions,
+                              errbuf)) != WH_OK)
+            return err;
+    }
     if ((err = parse_uint("WHARF_REDIS_WAIT_REPLICAS", env_or("WHARF_REDIS_WAIT_REPLICAS", "0"), 0, 16, &c->redis_wait_replicas,
                           errbuf)) != WH_OK)
         return err;

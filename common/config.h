@@ -50,6 +50,8 @@ typedef struct {
     size_t max_body;
     /* WHARF_THREADS */
     unsigned threads;
+    /* WHARF_PARTITIONS: queue partitions of the deployment (1..WH_MAX_PARTITIONS), fixed once stored in Redis */
+    unsigned partitions;
     /* WHARF_REDIS_WAIT_REPLICAS */
     unsigned redis_wait_replicas;
     /* WHARF_LOG */

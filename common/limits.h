@@ -34,8 +34,11 @@ _Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON mu
 #define WH_TIMESTAMP_TOLERANCE_MS (5 * 60 * 1000)
 /* Provider redeliveries are deduplicated for at least this long. */
 #define WH_DEDUPE_WINDOW_S (24 * 3600)
-/* Queue partitions (streams). Fixed for a deployment: changing it reorders connections. */
-#define WH_PARTITIONS 8
+/* Queue partitions (streams wh:q:{p0..N-1}): WHARF_PARTITIONS, fixed for a deployment (changing it moves
+ * connections to other streams, so their order across the change is lost): Redis keeps the count
+ * (wh:partitions) and a process configured otherwise refuses to run (queue/redis.c). */
+#define WH_DEFAULT_PARTITIONS 8
+#define WH_MAX_PARTITIONS 64
 /* Change-event batch entries read per XREADGROUP. */
 #define WH_READ_COUNT 128
 /* Change events one worker batch holds at most (their applies are pipelined on one Redis connection, whose

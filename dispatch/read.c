@@ -175,7 +175,7 @@ static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read)
 
 static int partition_of_key(const wh_worker_t *w, const redisReply *k)
 {
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         if (k->type == REDIS_REPLY_STRING && strcmp(k->str, w->stream_keys[p]) == 0)
             return (int)p;
     return -1;
@@ -227,7 +227,7 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 unsigned wk_read_size(double events_per_entry)
 {
     double per_entry = events_per_entry < 1.0 ? 1.0 : events_per_entry;
-    double n = (double)WH_MAX_BATCH_EVENTS / (per_entry * WH_PARTITIONS);
+    double n = (double)WH_MAX_BATCH_EVENTS / (per_entry * wh_partitions());
     return n < 1.0 ? 1u : n > WH_READ_COUNT ? (unsigned)WH_READ_COUNT : (unsigned)n;
 }
 
@@ -256,7 +256,7 @@ static void learn_batch(wh_worker_t *w, const wk_batch_t *b)
 
 static void read_now(wh_worker_t *w)
 {
-    const char *argv[9 + 2 * WH_PARTITIONS];
+    const char *argv[9 + 2 * WH_MAX_PARTITIONS];
     char count[16], block[16];
     int argc = 0;
 
@@ -277,9 +277,9 @@ static void read_now(wh_worker_t *w)
     argv[argc++] = "BLOCK";
     argv[argc++] = block;
     argv[argc++] = "STREAMS";
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         argv[argc++] = w->stream_keys[p];
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         argv[argc++] = ">";
     if (wh_redis_command_blocking(w->rd, READ_BLOCK_MS, on_read, w, argc, argv, NULL) != WH_OK) {
         wk_schedule_read(w, 200);
@@ -315,7 +315,7 @@ void wk_ensure_groups(wh_worker_t *w)
 {
     if (w->groups_ready || w->creating_groups != 0 || !wh_redis_ready(w->cmd))
         return;
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         /* from 0, not $: entries queued before any worker existed are still to be processed */
         const char *argv[] = {"XGROUP", "CREATE", w->stream_keys[p], WH_CONSUMER_GROUP, "0", "MKSTREAM"};
         if (wh_redis_command(w->cmd, on_group, w, 6, argv, NULL) == WH_OK)
@@ -356,7 +356,7 @@ void wk_on_reclaim_timer(uv_timer_t *t)
         return;
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
     snprintf(count, sizeof(count), "%u", read_count(w) < RECLAIM_COUNT ? read_count(w) : RECLAIM_COUNT);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p],    WH_CONSUMER_GROUP, w->cfg->consumer,
                               idle,         w->reclaim_cursor[p], "COUNT",           count};
         wk_part_call_t *pc = wk_part_call(w, p);

@@ -93,7 +93,7 @@ void wk_flush_outcomes(wh_worker_t *w, unsigned part)
 void wk_on_flush_check(uv_check_t *c)
 {
     wh_worker_t *w = c->data;
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         wk_flush_outcomes(w, p);
 }
 

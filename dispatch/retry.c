@@ -123,9 +123,9 @@ void wk_on_claim_timer(uv_timer_t *t)
         return;
     snprintf(lease, sizeof(lease), "%lld", (long long)wk_lease_until(w));
     snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
-    snprintf(count, sizeof(count), "%zu", (w->cfg->max_inflight - busy) / WH_PARTITIONS + 1);
+    snprintf(count, sizeof(count), "%zu", (w->cfg->max_inflight - busy) / wh_partitions() + 1);
     snprintf(span, sizeof(span), "%lld", (long long)WH_EVENT_BUCKET_MS);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         wh_key_due(due, p);
         wh_key_delivery_prefix(dprefix, p);
         wh_key_event_bucket_prefix(eprefix, p);

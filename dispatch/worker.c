@@ -69,7 +69,7 @@ static void close_all(wh_worker_t *w)
        delivery waiting for its lease to end (best effort: what Redis does not take comes back with the lease) */
     wh_slots_close(w->slots, on_closed, w);
     wh_http_close(w->http, on_closed, w);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         wk_flush_outcomes(w, p);
     wh_redis_close(w->rd, on_closed, w);
     wh_redis_close(w->cmd, on_closed, w);
@@ -81,7 +81,7 @@ static void close_all(wh_worker_t *w)
     uv_close((uv_handle_t *)&w->spill_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop, on_handle_closed);
     uv_close((uv_handle_t *)&w->flush_check, on_handle_closed);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         wh_cache_args_dispose(&w->outcomes[p]); /* anything recorded after the flush comes back with its lease */
         wh_cache_args_init(&w->outcomes[p]);
         w->noutcomes[p] = 0;
@@ -100,7 +100,7 @@ static void on_stop_tick(uv_timer_t *t)
                    NULL);
         wk_delivery_free(d);
     }
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         wk_flush_outcomes(w, p);
     if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0 &&
          w->nopen == 0) ||
@@ -143,7 +143,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     w->cfg = cfg;
     wh_random_bytes(&w->rng, sizeof(w->rng));
     w->rng |= 1;
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         wh_key_stream(w->stream_keys[p], p);
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, on_stop);
@@ -159,7 +159,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_check_init(&w->loop, &w->flush_check);
     w->flush_check.data = w;
     uv_check_start(&w->flush_check, wk_on_flush_check);
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         wh_cache_args_init(&w->outcomes[p]);
         wh_settle_call_init(&w->settles[p], p);
         snprintf(w->reclaim_cursor[p], sizeof(w->reclaim_cursor[p]), "0-0");
@@ -202,7 +202,7 @@ void wh_worker_stop(wh_worker_t *w)
         wk_open_unlink(w, e);
         wh_settle_entry_free(e);
     }
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         wh_settle_call_dispose(&w->settles[p]);
     for (unsigned i = 0; i != KEY_CACHE_SLOTS; ++i) {
         free(w->keys[i].sealed);

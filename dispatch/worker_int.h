@@ -139,19 +139,19 @@ struct wh_worker {
     wh_redis_t *rd;    /* blocking XREADGROUP only */
     wh_redis_t *cmd;   /* everything else */
     wh_http_t *http;
-    char stream_keys[WH_PARTITIONS][WH_KEY_MAX];
+    char stream_keys[WH_MAX_PARTITIONS][WH_KEY_MAX];
     bool groups_ready, reading, stopping;
     unsigned creating_groups;
-    unsigned batches;                        /* batches in progress */
-    unsigned claiming;                       /* claim / reclaim calls awaiting replies */
-    unsigned recording;                      /* finish.lua and settle.lua calls awaiting Redis: shutdown waits */
-    wh_cache_args_t outcomes[WH_PARTITIONS]; /* this loop turn's outcomes, per partition (record) */
-    unsigned noutcomes[WH_PARTITIONS];
-    wh_settle_call_t settles[WH_PARTITIONS];  /* this loop turn's settled entries, per partition */
-    wh_settle_entry_t *open_head, *open_tail; /* entries whose first attempts are running, oldest first */
+    unsigned batches;                            /* batches in progress */
+    unsigned claiming;                           /* claim / reclaim calls awaiting replies */
+    unsigned recording;                          /* finish.lua and settle.lua calls awaiting Redis: shutdown waits */
+    wh_cache_args_t outcomes[WH_MAX_PARTITIONS]; /* this loop turn's outcomes, per partition (record) */
+    unsigned noutcomes[WH_MAX_PARTITIONS];
+    wh_settle_call_t settles[WH_MAX_PARTITIONS]; /* this loop turn's settled entries, per partition */
+    wh_settle_entry_t *open_head, *open_tail;    /* entries whose first attempts are running, oldest first */
     size_t nopen;
     uv_timer_t spill_timer;
-    char reclaim_cursor[WH_PARTITIONS][48]; /* where XAUTOCLAIM goes on from, per partition */
+    char reclaim_cursor[WH_MAX_PARTITIONS][48]; /* where XAUTOCLAIM goes on from, per partition */
     wk_key_cache_t keys[KEY_CACHE_SLOTS];
     uv_check_t flush_check;
     wk_delivery_t *ready_head, *ready_tail;

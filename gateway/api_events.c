@@ -99,11 +99,11 @@ typedef struct {
 
 struct event_call {
     wh_api_call_t call;
-    unsigned outstanding;            /* pipelined replies still to come */
-    wh_err_t failure;                /* the first failed command's error; WH_OK while none failed */
-    void (*next)(event_call_t *s);   /* runs once every reply of the current step has settled */
-    slot_t slots[WH_PARTITIONS + 1]; /* the lookup: one ZSCORE per partition (+ the subscription for redeliver) */
-    int part;                        /* the event's partition, -1 while not found */
+    unsigned outstanding;                /* pipelined replies still to come */
+    wh_err_t failure;                    /* the first failed command's error; WH_OK while none failed */
+    void (*next)(event_call_t *s);       /* runs once every reply of the current step has settled */
+    slot_t slots[WH_MAX_PARTITIONS + 1]; /* the lookup: one ZSCORE per partition (+ the subscription for redeliver) */
+    int part;                            /* the event's partition, -1 while not found */
     int64_t received_ms;
     char sub_id[WH_API_ID_MAX + 1]; /* redeliver: body.subscriptionId; attempts: the ?subscriptionId filter or "" */
     json_t *sub;                    /* owned: redeliver: the stored subscription, NULL when absent */
@@ -189,14 +189,14 @@ static void lookup(event_call_t *s, bool with_sub, void (*next)(event_call_t *s)
     char key[WH_KEY_MAX];
     const char *argv[3];
     size_t argvlen[3];
-    unsigned n = WH_PARTITIONS + (with_sub ? 1 : 0);
+    unsigned nparts = wh_partitions(), n = nparts + (with_sub ? 1 : 0);
 
     s->part = -1;
     s->next = next;
     s->outstanding = n;
     for (unsigned i = 0; i != n; ++i) {
         s->slots[i] = (slot_t){s, i};
-        if (i < WH_PARTITIONS) {
+        if (i < nparts) {
             argv[0] = "ZSCORE";
             argvlen[1] = (size_t)wh_key_event_index(key, i, s->call.env);
         } else {
@@ -205,9 +205,9 @@ static void lookup(event_call_t *s, bool with_sub, void (*next)(event_call_t *s)
         }
         argvlen[0] = strlen(argv[0]);
         argv[1] = key;
-        argv[2] = i < WH_PARTITIONS ? s->call.id : s->sub_id;
+        argv[2] = i < nparts ? s->call.id : s->sub_id;
         argvlen[2] = strlen(argv[2]);
-        if (wh_redis_command(s->call.redis, i < WH_PARTITIONS ? on_score : on_sub, &s->slots[i], 3, argv, argvlen) != WH_OK) {
+        if (wh_redis_command(s->call.redis, i < nparts ? on_score : on_sub, &s->slots[i], 3, argv, argvlen) != WH_OK) {
             settle_unsent(s, n - i, WH_EUNAVAILABLE);
             return;
         }
@@ -533,17 +533,17 @@ struct list_call {
     size_t limit;
     char type_filter[TYPE_FILTER_MAX + 1]; /* "" = any */
     char conn_filter[WH_API_ID_MAX + 1];   /* "" = any */
-    unsigned parts[WH_PARTITIONS], nparts;
+    unsigned parts[WH_MAX_PARTITIONS], nparts;
     /* the scan position: the next events come strictly after it in (receivedAt desc, eventId desc) */
     bool pos_set;
     int64_t pos_score;
     char pos_id[WH_MAX_ID_LEN + 1];
     size_t scanned; /* index entries examined so far */
     /* this round */
-    size_t batch;                 /* entries asked of each partition */
-    bool more[WH_PARTITIONS];     /* the partition may hold entries beyond its candidates */
-    bool ties_cut[WH_PARTITIONS]; /* its same-millisecond entries did not all fit: ignore its older ones */
-    list_slot_t slots[2 * WH_PARTITIONS];
+    size_t batch;                     /* entries asked of each partition */
+    bool more[WH_MAX_PARTITIONS];     /* the partition may hold entries beyond its candidates */
+    bool ties_cut[WH_MAX_PARTITIONS]; /* its same-millisecond entries did not all fit: ignore its older ones */
+    list_slot_t slots[2 * WH_MAX_PARTITIONS];
     cand_t *cands; /* owned */
     size_t ncands, capc, ntaken;
     /* the answer */
@@ -726,7 +726,7 @@ static void on_list_body_slot(wh_redis_t *r, redisReply *reply, wh_err_t err, vo
  */
 static void list_bodies(list_call_t *s)
 {
-    size_t left[WH_PARTITIONS] = {0}, n = 0, kept = 0;
+    size_t left[WH_MAX_PARTITIONS] = {0}, n = 0, kept = 0;
     char key[WH_KEY_MAX];
     const char *argv[3];
     size_t argvlen[3];
@@ -734,9 +734,9 @@ static void list_bodies(list_call_t *s)
     /* A partition whose same-millisecond entries were cut short must not contribute its older ones yet. */
     for (size_t i = 0; i != s->ncands; ++i)
         if (s->ties_cut[s->cands[i].part] && s->cands[i].score != s->pos_score)
-            s->cands[i].part = WH_PARTITIONS; /* dropped below */
+            s->cands[i].part = WH_MAX_PARTITIONS; /* dropped below */
     for (size_t i = 0; i != s->ncands; ++i)
-        if (s->cands[i].part != WH_PARTITIONS)
+        if (s->cands[i].part != WH_MAX_PARTITIONS)
             s->cands[kept++] = s->cands[i];
     s->ncands = kept;
     if (s->ncands > 1)
@@ -944,9 +944,9 @@ static void event_list_start(wh_api_call_t *call)
         s->parts[0] = wh_partition_of(s->conn_filter);
         s->nparts = 1;
     } else {
-        for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        for (unsigned p = 0; p != wh_partitions(); ++p)
             s->parts[p] = p;
-        s->nparts = WH_PARTITIONS;
+        s->nparts = wh_partitions();
     }
     s->events = json_array();
     list_round(s);
@@ -997,7 +997,7 @@ static void on_replayed(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
         ++s->part;
         s->offset = 0;
     }
-    if (s->part != WH_PARTITIONS && (s->queued >= REPLAY_MAX || s->examined >= REPLAY_EXAMINE_MAX))
+    if (s->part != wh_partitions() && (s->queued >= REPLAY_MAX || s->examined >= REPLAY_EXAMINE_MAX))
         s->truncated = true;
     replay_next(s);
 }
@@ -1011,7 +1011,7 @@ static void replay_next(replay_t *s)
     size_t argvlen[16];
     int argc;
 
-    if (s->part == WH_PARTITIONS || s->truncated) {
+    if (s->part == wh_partitions() || s->truncated) {
         json_t *answer = json_pack("{s:I}", "replayed", (json_int_t)s->queued);
         if (s->truncated)
             json_object_set_new(answer, "truncated", json_true());

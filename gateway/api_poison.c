@@ -136,8 +136,8 @@ static void poison_start(wh_api_call_t *call)
     s->limit = (long)limit;
     s->entries = json_array();
     snprintf(count, sizeof(count), "%lld", limit);
-    s->outstanding = WH_PARTITIONS;
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    s->outstanding = wh_partitions();
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         poison_slot_t *slot = malloc(sizeof(*slot));
         const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
         if (slot == NULL)
@@ -149,7 +149,7 @@ static void poison_start(wh_api_call_t *call)
             /* no callback for this one nor the ones after it: settle them here */
             free(slot);
             s->failure = WH_EUNAVAILABLE;
-            s->outstanding -= WH_PARTITIONS - p;
+            s->outstanding -= wh_partitions() - p;
             if (s->outstanding == 0)
                 wh_api__reply_redis_error(call, WH_EUNAVAILABLE, NULL);
             return;

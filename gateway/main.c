@@ -14,6 +14,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../dispatch/worker.h"
+#include "../queue/keys.h"
 #include "server.h"
 
 static const char usage[] = "usage: wharf serve [--role all|gateway|worker]\n"
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.role = role;
+    wh_partitions_init(cfg.partitions); /* before any thread: read-only from here on */
     wh_log_set_level(cfg.log_level);
     if (!cfg.has_master_key)
         wh_log_warn("no_master_key", "{s:s}", "message",

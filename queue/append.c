@@ -43,7 +43,7 @@ struct wh_appender {
     wh_redis_t *waiter; /* marker + WAIT only; NULL without replicas to wait for */
     unsigned replicas;
     uv_check_t flush;
-    queue_t parts[WH_PARTITIONS];
+    queue_t parts[WH_MAX_PARTITIONS];
     char run_id[2][RUN_ID_LEN + 1]; /* the server of redis [0] and waiter [1]; "" until INFO answered */
     uint64_t epoch;                 /* bumped whenever either connection becomes ready (a new connection) */
     list_t written;                 /* items of finished flushes the primary took, for the next WAIT */
@@ -319,7 +319,7 @@ static void on_flush(uv_check_t *check)
             abort();
         list_init(&flush->written);
     }
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p) {
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
         queue_t *q = &a->parts[p];
         while (q->head != NULL) {
             item_t *first = q->head, *last = first;
@@ -386,7 +386,7 @@ wh_appender_t *wh_appender_new(uv_loop_t *loop, wh_redis_t *redis, wh_redis_t *w
     }
     uv_check_init(loop, &a->flush);
     a->flush.data = a;
-    for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+    for (unsigned p = 0; p != wh_partitions(); ++p)
         a->parts[p].tail = &a->parts[p].head;
     return a;
 }

@@ -1,5 +1,18 @@
 #include "keys.h"
 
+/* Set once at startup, before any thread runs (wh_partitions_init); read-only afterwards. */
+static unsigned partitions = WH_DEFAULT_PARTITIONS;
+
+void wh_partitions_init(unsigned n)
+{
+    partitions = n >= 1 && n <= WH_MAX_PARTITIONS ? n : WH_DEFAULT_PARTITIONS;
+}
+
+unsigned wh_partitions(void)
+{
+    return partitions;
+}
+
 unsigned wh_partition_of(const char *connection_id)
 {
     /*
@@ -17,5 +30,5 @@ unsigned wh_partition_of(const char *connection_id)
     h ^= h >> 13;
     h *= 0xc2b2ae35u;
     h ^= h >> 16;
-    return h % WH_PARTITIONS;
+    return h % partitions;
 }

@@ -55,7 +55,16 @@
 #define WH_CONSUMER_GROUP "wharf"
 #define WH_KEY_MAX 512
 
-/* The queue partition of a connection: FNV-1a of its id, avalanched, modulo WH_PARTITIONS. Stable across versions. */
+/* The deployment's partition count (WHARF_PARTITIONS, 1..WH_MAX_PARTITIONS): set once by main() before any thread
+   starts; WH_DEFAULT_PARTITIONS until then. */
+void wh_partitions_init(unsigned n);
+unsigned wh_partitions(void);
+/* The key holding the count in Redis, in partition 0's slot (checked by every connection before it is ready:
+   queue/redis.c). */
+#define WH_KEY_PARTITIONS "wh:partitions:{p0}"
+
+/* The queue partition of a connection: FNV-1a of its id, avalanched, modulo wh_partitions(). Stable across
+   versions for a given count. */
 unsigned wh_partition_of(const char *connection_id);
 
 #define wh_key_token(buf, hex) snprintf((buf), WH_KEY_MAX, "wh:tok:%s", (hex))

@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "keys.h"
 #include "redis.h"
 
 typedef enum { ST_DISCONNECTED, ST_CONNECTING, ST_READY, ST_CLOSING } state_t;
@@ -25,14 +27,15 @@ static const char *const state_names[] = {"disconnected", "connecting", "ready",
 typedef enum {
     CMD_CALLER, /* cb runs once with the reply */
     CMD_FORGET, /* the caller's cb was NULL: an error is logged, nothing else */
-    CMD_SETUP,  /* the client's own AUTH, SELECT, SCRIPT LOAD, PING on a connection being established */
+    CMD_SETUP,  /* the client's own AUTH, SELECT, SCRIPT LOAD, partition check, PING on a new connection; cb, when
+                   set, checks the reply before readiness counts it */
 } cmd_kind_t;
 
 typedef struct cmd {
     struct cmd *next, *prev;
     wh_redis_t *r;
     cmd_kind_t kind;
-    wh_redis_cb cb; /* NULL unless kind == CMD_CALLER */
+    wh_redis_cb cb; /* CMD_CALLER: the caller's; CMD_SETUP: a check of the reply, or NULL; CMD_FORGET: NULL */
     void *data;
     uint64_t deadline; /* uv_now() ms */
 } cmd_t;
@@ -117,6 +120,8 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
             r->reset_requested = true;
             goto Exit;
         }
+        if (c->cb != NULL)
+            c->cb(r, reply, err, c->data);
         if (--r->setup_pending == 0) {
             go_state(r, ST_READY);
             r->backoff_ms = BACKOFF_MIN_MS;
@@ -183,13 +188,48 @@ static cmd_kind_t caller_kind(wh_redis_cb cb)
     return cb != NULL ? CMD_CALLER : CMD_FORGET;
 }
 
-/* One setup command on the connection being established; readiness waits for its reply. */
-static void send_setup(wh_redis_t *r, int argc, const char **argv, const size_t *argvlen)
+/* One setup command on the connection being established; readiness waits for its reply, which `check` (or
+   NULL) sees first. */
+static void send_setup_checked(wh_redis_t *r, wh_redis_cb check, int argc, const char **argv, const size_t *argvlen)
 {
-    if (send_argv(r, CMD_SETUP, 0, NULL, NULL, argc, argv, argvlen) == WH_OK)
+    if (send_argv(r, CMD_SETUP, 0, check, NULL, argc, argv, argvlen) == WH_OK)
         ++r->setup_pending;
     else
         r->reset_requested = true; /* never ready without it: start over from the watchdog */
+}
+
+static void send_setup(wh_redis_t *r, int argc, const char **argv, const size_t *argvlen)
+{
+    send_setup_checked(r, NULL, argc, argv, argvlen);
+}
+
+/*
+ * The deployment's partition count (WHARF_PARTITIONS) is fixed once a Redis holds queues: it decides which stream
+ * orders each connection's events. The first connection stores it; a Redis whose partition 0 stream exists without
+ * the key predates it, and its count was 8. Every connection compares, and a process configured otherwise stops
+ * before it writes anything: a different count would move connections to other streams mid-flight.
+ */
+static const char partitions_script[] = "local v = redis.call('GET', KEYS[1])\n"
+                                        "if v then return v end\n"
+                                        "v = redis.call('EXISTS', KEYS[2]) == 1 and '8' or ARGV[1]\n"
+                                        "redis.call('SET', KEYS[1], v)\n"
+                                        "return v\n";
+
+static void check_partitions(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    char want[16];
+
+    (void)data;
+    snprintf(want, sizeof(want), "%u", wh_partitions());
+    if (err != WH_OK || reply->type != REDIS_REPLY_STRING || strcmp(reply->str, want) == 0)
+        return;
+    wh_log_error("partition_count_mismatch", "{s:s, s:s, s:s, s:s}", "client", r->name, "configured", want, "stored", reply->str,
+                 "key", WH_KEY_PARTITIONS);
+    fprintf(stderr,
+            "wharf: WHARF_PARTITIONS is %s, but this Redis holds queues for %s partitions (%s): set WHARF_PARTITIONS=%s "
+            "(changing the count needs an empty Redis)\n",
+            want, reply->str, WH_KEY_PARTITIONS, reply->str);
+    exit(2);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -263,6 +303,13 @@ static void connect_now(wh_redis_t *r)
         const char *argv[] = {"SCRIPT", "LOAD", wh_scripts_all[i]->source};
         size_t argvlen[] = {6, 4, wh_scripts_all[i]->len};
         send_setup(r, 3, argv, argvlen);
+    }
+    {
+        char n[16], stream0[WH_KEY_MAX];
+        const char *argv[] = {"EVAL", partitions_script, "2", WH_KEY_PARTITIONS, stream0, n};
+        snprintf(n, sizeof(n), "%u", wh_partitions());
+        wh_key_stream(stream0, 0);
+        send_setup_checked(r, check_partitions, 6, argv, NULL);
     }
     {
         const char *argv[] = {"PING"};

@@ -11,20 +11,7 @@ const { hubspot } = h;
 
 const ctx = h.context('events');
 
-/* wh_partition_of (queue/keys.c): FNV-1a 32, murmur3's finalizer, modulo 8. */
-function partitionOf(id) {
-    let x = 2166136261;
-    for (const b of Buffer.from(id)) {
-        x ^= b;
-        x = Math.imul(x, 16777619) >>> 0;
-    }
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x85ebca6b) >>> 0;
-    x ^= x >>> 13;
-    x = Math.imul(x, 0xc2b2ae35) >>> 0;
-    x ^= x >>> 16;
-    return (x >>> 0) % h.PARTITIONS;
-}
+const { partitionOf } = h;
 
 let s; // the shared stack
 

@@ -33,7 +33,22 @@ const VALGRIND = process.env.WHARF_VALGRIND === '1';
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 const REDIS_CLI = process.env.REDIS_CLI || 'redis-cli';
 const PUBLIC_URL = 'https://hooks.example.test';
-const PARTITIONS = 8;
+const PARTITIONS = 8; // WHARF_PARTITIONS' default, which the suite runs with
+
+/* wh_partition_of (queue/keys.c): FNV-1a 32, murmur3's finalizer, modulo the partition count. */
+function partitionOf(id, partitions = PARTITIONS) {
+    let x = 2166136261;
+    for (const b of Buffer.from(id)) {
+        x ^= b;
+        x = Math.imul(x, 16777619) >>> 0;
+    }
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x85ebca6b) >>> 0;
+    x ^= x >>> 13;
+    x = Math.imul(x, 0xc2b2ae35) >>> 0;
+    x ^= x >>> 16;
+    return (x >>> 0) % partitions;
+}
 
 /* ------------------------------------------------------------------------------------------------ */
 /* small utilities                                                                                   */
@@ -758,7 +773,7 @@ function errorCode(res) {
 }
 
 module.exports = {
-    PUBLIC_URL, PARTITIONS, VALGRIND,
+    PUBLIC_URL, PARTITIONS, VALGRIND, partitionOf,
     context, delay, freePort, waitUntil, request, show, errorCode,
     hubspot, hubspotSignatureHeaders, verifyDelivery, wharfBin, runCli,
     Signature, Webhook, svix,

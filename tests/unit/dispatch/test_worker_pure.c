@@ -95,11 +95,11 @@ static void test_read_sizing(void **state)
     double e = 100;
 
     (void)state;
-    assert_int_equal(wk_read_size(100), WH_MAX_BATCH_EVENTS / (100 * WH_PARTITIONS));
+    assert_int_equal(wk_read_size(100), WH_MAX_BATCH_EVENTS / (100 * wh_partitions()));
     assert_int_equal(wk_read_size(1), WH_READ_COUNT);
     assert_int_equal(wk_read_size(0), WH_READ_COUNT);
     assert_int_equal(wk_read_size(1e9), 1);
-    assert_true(wk_read_size(3) * 3 * WH_PARTITIONS <= WH_MAX_BATCH_EVENTS);
+    assert_true(wk_read_size(3) * 3 * wh_partitions() <= WH_MAX_BATCH_EVENTS);
     e = wk_read_learn(e, 1);
     assert_true(e > 79.9 && e < 80.1);
     e = wk_read_learn(e, 100);

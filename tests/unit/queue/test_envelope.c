@@ -876,27 +876,34 @@ static void test_partition_of(void **state)
         unsigned q = wh_partition_of("conn_q"), A = wh_partition_of("conn_A"), I = wh_partition_of("conn_I");
         assert_false(q == wh_partition_of("conn_a") && A == q && I == q);
     }
-    assert_int_equal(WH_PARTITIONS, 8);
+    assert_int_equal(wh_partitions(), WH_DEFAULT_PARTITIONS);
+    assert_int_equal(WH_DEFAULT_PARTITIONS, 8); /* what deployments before WHARF_PARTITIONS ran with */
 
-    /* deterministic, in range, and every partition is used */
-    {
-        unsigned seen[WH_PARTITIONS] = {0};
+    /* deterministic, in range, and every partition is used: at the default count, and at others */
+    for (unsigned n = 1; n <= WH_MAX_PARTITIONS; n = n == 1 ? 8 : n * 2) {
+        unsigned seen[WH_MAX_PARTITIONS] = {0};
         char id[32];
-        for (int i = 0; i != 1000; ++i) {
+        wh_partitions_init(n);
+        assert_int_equal(wh_partitions(), n);
+        for (int i = 0; i != 4000; ++i) {
             unsigned p;
             snprintf(id, sizeof(id), "conn_%d", i);
             p = wh_partition_of(id);
-            assert_in_range(p, 0, WH_PARTITIONS - 1);
+            assert_in_range(p, 0, n - 1);
             assert_int_equal(p, wh_partition_of(id));
-            assert_int_equal(p, fmix32(fnv1a32(id)) % WH_PARTITIONS);
+            assert_int_equal(p, fmix32(fnv1a32(id)) % n);
             ++seen[p];
         }
-        for (unsigned p = 0; p != WH_PARTITIONS; ++p)
+        for (unsigned p = 0; p != n; ++p)
             if (seen[p] == 0)
-                fail_msg("partition %u never chosen for 1000 ids", p);
+                fail_msg("partition %u of %u never chosen for 4000 ids", p, n);
+        /* bytes >= 0x80 hash as unsigned */
+        assert_int_equal(wh_partition_of("conn_\xc3\xa9"), fmix32(fnv1a32("conn_\xc3\xa9")) % n);
     }
-    /* bytes >= 0x80 hash as unsigned */
-    assert_int_equal(wh_partition_of("conn_\xc3\xa9"), fmix32(fnv1a32("conn_\xc3\xa9")) % WH_PARTITIONS);
+    wh_partitions_init(0); /* out of range: the default */
+    assert_int_equal(wh_partitions(), WH_DEFAULT_PARTITIONS);
+    wh_partitions_init(WH_MAX_PARTITIONS + 1);
+    assert_int_equal(wh_partitions(), WH_DEFAULT_PARTITIONS);
 }
 
 int main(void)
