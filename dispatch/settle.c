@@ -219,6 +219,20 @@ static wh_settle_index_t *index_of(wh_settle_call_t *c, const char *env)
     return x;
 }
 
+/* Whether the call has a bucket and an index for `ev`, or room to start them: checked before either is started,
+   so that a full call never carries a bucket without records. */
+static bool has_room(const wh_settle_call_t *c, const wh_settle_event_t *ev)
+{
+    int64_t bucket = ev->received_ms / WH_EVENT_BUCKET_MS;
+    bool b = c->nbuckets < WH_SETTLE_MAX_BUCKETS, x = c->nindexes < WH_SETTLE_MAX_INDEXES;
+
+    for (size_t i = 0; !b && i != c->nbuckets; ++i)
+        b = c->buckets[i].bucket == bucket;
+    for (size_t i = 0; !x && i != c->nindexes; ++i)
+        x = strcmp(c->indexes[i].env, ev->env) == 0;
+    return b && x;
+}
+
 int64_t wh_settle_bucket_expire_at(int64_t bucket, int64_t retention_ms)
 {
     return (bucket + 1) * WH_EVENT_BUCKET_MS / 1000 + retention_ms / 1000;
@@ -292,8 +306,10 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
            deliveries, one bucket, one environment), unless the call is still empty, which always has room */
         if (c->items != 0 && c->items + 1 + ev->nd > WH_SETTLE_MAX_ITEMS)
             return false;
-        if ((b = bucket_of(c, ev->received_ms)) == NULL || (x = index_of(c, ev->env)) == NULL)
+        if (!has_room(c, ev))
             return false;
+        b = bucket_of(c, ev->received_ms);
+        x = index_of(c, ev->env);
         add_s(&b->hset, ev->event_id);
         wh_settle_record(&b->hset, ev);
         ++b->n;

@@ -105,6 +105,7 @@ int main(int argc, char **argv)
         memcpy(cfg.listen_host, cfg.health_host, sizeof(cfg.listen_host));
         cfg.listen_port = cfg.health_port;
         cfg.threads = 1;
+        cfg.redis_wait_replicas = 0; /* it queues nothing: no WAIT connection (the worker never reads this) */
     }
     if ((role != WH_ROLE_WORKER || cfg.has_health_listen) && wh_server_start(&cfg, &server, errbuf) != WH_OK) {
         fprintf(stderr, "wharf: %s\n", errbuf);

@@ -76,9 +76,11 @@ static long parse_uint(const char *s, size_t len, long max)
 
 int wh_cluster_command_slot(int argc, const char **argv, const size_t *lens)
 {
-    static const char *const keyless[] = {"PING",   "INFO",  "SCRIPT",   "CLUSTER", "WAIT",  "CONFIG", "CLIENT",
-                                          "ASKING", "HELLO", "READONLY", "COMMAND", "MULTI", "EXEC",   "DISCARD",
-                                          "SELECT", "AUTH",  "QUIT",     "ECHO",    "TIME",  "ROLE",   NULL};
+    static const char *const keyless[] = {"PING",     "INFO",    "CLUSTER", "CONFIG", "CLIENT",  "ASKING", "HELLO",
+                                          "READONLY", "COMMAND", "MULTI",   "EXEC",   "DISCARD", "SELECT", "AUTH",
+                                          "QUIT",     "ECHO",    "TIME",    "ROLE",   NULL};
+    static const char *const per_node[] = {"SCAN", "SCRIPT", "FLUSHALL", "FLUSHDB", "DBSIZE", "KEYS", NULL};
+    static const char *const sub_key[] = {"XGROUP", "XINFO", "OBJECT", "MEMORY", NULL};
     static const char *const every[] = {"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", NULL};
     static const char *const scripts[] = {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", NULL};
     const char *name;
@@ -90,6 +92,12 @@ int wh_cluster_command_slot(int argc, const char **argv, const size_t *lens)
     nlen = arglen(argv, lens, 0);
     if (named_any(name, nlen, keyless))
         return WH_CLUSTER_NO_KEY;
+    if (named_any(name, nlen, per_node))
+        return WH_CLUSTER_EVERY_NODE;
+    if (named(name, nlen, "WAIT"))
+        return WH_CLUSTER_LAST_NODE;
+    if (named_any(name, nlen, sub_key)) /* XGROUP CREATE <key> …, XINFO STREAM <key>, MEMORY USAGE <key> */
+        return argc < 3 ? WH_CLUSTER_CROSS_SLOT : (int)wh_cluster_keyslot(argv[2], arglen(argv, lens, 2));
     if (named_any(name, nlen, scripts)) {
         long n = argc >= 3 ? parse_uint(argv[2], arglen(argv, lens, 2), argc - 3) : -1;
         if (n < 0)
@@ -97,8 +105,8 @@ int wh_cluster_command_slot(int argc, const char **argv, const size_t *lens)
         return n == 0 ? WH_CLUSTER_NO_KEY : slot_of_keys(argv, lens, 3, 2 + (int)n, 1);
     }
     if (named(name, nlen, "XREAD") || named(name, nlen, "XREADGROUP")) {
-        /* ... STREAMS key1 … keyN id1 … idN */
-        for (int i = 1; i < argc; ++i) {
+        /* ... STREAMS key1 … keyN id1 … idN; XREADGROUP's group and consumer (GROUP g c) may be named "STREAMS" */
+        for (int i = named(name, nlen, "XREADGROUP") ? 4 : 1; i < argc; ++i) {
             if (named(argv[i], arglen(argv, lens, i), "STREAMS")) {
                 int rest = argc - i - 1;
                 if (rest == 0 || rest % 2 != 0)
@@ -145,7 +153,8 @@ wh_err_t wh_slotmap_from_slots(wh_slotmap_t *m, const redisReply *r, const char 
         int node;
         if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 || range->element[0]->type != REDIS_REPLY_INTEGER ||
             range->element[1]->type != REDIS_REPLY_INTEGER || (master = range->element[2])->type != REDIS_REPLY_ARRAY ||
-            master->elements < 2 || master->element[0]->type != REDIS_REPLY_STRING ||
+            master->elements < 2 ||
+            (master->element[0]->type != REDIS_REPLY_STRING && master->element[0]->type != REDIS_REPLY_NIL) ||
             master->element[1]->type != REDIS_REPLY_INTEGER)
             return wh_errf(errbuf, WH_EMALFORMED, "CLUSTER SLOTS: range %zu is not [first, last, [host, port, …], …]", i);
         if (range->element[0]->integer < 0 || range->element[1]->integer >= WH_CLUSTER_SLOTS ||
@@ -153,8 +162,8 @@ wh_err_t wh_slotmap_from_slots(wh_slotmap_t *m, const redisReply *r, const char 
             master->element[1]->integer > 65535)
             return wh_errf(errbuf, WH_EMALFORMED, "CLUSTER SLOTS: range %zu: slots %lld-%lld or port %lld out of range", i,
                            range->element[0]->integer, range->element[1]->integer, master->element[1]->integer);
-        host = master->element[0]->str;
-        hlen = master->element[0]->len;
+        host = master->element[0]->type == REDIS_REPLY_STRING ? master->element[0]->str : "";
+        hlen = master->element[0]->type == REDIS_REPLY_STRING ? master->element[0]->len : 0;
         if (hlen == 0 || (hlen == 1 && host[0] == '?')) {
             host = seed_host;
             hlen = strlen(seed_host);
@@ -179,7 +188,7 @@ bool wh_slotmap_move(wh_slotmap_t *m, unsigned slot, const char *host, int port)
 {
     int node;
 
-    if (slot >= WH_CLUSTER_SLOTS || (node = node_index(m, host, strlen(host), port)) < 0)
+    if (slot >= WH_CLUSTER_SLOTS || host[0] == '\0' || (node = node_index(m, host, strlen(host), port)) < 0)
         return false;
     m->slot_node[slot] = (uint8_t)node;
     return true;

@@ -32,12 +32,15 @@ unsigned wh_cluster_keyslot(const char *key, size_t len);
 
 #define WH_CLUSTER_NO_KEY (-1)     /* the command names no key: any node answers it */
 #define WH_CLUSTER_CROSS_SLOT (-2) /* its keys are in several slots, or its key arguments are malformed */
+#define WH_CLUSTER_EVERY_NODE (-3) /* per node: SCAN, SCRIPT LOAD/FLUSH, … must go to every master */
+#define WH_CLUSTER_LAST_NODE (-4)  /* WAIT: to the master that took the writes it waits for */
 
 /*
  * The slot of a command's keys, from its name: EVAL/EVALSHA/EVAL_RO/EVALSHA_RO/FCALL (numkeys keys after it),
- * XREAD/XREADGROUP (the keys after STREAMS), DEL/UNLINK/EXISTS/MGET/TOUCH/WATCH (every argument), keyless
- * commands (PING, INFO, SCRIPT, CLUSTER, WAIT, CONFIG, CLIENT, …) and otherwise the first argument. Names compare
- * case-insensitively; `lens` NULL means NUL-terminated arguments.
+ * XREAD (the keys after STREAMS) and XREADGROUP (after GROUP g c, the keys after STREAMS), XGROUP/XINFO/OBJECT/
+ * MEMORY <subcommand> <key>, DEL/UNLINK/EXISTS/MGET/TOUCH/WATCH (every argument), per-node commands (SCAN,
+ * SCRIPT, FLUSHALL, DBSIZE, KEYS), WAIT, keyless ones (PING, INFO, CLUSTER, CONFIG, CLIENT, …) and otherwise the
+ * first argument. Names compare case-insensitively; `lens` NULL means NUL-terminated arguments.
  */
 int wh_cluster_command_slot(int argc, const char **argv, const size_t *lens);
 
@@ -57,14 +60,15 @@ typedef struct {
 void wh_slotmap_init(wh_slotmap_t *m);
 /*
  * Fills `m` from a CLUSTER SLOTS reply: [[first, last, [host, port, id, …], replicas…], …]. A master announced
- * with an empty or "?" host (an unknown endpoint) is `seed_host`, the address the reply came from. Slots no
+ * with a NULL, empty or "?" host (an unknown endpoint) is `seed_host`, the address the reply came from. Slots no
  * range names stay unassigned. WH_EMALFORMED (with errbuf) for a reply of another shape.
  */
 wh_err_t wh_slotmap_from_slots(wh_slotmap_t *m, const redisReply *r, const char *seed_host, char *errbuf);
 /* The master serving `slot`, or NULL when none is known. */
 const wh_cluster_node_t *wh_slotmap_node(const wh_slotmap_t *m, unsigned slot);
-/* Points `slot` at host:port (a MOVED), adding the node if new. False when the map already holds
-   WH_CLUSTER_MAX_NODES other nodes (refresh the whole map then). */
+/* Points `slot` at host:port (a MOVED), adding the node if new. `host` must be named: a redirection without one
+   (":port") means the node that answered, which the caller substitutes. False for an empty host, and when the map
+   already holds WH_CLUSTER_MAX_NODES other nodes (refresh the whole map then). */
 bool wh_slotmap_move(wh_slotmap_t *m, unsigned slot, const char *host, int port);
 /* True when every slot has a master. */
 bool wh_slotmap_complete(const wh_slotmap_t *m);

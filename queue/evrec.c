@@ -120,7 +120,8 @@ bool wh_evrec_body(const char *stored, size_t len, char **out, size_t *out_len)
         z.avail_out = (uInt)(cap - 1 - n);
         rc = inflate(&z, Z_NO_FLUSH);
         n = cap - 1 - z.avail_out;
-        if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_MEM_ERROR || (rc == Z_BUF_ERROR && z.avail_in == 0))
+        /* anything but progress (Z_OK), a full buffer (Z_BUF_ERROR with input left) or the end is a failure */
+        if ((rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) || (rc == Z_BUF_ERROR && z.avail_in == 0))
             goto Fail;
     } while (rc != Z_STREAM_END);
     if (z.avail_in != 0) /* bytes after the end of the stream */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <unistd.h>
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "keys.h"
@@ -229,7 +230,9 @@ static void check_partitions(wh_redis_t *r, redisReply *reply, wh_err_t err, voi
             "wharf: WHARF_PARTITIONS is %s, but this Redis holds queues for %s partitions (%s): set WHARF_PARTITIONS=%s "
             "(changing the count needs an empty Redis)\n",
             want, reply->str, WH_KEY_PARTITIONS, reply->str);
-    exit(2);
+    /* _exit, not exit: any loop thread may get here, and several at once; exit()'s teardown would run under
+       the feet of the others (stderr is unbuffered: the lines above are out) */
+    _exit(2);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)

@@ -23,7 +23,7 @@
 -- and last (read from the end): now ms, lease-until ms, event retention s, dead-letter retention s, dead letters
 -- kept, poison entries kept, events kept per partition at most, b, x, t, n.
 -- A task's outcome: dead | retry (due at due ms) | defer (not attempted; due at due ms) | lease (being attempted:
--- leased until ARGV[3]) | ordered (joins its object's queue, due now; claim.lua starts the head). Delivered and
+-- leased until lease-until ms) | ordered (joins its object's queue, due now; claim.lua starts the head). Delivered and
 -- dropped deliveries have no task: their state is in the record.
 -- An entry's events may span several calls; it is listed (acknowledged) in the call carrying its last part, so
 -- what a call acknowledges is always written.
@@ -40,7 +40,21 @@ local first_bucket = first_index - 2 * nbuckets
 local oldest = tonumber(now) - ttl * 1000
 local deaths, added, newest = 0, {}, 0
 
+-- A task needs its event's record (a retry or a replay sends the body kept there): if one is missing (its HSET
+-- failed: a memory limit reached between it and this call, a key of the wrong type), nothing is written and
+-- nothing acknowledged, and the entries are processed again. Checked only for events with tasks, before any write,
+-- and only within retention (an event received longer ago than that has no record to keep: its bucket expired as
+-- it was written, and its retries end "event body expired", as before).
 local i = 6
+local now_s = math.floor(tonumber(now) / 1000)
+for _ = 1, ntasks do
+  local bucket = math.floor(tonumber(ARGV[i + 2]) / span)
+  if math.floor((bucket + 1) * span / 1000) + ttl > now_s and redis.call('HEXISTS', bprefix .. bucket, ARGV[i]) == 0 then
+    return redis.error_reply('ERR settle: the record of event ' .. ARGV[i] .. ' is missing; nothing acknowledged')
+  end
+  i = i + 14
+end
+i = 6
 for _ = 1, ntasks do
   local event, env, received, sub, wid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local outcome, due, attempts = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]

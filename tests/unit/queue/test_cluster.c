@@ -110,6 +110,13 @@ static void test_command_slot(void **state)
     const char *xrg_odd[] = {"XREADGROUP", "GROUP", "g", "c", "STREAMS", "wh:q:{p1}", "wh:q:{p1}", ">"};
     const char *del_same[] = {"DEL", "a{t}", "b{t}"};
     const char *del_two[] = {"UNLINK", "a{t}", "b{u}"};
+    const char *xrg_named[] = {"XREADGROUP", "GROUP", "streams", "STREAMS", "STREAMS", "wh:q:{p1}", ">"};
+    const char *xgroup[] = {"XGROUP", "CREATE", "wh:q:{p3}", "wharf", "$", "MKSTREAM"};
+    const char *xinfo[] = {"XINFO", "STREAM", "wh:q:{p4}"};
+    const char *usage[] = {"MEMORY", "USAGE", "wh:evb:{p5}:1"};
+    const char *scan[] = {"SCAN", "0", "MATCH", "wh:*"};
+    const char *load[] = {"SCRIPT", "LOAD", "return 1"};
+    const char *wait[] = {"WAIT", "1", "100"};
 
     (void)state;
     assert_int_equal(cmd_slot(2, get), (int)slot_c("p1"));
@@ -126,6 +133,14 @@ static void test_command_slot(void **state)
     assert_int_equal(cmd_slot(3, del_same), (int)slot_c("t"));
     assert_int_equal(cmd_slot(3, del_two), WH_CLUSTER_CROSS_SLOT);
     assert_int_equal(wh_cluster_command_slot(0, NULL, NULL), WH_CLUSTER_CROSS_SLOT);
+    assert_int_equal(cmd_slot(7, xrg_named), (int)slot_c("p1")); /* a group called "streams" is no keyword */
+    assert_int_equal(cmd_slot(6, xgroup), (int)slot_c("p3"));    /* the key after the subcommand */
+    assert_int_equal(cmd_slot(3, xinfo), (int)slot_c("p4"));
+    assert_int_equal(cmd_slot(3, usage), (int)slot_c("p5"));
+    assert_int_equal(cmd_slot(2, xgroup), WH_CLUSTER_CROSS_SLOT);
+    assert_int_equal(cmd_slot(4, scan), WH_CLUSTER_EVERY_NODE);
+    assert_int_equal(cmd_slot(3, load), WH_CLUSTER_EVERY_NODE);
+    assert_int_equal(cmd_slot(3, wait), WH_CLUSTER_LAST_NODE);
     {
         const char *bin[] = {"GET", "k{\0}"};
         const size_t lens[] = {3, 5};
@@ -217,6 +232,7 @@ static void test_slotmap_live(void **state)
     assert_int_equal(m->nnodes, MASTERS + 1);
     assert_int_equal(wh_slotmap_node(m, 5)->port, 7000);
     assert_false(wh_slotmap_move(m, WH_CLUSTER_SLOTS, "10.0.0.9", 7000));
+    assert_false(wh_slotmap_move(m, 6, "", 7000)); /* ":port": the caller names the node that answered */
     for (int i = 0; i != MASTERS; ++i)
         redisFree(nodes[i]);
     free(m);
@@ -253,6 +269,10 @@ static void test_slotmap_malformed(void **state)
     range.elements = 2;
     assert_int_equal(wh_slotmap_from_slots(m, &reply, "seed", errbuf), WH_EMALFORMED);
     assert_int_equal(wh_slotmap_from_slots(m, &notarray, "seed", errbuf), WH_EMALFORMED);
+    host = (redisReply){.type = REDIS_REPLY_NIL}; /* cluster-preferred-endpoint-type unknown-endpoint, RESP2 */
+    range.elements = 3;
+    assert_int_equal(wh_slotmap_from_slots(m, &reply, "seed.nil", errbuf), WH_OK);
+    assert_string_equal(wh_slotmap_node(m, 0)->host, "seed.nil");
     assert_int_equal(wh_slotmap_from_slots(m, NULL, "seed", errbuf), WH_EMALFORMED);
     free(m);
 }

@@ -63,11 +63,8 @@ static long long ingest(const char *conn, const uint8_t key[WH_DEDUPE_KEY_LEN])
     long long queued;
 
     wh_dedupe_member(conn, key, m);
-    for (size_t i = 0; i != 13; ++i)
-        lens[i] = strlen(argv[i]);
-    lens[1] = checked_len;
-    lens[10] = WH_DEDUPE_MEMBER_LEN;
-    lens[11] = 3;
+    for (size_t i = 0; i != 13; ++i) /* the member and the entry are binary: their lengths are given */
+        lens[i] = i == 1 ? checked_len : i == 10 ? WH_DEDUPE_MEMBER_LEN : i == 11 ? 3 : strlen(argv[i]);
     r = redisCommandArgv(rc, 13, argv, lens);
     free(checked);
     assert_non_null(r);
