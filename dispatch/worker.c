@@ -141,6 +141,8 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     if (w == NULL)
         abort();
     w->cfg = cfg;
+    atomic_init(&w->heartbeat_ms, wh_mono_ms());
+    atomic_init(&w->ready_flag, false);
     wh_random_bytes(&w->rng, sizeof(w->rng));
     w->rng |= 1;
     for (unsigned p = 0; p != wh_partitions(); ++p)
@@ -210,4 +212,14 @@ void wh_worker_stop(wh_worker_t *w)
     }
     wh_log_info("worker_stopped", NULL);
     free(w);
+}
+
+bool wh_worker_live(const wh_worker_t *w)
+{
+    return wh_mono_ms() - atomic_load(&((wh_worker_t *)w)->heartbeat_ms) < WH_WORKER_STALL_MS;
+}
+
+bool wh_worker_ready(const wh_worker_t *w)
+{
+    return wh_worker_live(w) && atomic_load(&((wh_worker_t *)w)->ready_flag);
 }

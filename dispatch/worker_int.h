@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../cache/cache.h"
@@ -130,6 +131,8 @@ typedef struct wk_batch {
 
 struct wh_worker {
     const wh_config_t *cfg;
+    _Atomic int64_t heartbeat_ms; /* wh_mono_ms() of the loop's last claim tick (wh_worker_live) */
+    _Atomic bool ready_flag;      /* as of that tick (wh_worker_ready) */
     pthread_t tid;
     uv_loop_t loop;
     uv_async_t stop;

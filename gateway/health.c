@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../common/metrics.h"
+#include "../dispatch/worker.h"
 #include "gateway.h"
 
 /* GET /metrics: the process's counters (common/metrics.h) and a few gauges, Prometheus text 0.0.4. */
@@ -23,10 +24,35 @@ static void metrics(h2o_req_t *req, wh_gw_thread_t *t)
     free(text);
 }
 
+/* A worker's health listener: liveness is its loop ticking, readiness its own Redis connections (worker.h). */
+static int worker_health(h2o_req_t *req, wh_gw_thread_t *t, h2o_iovec_t p)
+{
+    wh_worker_t *w = t->worker != NULL ? atomic_load(t->worker) : NULL;
+
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/healthz"))) {
+        if (w != NULL && !wh_worker_live(w))
+            wh_respond_error(req, 503, "worker_stalled", "the worker's loop has not ticked for 10 s");
+        else
+            wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ok\"}"));
+        return 0;
+    }
+    if (h2o_memis(p.base, p.len, H2O_STRLIT("/readyz"))) {
+        if (t->shutting_down || w == NULL || !wh_worker_ready(w))
+            wh_respond_error(req, 503, "worker_not_ready", "the worker is starting, stopping or cannot reach Redis");
+        else
+            wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ready\"}"));
+        return 0;
+    }
+    return -1;
+}
+
 int wh_health_handle(h2o_req_t *req)
 {
     wh_gw_thread_t *t = wh_gw_thread_of(req);
     h2o_iovec_t p = req->path_normalized;
+
+    if (t->cfg->role == WH_ROLE_WORKER && worker_health(req, t, p) == 0)
+        return 0;
 
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/healthz"))) {
         wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ok\"}"));

@@ -115,6 +115,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "wharf: %s\n", errbuf);
         return 2;
     }
+    if (role == WH_ROLE_WORKER && server != NULL)
+        wh_server_watch_worker(server, worker);
     wh_log_info("started", "{s:s, s:s}", "version", WHARF_VERSION, "role",
                 role == WH_ROLE_ALL       ? "all"
                 : role == WH_ROLE_GATEWAY ? "gateway"
@@ -123,8 +125,11 @@ int main(int argc, char **argv)
     wh_log_info("stopping", "{s:i}", "signal", sig);
     if (server != NULL)
         wh_server_stop(server);
-    if (worker != NULL)
+    if (worker != NULL) {
+        if (server != NULL)
+            wh_server_watch_worker(server, NULL); /* before it is freed */
         wh_worker_stop(worker);
+    }
     curl_global_cleanup();
     wh_log_info("stopped", NULL);
     return 0;

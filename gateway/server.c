@@ -30,7 +30,8 @@ struct wh_server {
     h2o_globalconf_t globalconf;
     thread_t *threads;
     unsigned nthreads;
-    _Atomic unsigned not_ready; /* threads whose Redis connection is not ready (/readyz: the whole process) */
+    _Atomic unsigned not_ready;    /* threads whose Redis connection is not ready (/readyz: the whole process) */
+    _Atomic(wh_worker_t *) worker; /* role worker: the worker /healthz and /readyz answer for */
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -288,10 +289,12 @@ wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf
         }
     }
     atomic_init(&s->not_ready, s->nthreads);
+    atomic_init(&s->worker, NULL);
     for (unsigned i = 0; i != s->nthreads; ++i) {
         thread_t *th = &s->threads[i];
         th->server = s;
         th->t.not_ready = &s->not_ready;
+        th->t.worker = &s->worker;
         th->t.cfg = cfg;
         th->t.index = i;
         if (pthread_create(&th->tid, NULL, thread_main, th) != 0)
@@ -310,4 +313,9 @@ void wh_server_stop(wh_server_t *s)
     for (unsigned i = 0; i != s->nthreads; ++i)
         pthread_join(s->threads[i].tid, NULL);
     wh_log_info("gateway_stopped", NULL);
+}
+
+void wh_server_watch_worker(wh_server_t *s, wh_worker_t *w)
+{
+    atomic_store(&s->worker, w);
 }

@@ -7,6 +7,7 @@
 #define WH_SERVER_H
 
 #include "../common/config.h"
+#include "../dispatch/worker.h"
 #include "../common/err.h"
 
 typedef struct wh_server wh_server_t;
@@ -19,5 +20,7 @@ wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf
  * not freed: idle keep-alive connections may still be open (h2o 2.2 cannot close them), and the process exits.
  */
 void wh_server_stop(wh_server_t *s);
+/* A worker's health listener (role worker): /healthz and /readyz answer for `w` from now on (any thread). */
+void wh_server_watch_worker(wh_server_t *s, wh_worker_t *w);
 
 #endif

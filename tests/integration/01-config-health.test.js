@@ -149,6 +149,14 @@ ctx.test('a worker answers /healthz, /readyz and /metrics on WHARF_HEALTH_LISTEN
     await h.waitUntil(() => /"event":"started"/.test(quiet.proc.log()), { what: 'the second worker started', procs: [quiet.proc] });
     const refused = await h.request(quiet.url('/healthz'), { timeout: 2000 }).then(() => false, () => true);
     assert.ok(refused, 'a worker without WHARF_HEALTH_LISTEN answered on WHARF_LISTEN');
+    // the worker's own state: Redis gone, not ready (worker_not_ready), still alive (its loop ticks)
+    await redis.stop();
+    await h.waitUntil(async () => (await h.request(`${base}/readyz`, { timeout: 2000 })).status === 503,
+        { timeout: h.VALGRIND ? 60000 : 10000, what: 'the worker\'s /readyz -> 503 once Redis is gone', procs: [w.proc] });
+    const nr = await h.request(`${base}/readyz`);
+    assert.equal(nr.status, 503, h.show(nr));
+    assert.equal(nr.json.error.code, 'worker_not_ready', h.show(nr));
+    assert.equal((await h.request(`${base}/healthz`)).status, 200);
 });
 
 ctx.test('GET /readyz answers 503 when Redis is unreachable, /healthz still 200', async () => {
