@@ -374,31 +374,51 @@ static void test_split_across_calls(void **state)
     wh_settle_entry_free(e);
 }
 
+/* A pending entry of `nev` events in partition `part`, event i ("evt_<tag><i>") in environment "env_<tag><i>",
+   received `minutes_ago(i, nev)` minutes before T0, each delivered at once to one subscription. */
+static wh_settle_entry_t *entry_per_env(unsigned part, const char *tag, size_t nev, int64_t (*minutes_ago)(size_t i, size_t n))
+{
+    char id[64];
+    wh_body_t *body = wh_body_new("{}", 2);
+    wh_settle_entry_t *e;
+
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, nev);
+    for (size_t i = 0; i != nev; ++i) {
+        char eid[32], env[32];
+        snprintf(eid, sizeof(eid), "evt_%s%zu", tag, i);
+        snprintf(env, sizeof(env), "env_%s%zu", tag, i);
+        wh_settle_event_init(&e->ev[i], eid, env, "conn_b", "crm.deal.created", T0 - minutes_ago(i, nev) * WH_EVENT_BUCKET_MS, 0,
+                             body, 1);
+        set_delivery(&e->ev[i], 0, "sub_b", WH_OUTCOME_OK, 0, NULL);
+    }
+    wh_body_release(body);
+    return e;
+}
+
+static int64_t six_minutes_in_turn(size_t i, size_t n)
+{
+    (void)n;
+    return (int64_t)(i % 6);
+}
+
+static int64_t last_one_minute_earlier(size_t i, size_t n)
+{
+    return i + 1 == n ? 1 : 0;
+}
+
 /* A call writes at most WH_SETTLE_MAX_BUCKETS buckets and WH_SETTLE_MAX_INDEXES environments: an event needing one
    more goes into the next call, and every event still ends up recorded, indexed and counted once. */
 static void test_bucket_and_index_bounds(void **state)
 {
     const unsigned part = 6;
     const size_t nev = WH_SETTLE_MAX_INDEXES + 8;
-    char id[64];
-    wh_body_t *body = wh_body_new("{}", 2);
-    wh_settle_entry_t *e;
+    wh_settle_entry_t *e = entry_per_env(part, "b", nev, six_minutes_in_turn); /* its own environment each */
     wh_settle_call_t c;
     size_t calls = 0;
     redisReply *r;
 
     (void)state;
-    pending_entry(part, id);
-    e = wh_settle_entry_new(part, id, nev);
-    for (size_t i = 0; i != nev; ++i) { /* event i: its own environment; minutes 0..5 in turn */
-        char eid[32], env[32];
-        snprintf(eid, sizeof(eid), "evt_b%zu", i);
-        snprintf(env, sizeof(env), "env_%zu", i);
-        wh_settle_event_init(&e->ev[i], eid, env, "conn_b", "crm.deal.created", T0 - (int64_t)(i % 6) * WH_EVENT_BUCKET_MS, 0, body,
-                             1);
-        set_delivery(&e->ev[i], 0, "sub_b", WH_OUTCOME_OK, 0, NULL);
-    }
-    wh_body_release(body);
     wh_settle_call_init(&c, part);
     while (!wh_settle_call_add(&c, e)) {
         assert_true(c.nbuckets <= WH_SETTLE_MAX_BUCKETS);
@@ -419,7 +439,7 @@ static void test_bucket_and_index_bounds(void **state)
         snprintf(field, sizeof(field), "evt_b%zu", i);
         assert_int_equal(cmd_int("HEXISTS %s %s", key, field), 1);
         assert_true(cmd_int("TTL %s", key) > 0);
-        snprintf(field, sizeof(field), "env_%zu", i);
+        snprintf(field, sizeof(field), "env_b%zu", i);
         wh_key_event_index(key, part, field);
         assert_int_equal(cmd_int("ZCARD %s", key), 1);
     }
@@ -439,24 +459,12 @@ static void test_full_indexes_leave_no_empty_bucket(void **state)
 {
     const unsigned part = 7;
     const size_t nev = WH_SETTLE_MAX_INDEXES + 1;
-    char id[64];
-    wh_body_t *body = wh_body_new("{}", 2);
-    wh_settle_entry_t *e;
+    /* the last event: a new environment and a new minute */
+    wh_settle_entry_t *e = entry_per_env(part, "f", nev, last_one_minute_earlier);
     wh_settle_call_t c;
     redisReply *r;
 
     (void)state;
-    pending_entry(part, id);
-    e = wh_settle_entry_new(part, id, nev);
-    for (size_t i = 0; i != nev; ++i) { /* the last event: a new environment and a new minute */
-        char eid[32], env[32];
-        snprintf(eid, sizeof(eid), "evt_f%zu", i);
-        snprintf(env, sizeof(env), "env_f%zu", i);
-        wh_settle_event_init(&e->ev[i], eid, env, "conn_f", "crm.deal.created", i + 1 == nev ? T0 - WH_EVENT_BUCKET_MS : T0, 0,
-                             body, 1);
-        set_delivery(&e->ev[i], 0, "sub_f", WH_OUTCOME_OK, 0, NULL);
-    }
-    wh_body_release(body);
     wh_settle_call_init(&c, part);
     assert_false(wh_settle_call_add(&c, e));
     assert_int_equal(c.nindexes, WH_SETTLE_MAX_INDEXES);
