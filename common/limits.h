@@ -38,6 +38,10 @@ _Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON mu
  * connections to other streams, so their order across the change is lost): Redis keeps the count
  * (wh:partitions) and a process configured otherwise refuses to run (queue/redis.c). */
 #define WH_DEFAULT_PARTITIONS 8
+/* A consumer of the group with nothing pending and silent this long belongs to a process long gone (a replaced
+ * pod, a restarted worker): a worker forgets such consumers, sweeping every WH_CONSUMER_SWEEP_MS. */
+#define WH_CONSUMER_FORGET_MS (3600 * 1000LL)
+#define WH_CONSUMER_SWEEP_MS (600 * 1000LL)
 #define WH_MAX_PARTITIONS 64
 /* Change-event batch entries read per XREADGROUP. */
 #define WH_READ_COUNT 128

@@ -347,6 +347,33 @@ static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     batch_start(b);
 }
 
+static void on_consumers_swept(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    (void)r;
+    (void)data;
+    if (err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        wh_log_info("consumers_forgotten", "{s:I}", "count", (json_int_t)reply->integer);
+    else if (err == WH_EINTERNAL)
+        wh_log_warn("consumers_sweep_failed", "{s:s}", "error", reply->str);
+}
+
+/* Every WH_CONSUMER_SWEEP_MS: forget the group's consumers that hold nothing and went silent long ago
+   (queue/scripts/consumers.lua), one call per partition. */
+static void sweep_consumers(wh_worker_t *w)
+{
+    int64_t now = wh_mono_ms();
+    char idle[24];
+
+    if (now < w->consumers_swept_at + WH_CONSUMER_SWEEP_MS && w->consumers_swept_at != 0)
+        return;
+    w->consumers_swept_at = now;
+    snprintf(idle, sizeof(idle), "%lld", (long long)WH_CONSUMER_FORGET_MS);
+    for (unsigned p = 0; p != wh_partitions(); ++p) {
+        const char *argv[] = {w->stream_keys[p], WH_CONSUMER_GROUP, idle, w->cfg->consumer};
+        (void)wh_redis_script(w->cmd, &wh_script_consumers, on_consumers_swept, NULL, 1, 4, argv, NULL);
+    }
+}
+
 void wk_on_reclaim_timer(uv_timer_t *t)
 {
     wh_worker_t *w = t->data;
@@ -354,6 +381,7 @@ void wk_on_reclaim_timer(uv_timer_t *t)
 
     if (w->stopping || !w->groups_ready || w->ready_len >= w->cfg->max_inflight)
         return;
+    sweep_consumers(w);
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
     snprintf(count, sizeof(count), "%u", read_count(w) < RECLAIM_COUNT ? read_count(w) : RECLAIM_COUNT);
     for (unsigned p = 0; p != wh_partitions(); ++p) {

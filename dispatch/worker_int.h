@@ -155,6 +155,7 @@ struct wh_worker {
     size_t nopen;
     uv_timer_t spill_timer;
     char reclaim_cursor[WH_MAX_PARTITIONS][48]; /* where XAUTOCLAIM goes on from, per partition */
+    int64_t consumers_swept_at;                 /* wh_mono_ms() of the last sweep of idle consumers (read.c) */
     wk_key_cache_t keys[KEY_CACHE_SLOTS];
     uv_check_t flush_check;
     wk_delivery_t *ready_head, *ready_tail;

@@ -40,6 +40,7 @@ extern const wh_script_t wh_script_sub_patch;   /* queue/scripts/sub_patch.lua: 
 extern const wh_script_t wh_script_sub_rotate;  /* queue/scripts/sub_rotate.lua: new secret, old one overlapping */
 extern const wh_script_t wh_script_requeue;     /* queue/scripts/requeue.lua: replay / redeliver to one subscription */
 extern const wh_script_t wh_script_apply;       /* cache/scripts/apply.lua: last-writer-wins per field */
+extern const wh_script_t wh_script_consumers;   /* queue/scripts/consumers.lua: forget long-silent empty consumers */
 
 /* Every script, for SCRIPT LOAD on connect. */
 extern const wh_script_t *const wh_scripts_all[];

@@ -12,8 +12,9 @@
 redisContext *wh_test_redis_start(const char *who);
 /*
  * A script's source with every redis.call checked to stay in the hash tag of KEYS[1] (the one-slot rule of
- * queue/scripts.h): the key argument of each command (every argument of DEL, UNLINK, EXISTS) must carry the
- * same {tag}, else the script fails with "cross-slot: …". Run it with EVAL. NUL-terminated; caller frees.
+ * queue/scripts.h): the key argument of each command (every argument of DEL, UNLINK, EXISTS; the one after the
+ * subcommand of XINFO, XGROUP) must carry the same {tag}, else the script fails with "cross-slot: …". Run it with
+ * EVAL. NUL-terminated; caller frees.
  */
 char *wh_test_slot_checked(const char *source, size_t len, size_t *out_len);
 /* Disconnects and stops the server. */
