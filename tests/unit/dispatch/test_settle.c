@@ -374,6 +374,18 @@ static void test_split_across_calls(void **state)
     wh_settle_entry_free(e);
 }
 
+/* Adds all of `e` to `c` (it fits) and runs the call: it must acknowledge the entry, leaving nothing pending. */
+static void assert_settles(wh_settle_call_t *c, wh_settle_entry_t *e, unsigned part)
+{
+    redisReply *r;
+
+    assert_true(wh_settle_call_add(c, e));
+    r = run(c);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(pending_count(part), 0);
+}
+
 /* A pending entry of `nev` events in partition `part`, event i ("evt_<tag><i>") in environment "env_<tag><i>",
    received `minutes_ago(i, nev)` minutes before T0, each delivered at once to one subscription. */
 static wh_settle_entry_t *entry_per_env(unsigned part, const char *tag, size_t nev, int64_t (*minutes_ago)(size_t i, size_t n))
@@ -462,7 +474,6 @@ static void test_full_indexes_leave_no_empty_bucket(void **state)
     /* the last event: a new environment and a new minute */
     wh_settle_entry_t *e = entry_per_env(part, "f", nev, last_one_minute_earlier);
     wh_settle_call_t c;
-    redisReply *r;
 
     (void)state;
     wh_settle_call_init(&c, part);
@@ -470,13 +481,27 @@ static void test_full_indexes_leave_no_empty_bucket(void **state)
     assert_int_equal(c.nindexes, WH_SETTLE_MAX_INDEXES);
     assert_int_equal(c.nbuckets, 1);
     freeReplyObject(run(&c)); /* send_plain fails on an HSET of no fields */
-    assert_true(wh_settle_call_add(&c, e));
-    r = run(&c);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(pending_count(part), 0);
+    assert_settles(&c, e, part);
     wh_settle_call_dispose(&c);
     wh_settle_entry_free(e);
+}
+
+/* A pending entry in `part` of one event `eid` (received at `received`), whose one delivery, to "sub_<eid>", failed
+   at its first attempt and is due again at `due`. */
+static wh_settle_entry_t *retry_entry(unsigned part, const char *eid, int64_t received, int64_t occurred, int64_t due)
+{
+    char id[64], sub[48], record[96];
+    wh_body_t *body = wh_body_new("{\"type\":\"crm.deal.updated\"}", 27);
+    wh_settle_entry_t *e;
+
+    pending_entry(part, id);
+    e = wh_settle_entry_new(part, id, 1);
+    snprintf(sub, sizeof(sub), "sub_%s", eid);
+    snprintf(record, sizeof(record), "[\"%s\",1,1765000000000,3,503]", sub);
+    wh_settle_event_init(&e->ev[0], eid, "env_r", "conn_r", "crm.deal.updated", received, occurred, body, 1);
+    wh_body_release(body);
+    set_delivery(&e->ev[0], 0, sub, WH_OUTCOME_RETRY, due, record);
+    return e;
 }
 
 /* A retry whose record did not make it (its HSET failed): the script writes nothing and acknowledges nothing, so
@@ -484,18 +509,11 @@ static void test_full_indexes_leave_no_empty_bucket(void **state)
 static void test_missing_record_acknowledges_nothing(void **state)
 {
     const unsigned part = 0;
-    char id[64];
-    wh_body_t *body = wh_body_new("{\"type\":\"crm.deal.updated\"}", 27);
-    wh_settle_entry_t *e;
+    wh_settle_entry_t *e = retry_entry(part, "evt_gone", T0, 0, T0 + 5000);
     wh_settle_call_t c;
     redisReply *r;
 
     (void)state;
-    pending_entry(part, id);
-    e = wh_settle_entry_new(part, id, 1);
-    wh_settle_event_init(&e->ev[0], "evt_gone", "env_g", "conn_g", "crm.deal.updated", T0, 0, body, 1);
-    wh_body_release(body);
-    set_delivery(&e->ev[0], 0, "sub_g", WH_OUTCOME_RETRY, T0 + 5000, "[\"sub_g\",1,1,3,500]");
     wh_settle_call_init(&c, part);
     assert_true(wh_settle_call_add(&c, e));
     drop_records = true;
@@ -508,27 +526,14 @@ static void test_missing_record_acknowledges_nothing(void **state)
     assert_int_equal(cmd_int("ZCARD wh:dq:{p0}"), 0);
     /* processed again, records and all: settled */
     e->added = 0;
-    assert_true(wh_settle_call_add(&c, e));
-    r = run(&c);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(pending_count(part), 0);
+    assert_settles(&c, e, part);
     assert_int_equal(cmd_int("ZCARD wh:dq:{p0}"), 1);
     wh_settle_entry_free(e);
 
     /* an event older than the retention has no record to keep (its bucket expires as it is written): its
        entry still settles, or it would be processed forever */
-    pending_entry(part, id);
-    e = wh_settle_entry_new(part, id, 1);
-    body = wh_body_new("{}", 2);
-    wh_settle_event_init(&e->ev[0], "evt_ancient", "env_g", "conn_g", "crm.deal.updated", T0 - RETENTION_MS - 180000, 0, body, 1);
-    wh_body_release(body);
-    set_delivery(&e->ev[0], 0, "sub_g", WH_OUTCOME_RETRY, T0 + 5000, "[\"sub_g\",1,1,3,500]");
-    assert_true(wh_settle_call_add(&c, e));
-    r = run(&c);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(pending_count(part), 0);
+    e = retry_entry(part, "evt_ancient", T0 - RETENTION_MS - 180000, 0, T0 + 5000);
+    assert_settles(&c, e, part);
     wh_settle_call_dispose(&c);
     wh_settle_entry_free(e);
 }
@@ -547,11 +552,7 @@ static void test_poison(void **state)
     e = wh_settle_entry_new(part, id, 0);
     e->poison = true;
     wh_settle_call_init(&c, part);
-    assert_true(wh_settle_call_add(&c, e));
-    r = run(&c);
-    assert_int_equal(r->integer, 1);
-    freeReplyObject(r);
-    assert_int_equal(pending_count(part), 0);
+    assert_settles(&c, e, part);
     r = cmd("XRANGE wh:poison:{p3} - +");
     assert_int_equal(r->elements, 1);
     /* entry <id> at <ms> b x */
