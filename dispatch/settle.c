@@ -171,43 +171,49 @@ void wh_settle_call_dispose(wh_settle_call_t *c)
         wh_argv_dispose(&c->indexes[i].zadd);
 }
 
-/* The bucket `received_ms` falls in, started if new; NULL when the call has no room for another. */
-static wh_settle_bucket_t *bucket_of(wh_settle_call_t *c, int64_t received_ms)
+/* The call's bucket for minute `bucket`, or NULL. */
+static wh_settle_bucket_t *find_bucket(wh_settle_call_t *c, int64_t bucket)
 {
-    int64_t bucket = received_ms / WH_EVENT_BUCKET_MS;
-    wh_settle_bucket_t *b;
-    char key[WH_KEY_MAX];
-
     for (size_t i = 0; i != c->nbuckets; ++i)
         if (c->buckets[i].bucket == bucket)
             return &c->buckets[i];
-    if (c->nbuckets == WH_SETTLE_MAX_BUCKETS)
-        return NULL;
-    b = &c->buckets[c->nbuckets];
+    return NULL;
+}
+
+/* The call's index of environment `env`, or NULL. */
+static wh_settle_index_t *find_index(wh_settle_call_t *c, const char *env)
+{
+    for (size_t i = 0; i != c->nindexes; ++i)
+        if (strcmp(c->indexes[i].env, env) == 0)
+            return &c->indexes[i];
+    return NULL;
+}
+
+/* Starts the bucket `received_ms` falls in (the caller checked there is room); a slot used by an earlier call
+   keeps its memory. */
+static wh_settle_bucket_t *start_bucket(wh_settle_call_t *c, int64_t received_ms)
+{
+    wh_settle_bucket_t *b = &c->buckets[c->nbuckets];
+    char key[WH_KEY_MAX];
+
     if (c->nbuckets == c->nbuckets_init) {
         wh_argv_init(&b->hset);
         ++c->nbuckets_init;
     }
     ++c->nbuckets;
-    b->bucket = bucket;
+    b->bucket = received_ms / WH_EVENT_BUCKET_MS;
     b->n = 0;
     add_s(&b->hset, "HSET");
     wh_argv_add(&b->hset, key, (size_t)wh_key_event_bucket(key, c->part, received_ms));
     return b;
 }
 
-/* The index of environment `env`, started if new; NULL when the call has no room for another. */
-static wh_settle_index_t *index_of(wh_settle_call_t *c, const char *env)
+/* Starts the index of environment `env` (the caller checked there is room), as start_bucket. */
+static wh_settle_index_t *start_index(wh_settle_call_t *c, const char *env)
 {
-    wh_settle_index_t *x;
+    wh_settle_index_t *x = &c->indexes[c->nindexes];
     char key[WH_KEY_MAX];
 
-    for (size_t i = 0; i != c->nindexes; ++i)
-        if (strcmp(c->indexes[i].env, env) == 0)
-            return &c->indexes[i];
-    if (c->nindexes == WH_SETTLE_MAX_INDEXES)
-        return NULL;
-    x = &c->indexes[c->nindexes];
     if (c->nindexes == c->nindexes_init) {
         wh_argv_init(&x->zadd);
         ++c->nindexes_init;
@@ -217,20 +223,6 @@ static wh_settle_index_t *index_of(wh_settle_call_t *c, const char *env)
     add_s(&x->zadd, "ZADD");
     wh_argv_add(&x->zadd, key, (size_t)wh_key_event_index(key, c->part, env));
     return x;
-}
-
-/* Whether the call has a bucket and an index for `ev`, or room to start them: checked before either is started,
-   so that a full call never carries a bucket without records. */
-static bool has_room(const wh_settle_call_t *c, const wh_settle_event_t *ev)
-{
-    int64_t bucket = ev->received_ms / WH_EVENT_BUCKET_MS;
-    bool b = c->nbuckets < WH_SETTLE_MAX_BUCKETS, x = c->nindexes < WH_SETTLE_MAX_INDEXES;
-
-    for (size_t i = 0; !b && i != c->nbuckets; ++i)
-        b = c->buckets[i].bucket == bucket;
-    for (size_t i = 0; !x && i != c->nindexes; ++i)
-        x = strcmp(c->indexes[i].env, ev->env) == 0;
-    return b && x;
 }
 
 int64_t wh_settle_bucket_expire_at(int64_t bucket, int64_t retention_ms)
@@ -306,10 +298,15 @@ bool wh_settle_call_add(wh_settle_call_t *c, wh_settle_entry_t *e)
            deliveries, one bucket, one environment), unless the call is still empty, which always has room */
         if (c->items != 0 && c->items + 1 + ev->nd > WH_SETTLE_MAX_ITEMS)
             return false;
-        if (!has_room(c, ev))
+        b = find_bucket(c, ev->received_ms / WH_EVENT_BUCKET_MS);
+        x = find_index(c, ev->env);
+        /* both checked before either is started: a full call never carries a bucket without records */
+        if ((b == NULL && c->nbuckets == WH_SETTLE_MAX_BUCKETS) || (x == NULL && c->nindexes == WH_SETTLE_MAX_INDEXES))
             return false;
-        b = bucket_of(c, ev->received_ms);
-        x = index_of(c, ev->env);
+        if (b == NULL)
+            b = start_bucket(c, ev->received_ms);
+        if (x == NULL)
+            x = start_index(c, ev->env);
         add_s(&b->hset, ev->event_id);
         wh_settle_record(&b->hset, ev);
         ++b->n;
