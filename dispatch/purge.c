@@ -122,8 +122,13 @@ static void scan_step(wh_purge_t *p)
     }
     ++p->steps;
     argvlen[5] = (size_t)snprintf(count, sizeof(count), "%d", WH_PURGE_SCAN_COUNT);
-    if (wh_redis_command(p->redis, on_scanned, p, 6, argv, argvlen) != WH_OK)
-        chain_end(p);
+    /* every key of the connection carries its tag {c:<id>}: on a cluster, the one node serving that slot holds them */
+    {
+        char tag[WH_PURGE_ID_MAX + 8];
+        int n = snprintf(tag, sizeof(tag), "{c:%s}", p->conn);
+        if (wh_redis_command_at(p->redis, tag, (size_t)n, on_scanned, p, 6, argv, argvlen) != WH_OK)
+            chain_end(p);
+    }
 }
 
 static void on_picked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)

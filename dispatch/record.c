@@ -135,9 +135,16 @@ static void flush_settles(wh_worker_t *w, unsigned part)
         const char **p = wh_argv_ptrs(h);
         if (wh_redis_command(w->cmd, on_stored, w, (int)h->n, p, h->lens) == WH_OK)
             ++w->recording;
-        if (wh_redis_commandf(w->cmd, on_stored, w, "EXPIREAT %b %lld", p[1], h->lens[1],
-                              (long long)wh_settle_bucket_expire_at(c->buckets[i].bucket, w->cfg->event_retention_ms)) == WH_OK)
-            ++w->recording;
+        {
+            char at[24];
+            const char *argv[] = {"EXPIREAT", p[1], at};
+            size_t argvlen[] = {
+                8, h->lens[1],
+                (size_t)snprintf(at, sizeof(at), "%lld",
+                                 (long long)wh_settle_bucket_expire_at(c->buckets[i].bucket, w->cfg->event_retention_ms))};
+            if (wh_redis_command(w->cmd, on_stored, w, 3, argv, argvlen) == WH_OK)
+                ++w->recording;
+        }
     }
     for (size_t i = 0; i != c->nindexes; ++i) {
         wh_argv_t *z = &c->indexes[i].zadd;

@@ -1,8 +1,19 @@
 /*
- * hiredis 0.14 on libuv. hiredis gives us the protocol and the adapter; what
- * it lacks (stack-notes §7) is written here: reconnects, a command deadline,
- * and knowing when a fresh connection is usable (AUTH, SELECT and every script
- * loaded) before callers may send.
+ * hiredis 0.14 on libuv. hiredis gives us the protocol and the adapter; what it lacks (stack-notes §7) is written
+ * here: reconnects, a command deadline, knowing when a fresh connection is usable (AUTH, SELECT and every script
+ * loaded) before callers may send, and Redis Cluster routing.
+ *
+ * A client is a seed connection and, when the seed says it is a cluster node, one connection per master:
+ *
+ *   standalone   the seed carries every command (one connection, as hiredis knows it);
+ *   cluster      the seed carries topology (CLUSTER SLOTS) and keyless commands; each keyed command goes to its
+ *                slot's master (queue/cluster.c), formatted once and kept until its reply, so that MOVED (update
+ *                the map, resend there), ASK (ASKING, resend there) and TRYAGAIN/CLUSTERDOWN (park, resend from
+ *                the watchdog) can retry it within its deadline. A lost node connection, a MOVED or a CLUSTERDOWN
+ *                asks for a topology refresh (at most one a second).
+ *
+ * Replies on one connection come in send order; commands of one slot go to one connection, so a caller's pipeline
+ * on one slot (settle's HSETs, ZADDs and EVALSHA) keeps its order, redirected or not.
  */
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
@@ -13,12 +24,15 @@
 #include <unistd.h>
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "cluster.h"
 #include "keys.h"
 #include "redis.h"
 
 typedef enum { ST_DISCONNECTED, ST_CONNECTING, ST_READY, ST_CLOSING } state_t;
 
 static const char *const state_names[] = {"disconnected", "connecting", "ready", "closing"};
+
+typedef enum { MODE_UNKNOWN, MODE_STANDALONE, MODE_CLUSTER } redis_mode_t;
 
 /*
  * Who is waiting for a reply. A setup command is marked as such when it is sent, never inferred from its
@@ -32,27 +46,56 @@ typedef enum {
                    set, checks the reply before readiness counts it */
 } cmd_kind_t;
 
+typedef struct conn conn_t;
+
 typedef struct cmd {
     struct cmd *next, *prev;
-    wh_redis_t *r;
+    conn_t *conn; /* where it waits for its reply; NULL while parked */
     cmd_kind_t kind;
     wh_redis_cb cb; /* CMD_CALLER: the caller's; CMD_SETUP: a check of the reply, or NULL; CMD_FORGET: NULL */
     void *data;
     uint64_t deadline; /* uv_now() ms */
+    /* cluster mode, caller commands: the formatted command, kept for a redirect */
+    char *buf;
+    size_t len;
+    int slot;
+    unsigned redirects;
+    uint64_t not_before; /* parked: when to send it again */
 } cmd_t;
+
+/* One hiredis connection and its state machine. */
+struct conn {
+    wh_redis_t *r;
+    char host[WH_CLUSTER_HOST_MAX]; /* "" with the configured unix socket */
+    int port;
+    bool is_seed;
+    bool check_partitions; /* the partition count is checked on this connection's setup */
+    state_t state;
+    redisAsyncContext *ac;
+    uint64_t reconnect_at;
+    uint64_t backoff_ms;
+    unsigned failures;    /* seed: consecutive failed connects, to try the next known address */
+    bool reset_requested; /* e.g. NOSCRIPT: drop the connection from the watchdog, outside hiredis callbacks */
+    size_t setup_pending; /* CMD_SETUP commands of the current connection not yet answered */
+    cmd_t outstanding;    /* sentinel of a list in send order (Redis answers in order) */
+};
 
 struct wh_redis {
     uv_loop_t *loop;
     const wh_config_t *cfg;
     char name[32];
-    state_t state;
-    redisAsyncContext *ac;
-    uv_timer_t watchdog; /* command deadlines; also drives reconnects */
-    uint64_t reconnect_at;
-    uint64_t backoff_ms;
-    bool reset_requested; /* e.g. NOSCRIPT: drop the connection from the watchdog, outside hiredis callbacks */
-    size_t setup_pending; /* CMD_SETUP commands of the current connection not yet answered */
-    cmd_t outstanding;    /* sentinel of a list in send order (Redis answers in order) */
+    redis_mode_t mode;
+    bool closing;
+    conn_t *seed;
+    /* cluster mode */
+    wh_slotmap_t *map;
+    conn_t *nodes[WH_CLUSTER_MAX_NODES]; /* nodes[i] serves map->nodes[i] */
+    bool refresh_wanted, refreshing;
+    uint64_t refresh_at;
+    cmd_t parked;        /* sentinel: redirected or refused commands waiting to be sent again */
+    conn_t *last;        /* where the last keyed command went (WAIT follows it) */
+    bool was_ready;      /* ready_cb ran for the current ready spell */
+    uv_timer_t watchdog; /* command deadlines; also drives reconnects, parked commands and refreshes */
     void (*ready_cb)(wh_redis_t *r, void *data);
     void *ready_data;
     void (*close_cb)(void *data);
@@ -62,17 +105,23 @@ struct wh_redis {
 #define WATCHDOG_PERIOD_MS 100
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+#define REFRESH_MIN_INTERVAL_MS 1000
+#define PARK_MS 100      /* TRYAGAIN, CLUSTERDOWN, a redirect to a node not connected yet */
+#define MAX_REDIRECTS 16 /* a command bounced more often than this fails: the cluster is reconfiguring */
 
-static void connect_now(wh_redis_t *r);
+static void connect_now(conn_t *c);
+static void maybe_ready(wh_redis_t *r);
 
-/* The one place that changes r->state. */
-static void go_state(wh_redis_t *r, state_t to)
+/* The one place that changes a connection's state. */
+static void go_state(conn_t *c, state_t to)
 {
-    if (r->state == to)
+    if (c->state == to)
         return;
-    wh_log(to == ST_DISCONNECTED && r->state == ST_READY ? WH_LOG_WARN : WH_LOG_INFO, "redis_state", "{s:s, s:s, s:s}", "client",
-           r->name, "from", state_names[r->state], "to", state_names[to]);
-    r->state = to;
+    wh_log(to == ST_DISCONNECTED && c->state == ST_READY ? WH_LOG_WARN : WH_LOG_INFO, "redis_state", "{s:s, s:s, s:s, s:s, s:i}",
+           "client", c->r->name, "from", state_names[c->state], "to", state_names[to], "host", c->host, "port", c->port);
+    c->state = to;
+    if (to != ST_READY)
+        c->r->was_ready = false;
 }
 
 static void unlink_cmd(cmd_t *c)
@@ -81,63 +130,225 @@ static void unlink_cmd(cmd_t *c)
     c->next->prev = c->prev;
 }
 
-static void schedule_reconnect(wh_redis_t *r)
+static void link_cmd(cmd_t *sentinel, cmd_t *c)
 {
-    r->reconnect_at = uv_now(r->loop) + r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+    c->prev = sentinel->prev;
+    c->next = sentinel;
+    c->prev->next = c;
+    sentinel->prev = c;
+}
+
+static void free_cmd(cmd_t *c)
+{
+    free(c->buf);
+    free(c);
+}
+
+static void schedule_reconnect(conn_t *c)
+{
+    c->reconnect_at = uv_now(c->r->loop) + c->backoff_ms;
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    ++c->failures;
+    if (c->r->mode == MODE_CLUSTER)
+        c->r->refresh_wanted = true;
 }
 
 /* Frees the hiredis context; every pending callback runs with a NULL reply. */
-static void drop_connection(wh_redis_t *r, const char *why)
+static void drop_connection(conn_t *c, const char *why)
 {
-    redisAsyncContext *ac = r->ac;
+    redisAsyncContext *ac = c->ac;
 
     if (ac == NULL)
         return;
-    wh_log_warn("redis_drop", "{s:s, s:s}", "client", r->name, "reason", why);
-    r->ac = NULL;
-    r->reset_requested = false;
-    if (r->state != ST_CLOSING) {
-        go_state(r, ST_DISCONNECTED);
-        schedule_reconnect(r);
+    wh_log_warn("redis_drop", "{s:s, s:s, s:s, s:i}", "client", c->r->name, "reason", why, "host", c->host, "port", c->port);
+    c->ac = NULL;
+    c->reset_requested = false;
+    if (c->state != ST_CLOSING) {
+        go_state(c, ST_DISCONNECTED);
+        schedule_reconnect(c);
     }
     redisAsyncFree(ac);
 }
 
+/* ---- cluster: where a command goes ---------------------------------------------------------------------- */
+
+static conn_t *slot_conn(wh_redis_t *r, int slot)
+{
+    uint8_t i;
+
+    if (r->map == NULL || slot < 0 || slot >= WH_CLUSTER_SLOTS || (i = r->map->slot_node[slot]) == WH_CLUSTER_UNASSIGNED)
+        return NULL;
+    return r->nodes[i];
+}
+
+static conn_t *conn_new(wh_redis_t *r, const char *host, int port, bool is_seed)
+{
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->r = r;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    c->port = port;
+    c->is_seed = is_seed;
+    c->state = ST_DISCONNECTED;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->outstanding.next = c->outstanding.prev = &c->outstanding;
+    return c;
+}
+
+/* Disconnects and frees (pending callbacks run with WH_EUNAVAILABLE). Never from one of its own callbacks. */
+static void conn_free(conn_t *c)
+{
+    redisAsyncContext *ac = c->ac;
+
+    if (c->r->last == c)
+        c->r->last = NULL;
+    go_state(c, ST_CLOSING);
+    c->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);
+    free(c);
+}
+
+/* Gives every master of the map a connection, reusing those already open to the same address; the rest close. */
+static void sync_nodes(wh_redis_t *r)
+{
+    conn_t *old[WH_CLUSTER_MAX_NODES], *fresh[WH_CLUSTER_MAX_NODES] = {0};
+    size_t nold = 0;
+
+    for (size_t i = 0; i != WH_CLUSTER_MAX_NODES; ++i)
+        if (r->nodes[i] != NULL)
+            old[nold++] = r->nodes[i];
+    for (size_t i = 0; i != r->map->nnodes; ++i) {
+        const wh_cluster_node_t *n = &r->map->nodes[i];
+        for (size_t j = 0; j != nold; ++j)
+            if (old[j] != NULL && old[j]->port == n->port && strcmp(old[j]->host, n->host) == 0) {
+                fresh[i] = old[j];
+                old[j] = NULL;
+                break;
+            }
+    }
+    memcpy(r->nodes, fresh, sizeof(r->nodes));
+    for (size_t j = 0; j != nold; ++j)
+        if (old[j] != NULL) {
+            wh_log_info("redis_node_forgotten", "{s:s, s:s, s:i}", "client", r->name, "host", old[j]->host, "port", old[j]->port);
+            conn_free(old[j]);
+        }
+    for (size_t i = 0; i != r->map->nnodes; ++i)
+        if (r->nodes[i] == NULL) {
+            r->nodes[i] = conn_new(r, r->map->nodes[i].host, r->map->nodes[i].port, false);
+            connect_now(r->nodes[i]);
+        }
+}
+
+static void park(wh_redis_t *r, cmd_t *c, uint64_t delay_ms)
+{
+    c->conn = NULL;
+    c->not_before = uv_now(r->loop) + delay_ms;
+    link_cmd(&r->parked, c);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata);
+
+/* Hands a kept command to `to`, linking it there; false when `to` is not ready. */
+static bool send_kept(cmd_t *c, conn_t *to, bool asking)
+{
+    if (to == NULL || to->ac == NULL || to->state != ST_READY)
+        return false;
+    if (asking && redisAsyncCommand(to->ac, NULL, NULL, "ASKING") != REDIS_OK)
+        return false;
+    if (redisAsyncFormattedCommand(to->ac, on_reply, c, c->buf, c->len) != REDIS_OK)
+        return false;
+    c->conn = to;
+    link_cmd(&to->outstanding, c);
+    return true;
+}
+
+/*
+ * A cluster error reply to a kept command: MOVED, ASK, TRYAGAIN or CLUSTERDOWN. True when the command was taken
+ * care of (sent again or parked); false to hand the error to its caller.
+ */
+static bool redirect(conn_t *from, cmd_t *c, const redisReply *reply)
+{
+    wh_redis_t *r = from->r;
+    wh_redirect_t to;
+
+    if (c->buf == NULL || ++c->redirects > MAX_REDIRECTS)
+        return false;
+    if (wh_cluster_redirect(reply->str, reply->len, &to)) {
+        const char *host = to.host[0] != '\0' ? to.host : from->host;
+        conn_t *target = NULL;
+        if (to.kind == WH_REDIRECT_MOVED) {
+            wh_log_info("redis_moved", "{s:s, s:i, s:s, s:i}", "client", r->name, "slot", (int)to.slot, "host", host, "port",
+                        to.port);
+            if (!wh_slotmap_move(r->map, to.slot, host, to.port)) {
+                r->refresh_wanted = true;
+                park(r, c, PARK_MS);
+                return true;
+            }
+            r->refresh_wanted = true; /* one slot moved: others likely did too */
+            sync_nodes(r);
+            target = slot_conn(r, (int)to.slot);
+        } else {
+            for (size_t i = 0; i != r->map->nnodes; ++i)
+                if (r->nodes[i] != NULL && r->nodes[i]->port == to.port && strcmp(r->nodes[i]->host, host) == 0)
+                    target = r->nodes[i];
+        }
+        /* not connected yet (or an ASK to an unknown node): retry by slot later; its owner redirects again */
+        if (!send_kept(c, target, to.kind == WH_REDIRECT_ASK))
+            park(r, c, PARK_MS);
+        return true;
+    }
+    if ((reply->len >= 8 && memcmp(reply->str, "TRYAGAIN", 8) == 0) ||
+        (reply->len >= 11 && memcmp(reply->str, "CLUSTERDOWN", 11) == 0)) {
+        r->refresh_wanted = true;
+        park(r, c, PARK_MS);
+        return true;
+    }
+    return false;
+}
+
+/* ---- replies ---------------------------------------------------------------------------------------------- */
+
 static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     cmd_t *c = privdata;
-    wh_redis_t *r = c->r;
+    conn_t *conn = c->conn;
+    wh_redis_t *r = conn->r;
     redisReply *reply = reply_;
     wh_err_t err = reply == NULL ? WH_EUNAVAILABLE : reply->type == REDIS_REPLY_ERROR ? WH_EINTERNAL : WH_OK;
 
     unlink_cmd(c);
     if (c->kind == CMD_SETUP) {
-        if (ac != r->ac)
+        if (ac != conn->ac)
             goto Exit; /* a connection we already gave up */
         if (err != WH_OK) {
-            wh_log_error("redis_setup_failed", "{s:s, s:s}", "client", r->name, "error",
-                         reply != NULL ? reply->str : "connection lost");
-            r->reset_requested = true;
+            wh_log_error("redis_setup_failed", "{s:s, s:s, s:s, s:i}", "client", r->name, "error",
+                         reply != NULL ? reply->str : "connection lost", "host", conn->host, "port", conn->port);
+            conn->reset_requested = true;
             goto Exit;
         }
         if (c->cb != NULL)
             c->cb(r, reply, err, c->data);
-        if (--r->setup_pending == 0) {
-            go_state(r, ST_READY);
-            r->backoff_ms = BACKOFF_MIN_MS;
-            if (r->ready_cb != NULL)
-                r->ready_cb(r, r->ready_data);
+        if (--conn->setup_pending == 0 && conn->ac == ac && !conn->reset_requested) {
+            go_state(conn, ST_READY);
+            conn->backoff_ms = BACKOFF_MIN_MS;
+            conn->failures = 0;
+            maybe_ready(r);
         }
         goto Exit;
     }
-    if (err == WH_EINTERNAL && ac == r->ac && reply->len >= 8 && memcmp(reply->str, "NOSCRIPT", 8) == 0) {
+    if (err == WH_EINTERNAL && r->mode == MODE_CLUSTER && ac == conn->ac && redirect(conn, c, reply))
+        return; /* sent again or parked: it lives on */
+    if (err == WH_EINTERNAL && ac == conn->ac && reply->len >= 8 && memcmp(reply->str, "NOSCRIPT", 8) == 0) {
         /*
          * Redis lost our scripts (restart without AOF, SCRIPT FLUSH): reconnecting reloads them. This is the one
          * reply that says the connection is wrong rather than the command, so fire-and-forget commands act on it too.
          */
-        r->reset_requested = true;
+        conn->reset_requested = true;
     }
+    if (err == WH_EUNAVAILABLE && r->mode == MODE_CLUSTER)
+        r->refresh_wanted = true;
     if (c->kind == CMD_CALLER) {
         c->cb(r, err == WH_EUNAVAILABLE ? NULL : reply, err, c->data);
     } else if (err == WH_EINTERNAL) {
@@ -147,38 +358,48 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         wh_log_debug("redis_command_lost", "{s:s}", "client", r->name);
     }
 Exit:
-    free(c);
+    free_cmd(c);
 }
 
-static cmd_t *new_cmd(wh_redis_t *r, cmd_kind_t kind, wh_redis_cb cb, void *data, int64_t extra_ms)
+static cmd_t *new_cmd(conn_t *conn, cmd_kind_t kind, wh_redis_cb cb, void *data, int64_t extra_ms)
 {
-    cmd_t *c = malloc(sizeof(*c));
+    cmd_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         abort();
-    c->r = r;
+    c->conn = conn;
     c->kind = kind;
     c->cb = cb;
     c->data = data;
-    c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
-    c->prev = r->outstanding.prev;
-    c->next = &r->outstanding;
-    c->prev->next = c;
-    r->outstanding.prev = c;
+    c->slot = WH_CLUSTER_NO_KEY;
+    c->deadline = uv_now(conn->r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
+    link_cmd(&conn->outstanding, c);
     return c;
 }
 
-/* kind: CMD_SETUP for the client's own commands; a caller's command is CMD_CALLER or, with cb == NULL, CMD_FORGET. */
-static wh_err_t send_argv(wh_redis_t *r, cmd_kind_t kind, int64_t extra_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
-                          const size_t *argvlen)
+/* Sends on one connection. kind: CMD_SETUP for the client's own commands; a caller's is CMD_CALLER or CMD_FORGET.
+   `slot` >= 0 keeps the formatted command for a redirect. */
+static wh_err_t send_on(conn_t *conn, cmd_kind_t kind, int slot, int64_t extra_ms, wh_redis_cb cb, void *data, int argc,
+                        const char **argv, const size_t *argvlen)
 {
     cmd_t *c;
+    int rc;
 
-    if (r->ac == NULL || (kind != CMD_SETUP && r->state != ST_READY))
+    if (conn == NULL || conn->ac == NULL || (kind != CMD_SETUP && conn->state != ST_READY))
         return WH_EUNAVAILABLE;
-    c = new_cmd(r, kind, cb, data, extra_ms);
-    if (redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, argvlen) != REDIS_OK) {
+    c = new_cmd(conn, kind, cb, data, extra_ms);
+    if (slot >= 0) {
+        long long n = redisFormatCommandArgv(&c->buf, argc, argv, argvlen);
+        if (n < 0)
+            abort();
+        c->len = (size_t)n;
+        c->slot = slot;
+        rc = redisAsyncFormattedCommand(conn->ac, on_reply, c, c->buf, c->len);
+    } else {
+        rc = redisAsyncCommandArgv(conn->ac, on_reply, c, argc, argv, argvlen);
+    }
+    if (rc != REDIS_OK) {
         unlink_cmd(c);
-        free(c);
+        free_cmd(c);
         return WH_EUNAVAILABLE;
     }
     return WH_OK;
@@ -189,19 +410,69 @@ static cmd_kind_t caller_kind(wh_redis_cb cb)
     return cb != NULL ? CMD_CALLER : CMD_FORGET;
 }
 
-/* One setup command on the connection being established; readiness waits for its reply, which `check` (or
-   NULL) sees first. */
-static void send_setup_checked(wh_redis_t *r, wh_redis_cb check, int argc, const char **argv, const size_t *argvlen)
+/* Where a caller's command goes: its connection, and the slot to keep it for (-1: not kept). */
+static wh_err_t route(wh_redis_t *r, int argc, const char **argv, const size_t *argvlen, conn_t **to, int *slot)
 {
-    if (send_argv(r, CMD_SETUP, 0, check, NULL, argc, argv, argvlen) == WH_OK)
-        ++r->setup_pending;
-    else
-        r->reset_requested = true; /* never ready without it: start over from the watchdog */
+    int s;
+
+    *slot = -1;
+    if (r->mode == MODE_STANDALONE) {
+        *to = r->seed;
+        return WH_OK;
+    }
+    if (r->mode != MODE_CLUSTER)
+        return WH_EUNAVAILABLE;
+    s = wh_cluster_command_slot(argc, argv, argvlen);
+    switch (s) {
+    case WH_CLUSTER_NO_KEY:
+        *to = r->seed;
+        return WH_OK;
+    case WH_CLUSTER_LAST_NODE:
+        *to = r->last;
+        return WH_OK;
+    case WH_CLUSTER_CROSS_SLOT:
+    case WH_CLUSTER_EVERY_NODE:
+        /* a bug in wharf, not a state of Redis: every command wharf sends names one slot (scripts.h) */
+        wh_log_error("redis_command_unroutable", "{s:s, s:s, s:s}", "client", r->name, "command", argc > 0 ? argv[0] : "", "why",
+                     s == WH_CLUSTER_CROSS_SLOT ? "its keys are in several slots" : "it must go to every node");
+        return WH_EINVAL;
+    default:
+        *to = slot_conn(r, s);
+        *slot = s;
+        r->last = *to;
+        return WH_OK;
+    }
 }
 
-static void send_setup(wh_redis_t *r, int argc, const char **argv, const size_t *argvlen)
+static wh_err_t send_routed(wh_redis_t *r, int64_t extra_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
+                            const size_t *argvlen)
 {
-    send_setup_checked(r, NULL, argc, argv, argvlen);
+    conn_t *to;
+    int slot;
+    wh_err_t err;
+
+    if (r->closing)
+        return WH_EUNAVAILABLE;
+    if ((err = route(r, argc, argv, argvlen, &to, &slot)) != WH_OK)
+        return err;
+    return send_on(to, caller_kind(cb), slot, extra_ms, cb, data, argc, argv, argvlen);
+}
+
+/* ---- connection setup ------------------------------------------------------------------------------------- */
+
+/* One setup command on the connection being established; readiness waits for its reply, which `check` (or
+   NULL) sees first. */
+static void send_setup_checked(conn_t *c, wh_redis_cb check, int argc, const char **argv, const size_t *argvlen)
+{
+    if (send_on(c, CMD_SETUP, -1, 0, check, NULL, argc, argv, argvlen) == WH_OK)
+        ++c->setup_pending;
+    else
+        c->reset_requested = true; /* never ready without it: start over from the watchdog */
+}
+
+static void send_setup(conn_t *c, int argc, const char **argv, const size_t *argvlen)
+{
+    send_setup_checked(c, NULL, argc, argv, argvlen);
 }
 
 /*
@@ -235,88 +506,262 @@ static void check_partitions(wh_redis_t *r, redisReply *reply, wh_err_t err, voi
     _exit(2);
 }
 
+/* What a data connection sends before it is ready: the scripts, the partition check where it belongs, a PING. */
+static void send_data_setup(conn_t *c)
+{
+    for (size_t i = 0; i != wh_scripts_count; ++i) {
+        const char *argv[] = {"SCRIPT", "LOAD", wh_scripts_all[i]->source};
+        size_t argvlen[] = {6, 4, wh_scripts_all[i]->len};
+        send_setup(c, 3, argv, argvlen);
+    }
+    if (c->check_partitions) {
+        char n[16], stream0[WH_KEY_MAX];
+        const char *argv[] = {"EVAL", partitions_script, "2", WH_KEY_PARTITIONS, stream0, n};
+        snprintf(n, sizeof(n), "%u", wh_partitions());
+        wh_key_stream(stream0, 0);
+        send_setup_checked(c, check_partitions, 6, argv, NULL);
+    }
+    {
+        const char *argv[] = {"PING"};
+        send_setup(c, 1, argv, NULL);
+    }
+}
+
+/* The seed's CLUSTER SLOTS, first or on refresh. */
+static void apply_slots(wh_redis_t *r, const redisReply *reply)
+{
+    char errbuf[256];
+    wh_slotmap_t *m = malloc(sizeof(*m));
+
+    if (m == NULL)
+        abort();
+    if (wh_slotmap_from_slots(m, reply, r->seed->host, errbuf) != WH_OK || !wh_slotmap_complete(m)) {
+        wh_log_warn("redis_topology_incomplete", "{s:s, s:s}", "client", r->name, "error",
+                    wh_slotmap_complete(m) ? errbuf : "some slots have no master");
+        free(m);
+        r->refresh_wanted = true;
+        if (r->map != NULL)
+            return;
+        m = NULL; /* the first map: keep none; the client stays unready until a complete one */
+        return;
+    }
+    free(r->map);
+    r->map = m;
+    sync_nodes(r);
+    maybe_ready(r);
+}
+
+static void on_cluster_slots(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    (void)data;
+    r->refreshing = false;
+    if (err == WH_OK)
+        apply_slots(r, reply);
+    else
+        r->refresh_wanted = true;
+}
+
+/* The seed's INFO cluster: decides the mode, once. */
+static void on_info_cluster(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_t *seed = r->seed;
+    bool cluster;
+
+    (void)data;
+    if (err != WH_OK || reply->type != REDIS_REPLY_STRING)
+        return;
+    cluster = strstr(reply->str, "cluster_enabled:1") != NULL;
+    if (r->mode == MODE_UNKNOWN) {
+        r->mode = cluster ? MODE_CLUSTER : MODE_STANDALONE;
+        wh_log_info("redis_mode", "{s:s, s:s}", "client", r->name, "mode", cluster ? "cluster" : "standalone");
+    } else if ((r->mode == MODE_CLUSTER) != cluster) {
+        wh_log_error("redis_mode_changed", "{s:s}", "client", r->name);
+        seed->reset_requested = true;
+        return;
+    }
+    if (r->mode == MODE_CLUSTER) {
+        const char *argv[] = {"CLUSTER", "SLOTS"};
+        if (r->cfg->redis_db != 0) {
+            fprintf(stderr, "wharf: WHARF_REDIS_URL names database %d, but a Redis Cluster has database 0 only\n",
+                    r->cfg->redis_db);
+            _exit(2);
+        }
+        send_setup_checked(seed, on_cluster_slots, 2, argv, NULL);
+        r->refreshing = true;
+        return;
+    }
+    seed->check_partitions = true;
+    send_data_setup(seed);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
-    wh_redis_t *r = ac->data;
+    conn_t *c = ac->data;
 
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns; pending callbacks see NULL replies */
-        if (r->ac == ac) {
-            wh_log_warn("redis_connect_failed", "{s:s, s:s}", "client", r->name, "error", ac->errstr);
-            r->ac = NULL;
-            go_state(r, ST_DISCONNECTED);
-            schedule_reconnect(r);
+        if (c->ac == ac) {
+            wh_log_warn("redis_connect_failed", "{s:s, s:s, s:s, s:i}", "client", c->r->name, "error", ac->errstr, "host", c->host,
+                        "port", c->port);
+            c->ac = NULL;
+            go_state(c, ST_DISCONNECTED);
+            schedule_reconnect(c);
         }
     }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    wh_redis_t *r = ac->data;
+    conn_t *c = ac->data;
 
-    if (r->ac != ac)
+    if (c->ac != ac)
         return; /* we dropped it ourselves */
-    wh_log_warn("redis_disconnected", "{s:s, s:s}", "client", r->name, "error", status == REDIS_OK ? "closed" : ac->errstr);
-    r->ac = NULL;
-    if (r->state != ST_CLOSING) {
-        go_state(r, ST_DISCONNECTED);
-        schedule_reconnect(r);
+    wh_log_warn("redis_disconnected", "{s:s, s:s, s:s, s:i}", "client", c->r->name, "error",
+                status == REDIS_OK ? "closed" : ac->errstr, "host", c->host, "port", c->port);
+    c->ac = NULL;
+    if (c->state != ST_CLOSING) {
+        go_state(c, ST_DISCONNECTED);
+        schedule_reconnect(c);
     }
 }
 
-static void connect_now(wh_redis_t *r)
+/* The seed's address for this attempt: the configured one, and after a failure in cluster mode, each known master
+   in turn (the configured node may be the one that died). */
+static void seed_address(conn_t *c)
 {
-    const wh_config_t *cfg = r->cfg;
+    const wh_config_t *cfg = c->r->cfg;
+    size_t k = c->r->map != NULL ? c->r->map->nnodes : 0, pick = k != 0 ? c->failures % (k + 1) : 0;
+
+    if (pick == 0) {
+        snprintf(c->host, sizeof(c->host), "%s", cfg->redis_unix_path[0] != '\0' ? "" : cfg->redis_host);
+        c->port = cfg->redis_unix_path[0] != '\0' ? 0 : cfg->redis_port;
+    } else {
+        snprintf(c->host, sizeof(c->host), "%s", c->r->map->nodes[pick - 1].host);
+        c->port = c->r->map->nodes[pick - 1].port;
+    }
+}
+
+static void connect_now(conn_t *c)
+{
+    const wh_config_t *cfg = c->r->cfg;
     redisAsyncContext *ac;
     char db[16];
 
-    ac = cfg->redis_unix_path[0] != '\0' ? redisAsyncConnectUnix(cfg->redis_unix_path)
-                                         : redisAsyncConnect(cfg->redis_host, cfg->redis_port);
+    if (c->is_seed)
+        seed_address(c);
+    ac = c->host[0] == '\0' ? redisAsyncConnectUnix(cfg->redis_unix_path) : redisAsyncConnect(c->host, c->port);
     if (ac == NULL)
         abort();
     if (ac->err != 0) {
-        wh_log_warn("redis_connect_failed", "{s:s, s:s}", "client", r->name, "error", ac->errstr);
+        wh_log_warn("redis_connect_failed", "{s:s, s:s}", "client", c->r->name, "error", ac->errstr);
         redisAsyncFree(ac);
-        schedule_reconnect(r);
+        schedule_reconnect(c);
         return;
     }
-    ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    ac->data = c;
+    if (redisLibuvAttach(ac, c->r->loop) != REDIS_OK) {
         redisAsyncFree(ac);
-        schedule_reconnect(r);
+        schedule_reconnect(c);
         return;
     }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    r->ac = ac;
-    go_state(r, ST_CONNECTING);
+    c->ac = ac;
+    go_state(c, ST_CONNECTING);
     /* hiredis learns of a failed connect only on first I/O (stack-notes P11): queue the setup at once. */
-    r->setup_pending = 0;
-    r->reset_requested = false; /* a request about a previous connection does not concern this one */
+    c->setup_pending = 0;
+    c->reset_requested = false; /* a request about a previous connection does not concern this one */
     if (cfg->redis_password[0] != '\0') {
         const char *argv[] = {"AUTH", cfg->redis_password};
-        send_setup(r, 2, argv, NULL);
+        send_setup(c, 2, argv, NULL);
+    }
+    if (!c->is_seed) {
+        /* a master of the cluster: the partition check where partition 0 lives */
+        char stream0[WH_KEY_MAX];
+        wh_key_stream(stream0, 0);
+        c->check_partitions = slot_conn(c->r, (int)wh_cluster_keyslot(stream0, strlen(stream0))) == c;
+        send_data_setup(c);
+        return;
     }
     if (cfg->redis_db != 0) {
         const char *argv[] = {"SELECT", db};
         snprintf(db, sizeof(db), "%d", cfg->redis_db);
-        send_setup(r, 2, argv, NULL);
-    }
-    for (size_t i = 0; i != wh_scripts_count; ++i) {
-        const char *argv[] = {"SCRIPT", "LOAD", wh_scripts_all[i]->source};
-        size_t argvlen[] = {6, 4, wh_scripts_all[i]->len};
-        send_setup(r, 3, argv, argvlen);
+        send_setup(c, 2, argv, NULL);
     }
     {
-        char n[16], stream0[WH_KEY_MAX];
-        const char *argv[] = {"EVAL", partitions_script, "2", WH_KEY_PARTITIONS, stream0, n};
-        snprintf(n, sizeof(n), "%u", wh_partitions());
-        wh_key_stream(stream0, 0);
-        send_setup_checked(r, check_partitions, 6, argv, NULL);
+        /* standalone or cluster? The reply decides what else this connection sends before it is ready. */
+        const char *argv[] = {"INFO", "cluster"};
+        send_setup_checked(c, on_info_cluster, 2, argv, NULL);
     }
-    {
-        const char *argv[] = {"PING"};
-        send_setup(r, 1, argv, NULL);
+}
+
+/* ---- readiness, the watchdog ------------------------------------------------------------------------------ */
+
+static bool client_ready(const wh_redis_t *r)
+{
+    if (r->closing || r->seed->state != ST_READY)
+        return false;
+    if (r->mode == MODE_STANDALONE)
+        return true;
+    if (r->mode != MODE_CLUSTER || r->map == NULL)
+        return false;
+    for (size_t i = 0; i != r->map->nnodes; ++i)
+        if (r->nodes[i] == NULL || r->nodes[i]->state != ST_READY) {
+            /* a node the map names but that serves no slot any more does not count */
+            bool serves = false;
+            for (size_t s = 0; s != WH_CLUSTER_SLOTS && !serves; ++s)
+                serves = r->map->slot_node[s] == i;
+            if (serves)
+                return false;
+        }
+    return true;
+}
+
+static void maybe_ready(wh_redis_t *r)
+{
+    if (r->was_ready || !client_ready(r))
+        return;
+    r->was_ready = true;
+    if (r->ready_cb != NULL)
+        r->ready_cb(r, r->ready_data);
+}
+
+/* One connection's deadlines, resets and reconnects. */
+static void watch_conn(conn_t *c, uint64_t now)
+{
+    cmd_t *head = c->outstanding.next;
+
+    if (c->ac != NULL && head != &c->outstanding && head->deadline <= now) {
+        drop_connection(c, "command deadline exceeded");
+        return;
+    }
+    if (c->ac != NULL && c->reset_requested) {
+        drop_connection(c, "reset requested");
+        return;
+    }
+    if (c->ac == NULL && c->state == ST_DISCONNECTED && now >= c->reconnect_at)
+        connect_now(c);
+}
+
+/* Parked commands: sent again by slot once their time has come, failed once their deadline has passed. */
+static void watch_parked(wh_redis_t *r, uint64_t now)
+{
+    cmd_t *c = r->parked.next, *next;
+
+    for (; c != &r->parked; c = next) {
+        next = c->next;
+        if (c->deadline <= now) {
+            unlink_cmd(c);
+            if (c->kind == CMD_CALLER)
+                c->cb(r, NULL, WH_EUNAVAILABLE, c->data);
+            free_cmd(c);
+            continue;
+        }
+        if (now < c->not_before)
+            continue;
+        unlink_cmd(c);
+        if (!send_kept(c, slot_conn(r, c->slot), false))
+            park(r, c, PARK_MS);
     }
 }
 
@@ -324,21 +769,27 @@ static void on_watchdog(uv_timer_t *t)
 {
     wh_redis_t *r = t->data;
     uint64_t now = uv_now(r->loop);
-    cmd_t *head = r->outstanding.next;
 
-    if (r->state == ST_CLOSING)
+    if (r->closing)
         return;
-    if (r->ac != NULL && head != &r->outstanding && head->deadline <= now) {
-        drop_connection(r, "command deadline exceeded");
+    watch_conn(r->seed, now);
+    if (r->mode != MODE_CLUSTER)
         return;
+    for (size_t i = 0; i != WH_CLUSTER_MAX_NODES; ++i)
+        if (r->nodes[i] != NULL)
+            watch_conn(r->nodes[i], now);
+    watch_parked(r, now);
+    if (r->refresh_wanted && !r->refreshing && r->seed->state == ST_READY && now >= r->refresh_at) {
+        const char *argv[] = {"CLUSTER", "SLOTS"};
+        if (send_on(r->seed, CMD_CALLER, -1, 0, on_cluster_slots, NULL, 2, argv, NULL) == WH_OK) {
+            r->refresh_wanted = false;
+            r->refreshing = true;
+            r->refresh_at = now + REFRESH_MIN_INTERVAL_MS;
+        }
     }
-    if (r->ac != NULL && r->reset_requested) {
-        drop_connection(r, "reset requested");
-        return;
-    }
-    if (r->ac == NULL && r->state == ST_DISCONNECTED && now >= r->reconnect_at)
-        connect_now(r);
 }
+
+/* ---- the interface ---------------------------------------------------------------------------------------- */
 
 wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *name)
 {
@@ -348,9 +799,9 @@ wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *na
     r->loop = loop;
     r->cfg = cfg;
     snprintf(r->name, sizeof(r->name), "%s", name);
-    r->state = ST_DISCONNECTED;
-    r->backoff_ms = BACKOFF_MIN_MS;
-    r->outstanding.next = r->outstanding.prev = &r->outstanding;
+    r->mode = MODE_UNKNOWN;
+    r->seed = conn_new(r, "", 0, true);
+    r->parked.next = r->parked.prev = &r->parked;
     uv_timer_init(loop, &r->watchdog);
     r->watchdog.data = r;
     return r;
@@ -358,13 +809,18 @@ wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *na
 
 void wh_redis_start(wh_redis_t *r)
 {
-    connect_now(r);
+    connect_now(r->seed);
     uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_PERIOD_MS, WATCHDOG_PERIOD_MS);
 }
 
 bool wh_redis_ready(const wh_redis_t *r)
 {
-    return r->state == ST_READY;
+    return client_ready(r);
+}
+
+bool wh_redis_is_cluster(const wh_redis_t *r)
+{
+    return r->mode == MODE_CLUSTER;
 }
 
 void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), void *data)
@@ -375,33 +831,27 @@ void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), voi
 
 wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, const char **argv, const size_t *argvlen)
 {
-    return send_argv(r, caller_kind(cb), 0, cb, data, argc, argv, argvlen);
+    return send_routed(r, 0, cb, data, argc, argv, argvlen);
 }
 
 wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
                                    const size_t *argvlen)
 {
-    return send_argv(r, caller_kind(cb), block_ms, cb, data, argc, argv, argvlen);
+    return send_routed(r, block_ms, cb, data, argc, argv, argvlen);
 }
 
-wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char *fmt, ...)
+wh_err_t wh_redis_command_at(wh_redis_t *r, const char *key, size_t keylen, wh_redis_cb cb, void *data, int argc, const char **argv,
+                             const size_t *argvlen)
 {
-    cmd_t *c;
-    va_list ap;
-    int rc;
+    conn_t *to = r->seed;
 
-    if (r->ac == NULL || r->state != ST_READY)
+    if (r->closing)
         return WH_EUNAVAILABLE;
-    c = new_cmd(r, caller_kind(cb), cb, data, 0);
-    va_start(ap, fmt);
-    rc = redisvAsyncCommand(r->ac, on_reply, c, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK) {
-        unlink_cmd(c);
-        free(c);
+    if (r->mode == MODE_CLUSTER)
+        to = slot_conn(r, (int)wh_cluster_keyslot(key, keylen));
+    else if (r->mode != MODE_STANDALONE)
         return WH_EUNAVAILABLE;
-    }
-    return WH_OK;
+    return send_on(to, caller_kind(cb), -1, 0, cb, data, argc, argv, argvlen);
 }
 
 wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
@@ -431,7 +881,7 @@ wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb c
         av[i + 3] = argv[i];
         al[i + 3] = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
     }
-    err = send_argv(r, caller_kind(cb), 0, cb, data, argc + 3, av, al);
+    err = send_routed(r, 0, cb, data, argc + 3, av, al);
     if (av != stack_argv) {
         free(av);
         free(al);
@@ -444,19 +894,30 @@ static void on_watchdog_closed(uv_handle_t *h)
     wh_redis_t *r = h->data;
     if (r->close_cb != NULL)
         r->close_cb(r->close_data);
+    free(r->map);
     free(r);
 }
 
 void wh_redis_close(wh_redis_t *r, void (*cb)(void *data), void *data)
 {
-    redisAsyncContext *ac = r->ac;
-
     r->close_cb = cb;
     r->close_data = data;
-    go_state(r, ST_CLOSING);
-    r->ac = NULL;
-    if (ac != NULL)
-        redisAsyncFree(ac);
+    r->closing = true;
+    /* parked commands first: their callbacks may not find the client half gone */
+    while (r->parked.next != &r->parked) {
+        cmd_t *c = r->parked.next;
+        unlink_cmd(c);
+        if (c->kind == CMD_CALLER)
+            c->cb(r, NULL, WH_EUNAVAILABLE, c->data);
+        free_cmd(c);
+    }
+    for (size_t i = 0; i != WH_CLUSTER_MAX_NODES; ++i)
+        if (r->nodes[i] != NULL) {
+            conn_free(r->nodes[i]);
+            r->nodes[i] = NULL;
+        }
+    conn_free(r->seed);
+    r->seed = NULL;
     uv_timer_stop(&r->watchdog);
     uv_close((uv_handle_t *)&r->watchdog, on_watchdog_closed);
 }

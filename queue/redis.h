@@ -1,6 +1,8 @@
 /*
- * hiredis on a libuv loop: one connection, its state machine, reconnects with
- * backoff, a command deadline, and scripts loaded on every (re)connect.
+ * hiredis on a libuv loop: a client of one Redis or of a Redis Cluster (found out from the address given: INFO
+ * cluster), its connections' state machines, reconnects with backoff, a command deadline, scripts loaded on every
+ * (re)connect, and on a cluster each command sent to its slot's master, redirected on MOVED/ASK (queue/redis.c).
+ * A command whose keys span slots is refused with WH_EINVAL on a cluster (and logged: it is a bug in wharf).
  *
  * The async contract: if a call returns an error its callback never fires;
  * otherwise the callback fires exactly once, with err = WH_EUNAVAILABLE and
@@ -34,8 +36,11 @@ typedef void (*wh_redis_cb)(wh_redis_t *r, redisReply *reply, wh_err_t err, void
 wh_redis_t *wh_redis_new(uv_loop_t *loop, const wh_config_t *cfg, const char *name);
 /* Connects now and keeps reconnecting (100 ms doubling to 2 s) until wh_redis_close(). */
 void wh_redis_start(wh_redis_t *r);
-/* True once AUTH/SELECT/SCRIPT LOAD succeeded on the current connection. */
+/* True once AUTH/SELECT/SCRIPT LOAD succeeded on the current connection; on a cluster, on the seed and on a
+   connection to every master that serves slots. */
 bool wh_redis_ready(const wh_redis_t *r);
+/* True once the seed said it is a Redis Cluster node (INFO cluster): commands are then routed by slot. */
+bool wh_redis_is_cluster(const wh_redis_t *r);
 /* Called whenever the client becomes ready (after every reconnect). Optional. */
 void wh_redis_on_ready(wh_redis_t *r, void (*cb)(wh_redis_t *r, void *data), void *data);
 
@@ -44,8 +49,10 @@ wh_err_t wh_redis_command(wh_redis_t *r, wh_redis_cb cb, void *data, int argc, c
 /* Like wh_redis_command for a blocking command: the deadline is extended by `block_ms`. */
 wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb cb, void *data, int argc, const char **argv,
                                    const size_t *argvlen);
-/* printf-style (hiredis formatting: %s, %b with pointer+len, %d…) for fixed commands off the hot path. */
-wh_err_t wh_redis_commandf(wh_redis_t *r, wh_redis_cb cb, void *data, const char *fmt, ...);
+/* Sends a command that names no key (SCAN, …) to the node that serves `key`'s slot: on a cluster, the node whose
+   keys a SCAN MATCH on that key's hash tag must walk. Standalone: the one connection. Not redirected. */
+wh_err_t wh_redis_command_at(wh_redis_t *r, const char *key, size_t keylen, wh_redis_cb cb, void *data, int argc, const char **argv,
+                             const size_t *argvlen);
 /* EVALSHA `script` with `nkeys` keys followed by the other args in argv. */
 wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
                          const char **argv, const size_t *argvlen);
