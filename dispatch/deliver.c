@@ -236,8 +236,8 @@ void wk_pump(wh_worker_t *w)
         wh_slots_request(w->slots, d->sub, d->max_concurrency, d->rate, d);
     }
     /* reading resumes once the local backlog is back under the bound */
-    if (!w->reading && !w->stopping && w->groups_ready && w->batches == 0 && w->ready_len < w->cfg->max_inflight)
-        wk_schedule_read(w, 0);
+    if (!w->stopping && w->groups_ready && w->ready_len < w->cfg->max_inflight)
+        wk_schedule_reads(w, 0);
 }
 
 wk_delivery_t *wk_delivery_new(wh_worker_t *w, unsigned part, const char *id, unsigned attempt, const wk_sub_t *s, wh_body_t *body)

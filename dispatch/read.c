@@ -9,10 +9,11 @@ static void batch_start(wk_batch_t *b);
 static wh_err_t system_event_unpack(const char *buf, size_t len, json_t **out, char *errbuf);
 static void add_entries(wk_batch_t *b, unsigned part, const redisReply *entries);
 static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read);
-static int partition_of_key(const wh_worker_t *w, const redisReply *k);
+static int partition_of_key(const wk_reader_t *rd, const redisReply *k);
 static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
 static void learn_batch(wh_worker_t *w, const wk_batch_t *b);
-static void read_now(wh_worker_t *w);
+static void read_now(wk_reader_t *rd);
+static void schedule_read(wk_reader_t *rd, uint64_t delay_ms);
 static void on_read_timer(uv_timer_t *t);
 static void on_group(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
 static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
@@ -38,12 +39,12 @@ static void batch_free(wk_batch_t *b)
 void wk_batch_done(wk_batch_t *b)
 {
     wh_worker_t *w = b->w;
-    bool from_read = b->from_read;
+    wk_reader_t *rd = b->reader;
 
     batch_free(b);
     --w->batches;
-    if (from_read)
-        w->reading = false;
+    if (rd != NULL)
+        rd->reading = false;
     wk_pump(w);
 }
 
@@ -173,10 +174,10 @@ static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read)
     return b;
 }
 
-static int partition_of_key(const wh_worker_t *w, const redisReply *k)
+static int partition_of_key(const wk_reader_t *rd, const redisReply *k)
 {
-    for (unsigned p = 0; p != wh_partitions(); ++p)
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, w->stream_keys[p]) == 0)
+    for (unsigned p = rd->first; p != rd->first + rd->count; ++p)
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, rd->w->stream_keys[p]) == 0)
             return (int)p;
     return -1;
 }
@@ -185,7 +186,8 @@ static int partition_of_key(const wh_worker_t *w, const redisReply *k)
 
 static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
-    wh_worker_t *w = data;
+    wk_reader_t *rd = data;
+    wh_worker_t *w = rd->w;
     size_t total = 0;
     wk_batch_t *b;
 
@@ -194,13 +196,13 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             w->groups_ready = false; /* Redis lost its data: create the groups again */
         else if (err == WH_EINTERNAL)
             wh_log_warn("read_failed", "{s:s}", "error", reply->str);
-        w->reading = false;
-        wk_schedule_read(w, 200);
+        rd->reading = false;
+        schedule_read(rd, 200);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY) { /* nil: BLOCK timed out */
-        w->reading = false;
-        wk_schedule_read(w, 0);
+        rd->reading = false;
+        schedule_read(rd, 0);
         return;
     }
     for (size_t i = 0; i != reply->elements; ++i)
@@ -208,10 +210,11 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             reply->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
             total += reply->element[i]->element[1]->elements;
     b = batch_new(w, total, true);
+    b->reader = rd;
     for (size_t i = 0; i != reply->elements; ++i) {
         const redisReply *s = reply->element[i];
         int part;
-        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || (part = partition_of_key(w, s->element[0])) < 0 ||
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || (part = partition_of_key(rd, s->element[0])) < 0 ||
             s->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
         add_entries(b, (unsigned)part, s->element[1]);
@@ -254,16 +257,17 @@ static void learn_batch(wh_worker_t *w, const wk_batch_t *b)
     w->events_per_entry = wk_read_learn(w->events_per_entry, biggest);
 }
 
-static void read_now(wh_worker_t *w)
+static void read_now(wk_reader_t *rd)
 {
+    wh_worker_t *w = rd->w;
     const char *argv[9 + 2 * WH_MAX_PARTITIONS];
     char count[16], block[16];
     int argc = 0;
 
-    if (w->stopping || w->reading)
+    if (w->stopping || rd->reading || !wh_redis_ready(rd->rd))
         return;
     if (!w->groups_ready) {
-        wk_schedule_read(w, 200);
+        schedule_read(rd, 200);
         return;
     }
     snprintf(count, sizeof(count), "%u", read_count(w));
@@ -277,15 +281,15 @@ static void read_now(wh_worker_t *w)
     argv[argc++] = "BLOCK";
     argv[argc++] = block;
     argv[argc++] = "STREAMS";
-    for (unsigned p = 0; p != wh_partitions(); ++p)
+    for (unsigned p = rd->first; p != rd->first + rd->count; ++p)
         argv[argc++] = w->stream_keys[p];
-    for (unsigned p = 0; p != wh_partitions(); ++p)
+    for (unsigned p = 0; p != rd->count; ++p)
         argv[argc++] = ">";
-    if (wh_redis_command_blocking(w->rd, READ_BLOCK_MS, on_read, w, argc, argv, NULL) != WH_OK) {
-        wk_schedule_read(w, 200);
+    if (wh_redis_command_blocking(rd->rd, READ_BLOCK_MS, on_read, rd, argc, argv, NULL) != WH_OK) {
+        schedule_read(rd, 200);
         return;
     }
-    w->reading = true;
+    rd->reading = true;
 }
 
 static void on_read_timer(uv_timer_t *t)
@@ -293,10 +297,84 @@ static void on_read_timer(uv_timer_t *t)
     read_now(t->data);
 }
 
-void wk_schedule_read(wh_worker_t *w, uint64_t delay_ms)
+static void schedule_read(wk_reader_t *rd, uint64_t delay_ms)
 {
-    if (!w->stopping)
-        uv_timer_start(&w->read_timer, on_read_timer, delay_ms, 0);
+    if (!rd->w->stopping)
+        uv_timer_start(&rd->timer, on_read_timer, delay_ms, 0);
+}
+
+void wk_schedule_reads(wh_worker_t *w, uint64_t delay_ms)
+{
+    for (unsigned i = 0; i != w->nreaders; ++i)
+        if (!w->readers[i].reading)
+            schedule_read(&w->readers[i], delay_ms);
+}
+
+bool wk_reading(const wh_worker_t *w)
+{
+    for (unsigned i = 0; i != w->nreaders; ++i)
+        if (w->readers[i].reading)
+            return true;
+    return false;
+}
+
+bool wk_readers_ready(const wh_worker_t *w)
+{
+    for (unsigned i = 0; i != w->nreaders; ++i)
+        if (!wh_redis_ready(w->readers[i].rd))
+            return false;
+    return true;
+}
+
+static void reader_init(wh_worker_t *w, unsigned i, unsigned first, unsigned count)
+{
+    wk_reader_t *rd = &w->readers[i];
+    char name[32];
+
+    if (i == 0)
+        snprintf(name, sizeof(name), "worker-read");
+    else
+        snprintf(name, sizeof(name), "worker-read-%u", i);
+    rd->w = w;
+    rd->first = first;
+    rd->count = count;
+    rd->rd = wh_redis_new(&w->loop, w->cfg, name);
+    uv_timer_init(&w->loop, &rd->timer);
+    rd->timer.data = rd;
+}
+
+/* The first reader's client knows what Redis is: on a cluster, one reader per partition from now on. */
+static void on_reader_ready(wh_redis_t *r, void *data)
+{
+    wh_worker_t *w = data;
+
+    if (wh_redis_is_cluster(r) && w->nreaders == 1 && wh_partitions() > 1 && !w->stopping) {
+        w->readers[0].count = 1;
+        for (unsigned p = 1; p != wh_partitions(); ++p) {
+            reader_init(w, p, p, 1);
+            wh_redis_start(w->readers[p].rd);
+        }
+        w->nreaders = wh_partitions();
+        wh_log_info("worker_readers", "{s:i}", "readers", (int)w->nreaders);
+    }
+    wk_schedule_reads(w, 0);
+}
+
+void wk_readers_init(wh_worker_t *w)
+{
+    reader_init(w, 0, 0, wh_partitions());
+    w->nreaders = 1;
+    wh_redis_on_ready(w->readers[0].rd, on_reader_ready, w);
+    wh_redis_start(w->readers[0].rd);
+}
+
+void wk_readers_close(wh_worker_t *w, void (*client_closed)(void *), uv_close_cb timer_closed)
+{
+    for (unsigned i = 0; i != w->nreaders; ++i) {
+        wh_redis_close(w->readers[i].rd, client_closed, w);
+        w->readers[i].timer.data = w; /* what timer_closed is given */
+        uv_close((uv_handle_t *)&w->readers[i].timer, timer_closed);
+    }
 }
 
 static void on_group(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)

@@ -119,7 +119,7 @@ void wk_on_claim_timer(uv_timer_t *t)
     wk_pump(w); /* a backlog freed by deferrals (slots.h) resumes here at the latest */
     busy = wh_http_inflight(w->http) + w->ready_len;
     atomic_store(&w->heartbeat_ms, wh_mono_ms());
-    atomic_store(&w->ready_flag, !w->stopping && wh_redis_ready(w->cmd) && wh_redis_ready(w->rd));
+    atomic_store(&w->ready_flag, !w->stopping && wh_redis_ready(w->cmd) && wk_readers_ready(w));
 
     if (w->stopping || w->claiming != 0 || busy >= w->cfg->max_inflight || !wh_redis_ready(w->cmd))
         return;

@@ -45,7 +45,7 @@ static void on_cmd_ready(wh_redis_t *r, void *data)
     wh_worker_t *w = data;
     w->groups_ready = false;
     wk_ensure_groups(w);
-    wk_schedule_read(w, 50);
+    wk_schedule_reads(w, 50);
 }
 
 static void on_closed(void *data)
@@ -62,7 +62,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_all(wh_worker_t *w)
 {
-    w->closing = 3 + 8 + 1;
+    w->closing = 3 + 7 + 2 * w->nreaders;
     wh_purge_dispose(&w->purge);
     /* waiters go back to Redis (their "defer" outcomes are recorded), then attempts still running are canceled
        ("retry", due now), then those outcomes are sent before the connection closes: a clean stop leaves no
@@ -71,9 +71,8 @@ static void close_all(wh_worker_t *w)
     wh_http_close(w->http, on_closed, w);
     for (unsigned p = 0; p != wh_partitions(); ++p)
         wk_flush_outcomes(w, p);
-    wh_redis_close(w->rd, on_closed, w);
+    wk_readers_close(w, on_closed, on_handle_closed);
     wh_redis_close(w->cmd, on_closed, w);
-    uv_close((uv_handle_t *)&w->read_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->claim_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->reclaim_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->stop_timer, on_handle_closed);
@@ -102,7 +101,7 @@ static void on_stop_tick(uv_timer_t *t)
     }
     for (unsigned p = 0; p != wh_partitions(); ++p)
         wk_flush_outcomes(w, p);
-    if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !w->reading && w->claiming == 0 && w->recording == 0 &&
+    if ((wh_http_inflight(w->http) == 0 && w->batches == 0 && !wk_reading(w) && w->claiming == 0 && w->recording == 0 &&
          w->nopen == 0) ||
         wh_mono_ms() >= w->stop_deadline) {
         uv_timer_stop(t);
@@ -116,7 +115,8 @@ static void on_stop(uv_async_t *a)
 
     w->stopping = true;
     w->stop_deadline = wh_mono_ms() + w->cfg->shutdown_grace_ms;
-    uv_timer_stop(&w->read_timer);
+    for (unsigned i = 0; i != w->nreaders; ++i)
+        uv_timer_stop(&w->readers[i].timer);
     uv_timer_stop(&w->claim_timer);
     uv_timer_stop(&w->reclaim_timer);
     uv_timer_stop(&w->purge_timer);
@@ -150,7 +150,6 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, on_stop);
     w->stop.data = w;
-    uv_timer_init(&w->loop, &w->read_timer);
     uv_timer_init(&w->loop, &w->claim_timer);
     uv_timer_init(&w->loop, &w->reclaim_timer);
     uv_timer_init(&w->loop, &w->stop_timer);
@@ -166,8 +165,8 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
         wh_settle_call_init(&w->settles[p], p);
         snprintf(w->reclaim_cursor[p], sizeof(w->reclaim_cursor[p]), "0-0");
     }
-    w->read_timer.data = w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
-    w->rd = wh_redis_new(&w->loop, cfg, "worker-read");
+    w->claim_timer.data = w->reclaim_timer.data = w->stop_timer.data = w->purge_timer.data = w;
+    wk_readers_init(w);
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
     wh_purge_init(&w->purge, w->cmd);
     w->http = wh_http_new(&w->loop, cfg);
@@ -176,7 +175,6 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     w->slots = wh_slots_new(&w->loop, w->cmd, cfg->consumer, cfg->delivery_timeout_ms + cfg->reclaim_idle_ms,
                             cfg->reclaim_idle_ms / 2, wk_on_slot_go, wk_on_slot_defer, w);
     wh_redis_on_ready(w->cmd, on_cmd_ready, w);
-    wh_redis_start(w->rd);
     wh_redis_start(w->cmd);
     uv_timer_start(&w->claim_timer, wk_on_claim_timer, CLAIM_PERIOD_MS, CLAIM_PERIOD_MS);
     reclaim_every = (uint64_t)(cfg->reclaim_idle_ms / 2 > 200 ? cfg->reclaim_idle_ms / 2 : 200);

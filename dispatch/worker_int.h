@@ -126,8 +126,22 @@ typedef struct wk_batch {
     size_t nconns, cap_conns;
     unsigned outstanding;
     bool from_read;
-    bool abandon; /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
+    struct wk_reader *reader; /* the reader whose read made it; NULL for reclaimed entries */
+    bool abandon;             /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
 } wk_batch_t;
+
+/*
+ * One XREADGROUP loop over partitions [first, first + count). On one Redis a single reader reads every partition
+ * with one multi-key read; on a Redis Cluster a read names one slot, so there is a reader per partition, each on
+ * its own client (a blocked read holds its connection until it returns).
+ */
+typedef struct wk_reader {
+    struct wh_worker *w;
+    wh_redis_t *rd;
+    unsigned first, count;
+    bool reading; /* its read, or the batch that read made, is in progress */
+    uv_timer_t timer;
+} wk_reader_t;
 
 struct wh_worker {
     const wh_config_t *cfg;
@@ -136,14 +150,15 @@ struct wh_worker {
     pthread_t tid;
     uv_loop_t loop;
     uv_async_t stop;
-    uv_timer_t read_timer, claim_timer, reclaim_timer, stop_timer, purge_timer;
-    wh_purge_t purge;  /* deleted connections' keys, a few hundred per step (purge.h) */
-    wh_slots_t *slots; /* per-subscription slots and rate tokens (slots.h) */
-    wh_redis_t *rd;    /* blocking XREADGROUP only */
-    wh_redis_t *cmd;   /* everything else */
+    uv_timer_t claim_timer, reclaim_timer, stop_timer, purge_timer;
+    wh_purge_t purge;                       /* deleted connections' keys, a few hundred per step (purge.h) */
+    wh_slots_t *slots;                      /* per-subscription slots and rate tokens (slots.h) */
+    wk_reader_t readers[WH_MAX_PARTITIONS]; /* blocking XREADGROUP only */
+    unsigned nreaders;
+    wh_redis_t *cmd; /* everything else */
     wh_http_t *http;
     char stream_keys[WH_MAX_PARTITIONS][WH_KEY_MAX];
-    bool groups_ready, reading, stopping;
+    bool groups_ready, stopping;
     unsigned creating_groups;
     unsigned batches;                            /* batches in progress */
     unsigned claiming;                           /* claim / reclaim calls awaiting replies */
@@ -192,7 +207,16 @@ unsigned wk_read_size(double events_per_entry);
 /* The estimate after a batch whose largest entry held `biggest` events: a decaying maximum. */
 double wk_read_learn(double estimate, size_t biggest);
 void wk_batch_done(wk_batch_t *b);
-void wk_schedule_read(wh_worker_t *w, uint64_t delay_ms);
+/* Starts a read soon on every reader not reading. */
+void wk_schedule_reads(wh_worker_t *w, uint64_t delay_ms);
+/* Whether a reader reads, or processes what it read. */
+bool wk_reading(const wh_worker_t *w);
+/* Whether every reader's client is ready. */
+bool wk_readers_ready(const wh_worker_t *w);
+/* The first reader covers every partition; on a Redis Cluster, once its client knows, it is split (read.c). */
+void wk_readers_init(wh_worker_t *w);
+/* Closes every reader's client and timer: 2 close callbacks each. */
+void wk_readers_close(wh_worker_t *w, void (*client_closed)(void *), uv_close_cb timer_closed);
 void wk_ensure_groups(wh_worker_t *w);
 void wk_on_reclaim_timer(uv_timer_t *t);
 

@@ -15,6 +15,8 @@
  *   REDIS_SERVER     redis-server binary (default: from PATH)
  *   REDIS_CLI        redis-cli binary (default: from PATH)
  *   WHARF_VALGRIND=1 run wharf under valgrind (longer readiness deadlines)
+ *   WHARF_IT_REDIS=cluster  every ctx.redis() is a 3-master Redis Cluster on loopback (RedisCluster), the
+ *                    same interface; files that need one server (replicas) skip themselves then
  *   WHARF_IT_KEEP=1  keep temporary directories (logs, AOF) after the run
  */
 const { spawn, execFile } = require('node:child_process');
@@ -30,6 +32,7 @@ const { Webhook } = require('standardwebhooks');
 const svix = require('svix');
 
 const VALGRIND = process.env.WHARF_VALGRIND === '1';
+const CLUSTER = process.env.WHARF_IT_REDIS === 'cluster';
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 const REDIS_CLI = process.env.REDIS_CLI || 'redis-cli';
 const PUBLIC_URL = 'https://hooks.example.test';
@@ -63,6 +66,21 @@ function wharfBin() {
 }
 
 /* A free TCP port on 127.0.0.1: bind port 0, read the port, close. */
+/* A free port whose cluster bus port (+10000) is free too. */
+async function freeClusterPort() {
+    for (;;) {
+        const p = await freePort();
+        if (p + 10000 > 65535) continue;
+        const bus = await new Promise((resolve) => {
+            const srv = net.createServer();
+            srv.unref();
+            srv.on('error', () => resolve(false));
+            srv.listen(p + 10000, '127.0.0.1', () => srv.close(() => resolve(true)));
+        });
+        if (bus) return p;
+    }
+}
+
 function freePort() {
     return new Promise((resolve, reject) => {
         const srv = net.createServer();
@@ -360,17 +378,7 @@ class RedisServer {
      * 10 s, 30 s under valgrind): what they show then does not move under the test's feet.
      */
     async queueCounters() {
-        const script = `local x,a,p=0,0,0 for i=0,${PARTITIONS - 1} do local k='wh:q:{p'..i..'}' ` +
-            `if redis.call('EXISTS',k)==1 and redis.call('TYPE',k)['ok']=='stream' then x=x+redis.call('XLEN',k) ` +
-            `local info=redis.call('XINFO','STREAM',k) for j=1,#info,2 do if info[j]=='entries-added' then a=a+info[j+1] end end ` +
-            `for _,g in ipairs(redis.call('XINFO','GROUPS',k)) do for j=1,#g,2 do if g[j]=='pending' then p=p+g[j+1] end end end ` +
-            `end end return {x,a,p}`;
-        const deadline = Date.now() + (VALGRIND ? 30000 : 10000);
-        for (;;) {
-            const out = (await this.cli('EVAL', script, '0')).trim().split('\n');
-            if (Number(out[2]) === 0 || Date.now() >= deadline) return { xlen: Number(out[0]), added: Number(out[1]) };
-            await delay(20);
-        }
+        return queueCounters(this);
     }
 
     /* Every byte Redis has written to its AOF (Redis 7 multi-part AOF in appendonlydir/). */
@@ -379,6 +387,106 @@ class RedisServer {
         if (!fs.existsSync(d)) return Buffer.alloc(0);
         return Buffer.concat(fs.readdirSync(d).filter((f) => f.endsWith('.aof'))
             .map((f) => fs.readFileSync(path.join(d, f))));
+    }
+}
+
+/*
+ * Queue counters over the partition streams wh:q:{p0}..: xlen = sum of XLEN, added = sum of XINFO STREAM
+ * entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). A worker deletes an entry when it settles
+ * it, after the entry's first delivery attempts (a delivery can reach a sink before its entry leaves the stream),
+ * so the counters are read once no entry is pending in the consumer group (up to 10 s, 30 s under valgrind): what
+ * they show then does not move under the test's feet. One EVAL per partition, keyed, so that a cluster runs each on
+ * the stream's master.
+ */
+async function queueCounters(redis) {
+    const script = `local k=KEYS[1] local x,a,p=0,0,0 ` +
+        `if redis.call('EXISTS',k)==1 and redis.call('TYPE',k)['ok']=='stream' then x=redis.call('XLEN',k) ` +
+        `local info=redis.call('XINFO','STREAM',k) for j=1,#info,2 do if info[j]=='entries-added' then a=info[j+1] end end ` +
+        `for _,g in ipairs(redis.call('XINFO','GROUPS',k)) do for j=1,#g,2 do if g[j]=='pending' then p=p+g[j+1] end end end ` +
+        `end return {x,a,p}`;
+    const deadline = Date.now() + (VALGRIND ? 30000 : 10000);
+    for (;;) {
+        let xlen = 0, added = 0, pending = 0;
+        for (let i = 0; i < PARTITIONS; i++) {
+            const out = (await redis.cli('EVAL', script, '1', `wh:q:{p${i}}`)).trim().split('\n');
+            xlen += Number(out[0]); added += Number(out[1]); pending += Number(out[2]);
+        }
+        if (pending === 0 || Date.now() >= deadline) return { xlen, added };
+        await delay(20);
+    }
+}
+
+/*
+ * A Redis Cluster of three masters on loopback (no replicas), with the RedisServer interface the tests use: cli()
+ * follows redirections (redis-cli -c, from the first master), info() and commandStats() add up every master,
+ * stop()/start() restart every node (their nodes.conf keeps the cluster), aofBytes() is every node's AOF.
+ */
+class RedisCluster {
+    constructor(ctx, ports, { args = [] } = {}) {
+        this.ctx = ctx;
+        this.nodes = ports.map((p) => new RedisServer(ctx, p, {
+            args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', ...args],
+        }));
+        this.port = ports[0];
+        this.url = this.nodes[0].url;
+        this.isCluster = true;
+        this.created = false;
+    }
+
+    async start() {
+        await Promise.all(this.nodes.map((n) => n.start()));
+        if (!this.created) {
+            await runCli(['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
+                '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30000 });
+            this.created = true;
+        }
+        await waitUntil(async () => {
+            for (const n of this.nodes) {
+                const info = await n.cli('CLUSTER', 'INFO');
+                if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
+            }
+            return true;
+        }, { timeout: 20000, what: 'every cluster node to report cluster_state:ok', procs: this.nodes.map((n) => n.proc) });
+        return this;
+    }
+
+    async stop() { for (const n of this.nodes) await n.stop(); }
+    freeze() { for (const n of this.nodes) n.freeze(); }
+    thaw() { for (const n of this.nodes) n.thaw(); }
+
+    async info(section) {
+        const out = {};
+        for (const n of this.nodes) {
+            for (const [k, v] of Object.entries(await n.info(section))) {
+                out[k] = /^-?\d+$/.test(v) && /^-?\d+$/.test(out[k] ?? '0') ? String(Number(out[k] ?? 0) + Number(v)) : (out[k] ?? v);
+            }
+        }
+        return out;
+    }
+
+    async commandStats() {
+        const out = {};
+        for (const n of this.nodes) {
+            for (const [cmd, f] of Object.entries(await n.commandStats())) {
+                out[cmd] = out[cmd] || {};
+                for (const [k, v] of Object.entries(f)) out[cmd][k] = (out[cmd][k] || 0) + v;
+            }
+        }
+        return out;
+    }
+
+    async onlineReplicas() { return 0; }
+
+    cli(...args) {
+        return runCli(['-c', '-h', '127.0.0.1', '-p', String(this.port), '--raw', ...args]);
+    }
+
+    async queueCounters() {
+        return queueCounters(this);
+    }
+
+    aofBytes() {
+        return Buffer.concat(this.nodes.map((n) => n.aofBytes()));
     }
 }
 
@@ -651,6 +759,11 @@ function context(name) {
     const ctx = { dir, procs: [], sinks: [], wharfs: [], redises: [] };
 
     ctx.redis = async ({ args } = {}) => {
+        if (CLUSTER) {
+            const c = new RedisCluster(ctx, [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()], { args });
+            ctx.redises.push(c);
+            return c.start();
+        }
         const r = new RedisServer(ctx, await freePort(), { args });
         ctx.redises.push(r);
         return r.start();
@@ -773,7 +886,7 @@ function errorCode(res) {
 }
 
 module.exports = {
-    PUBLIC_URL, PARTITIONS, VALGRIND, partitionOf,
+    PUBLIC_URL, PARTITIONS, VALGRIND, CLUSTER, partitionOf,
     context, delay, freePort, waitUntil, request, show, errorCode,
     hubspot, hubspotSignatureHeaders, verifyDelivery, wharfBin, runCli,
     Signature, Webhook, svix,
