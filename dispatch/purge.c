@@ -13,15 +13,76 @@ static void chain_end(wh_purge_t *p)
     p->busy = false;
 }
 
-/* The connection's id is done: no key of its tag was left in a whole SCAN cycle. */
+/* The connection's id is done: no key of its tag was left in a whole SCAN cycle, its tombstone is gone. */
 static void on_removed(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     wh_purge_t *p = data;
 
+    (void)r;
+    (void)reply;
     if (err == WH_OK)
         wh_log_info("connection_purged", "{s:s}", "connectionId", p->conn);
     p->conn[0] = '\0';
     chain_end(p);
+}
+
+/* gone_drop.lua answered: the id leaves the purge set either way (0: another worker finished it first). */
+static void on_dropped(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_purge_t *p = data;
+    char key[WH_KEY_MAX];
+    const char *argv[3] = {"SREM", key, p->conn};
+
+    (void)reply;
+    if (err != WH_OK || p->disposed) {
+        chain_end(p);
+        return;
+    }
+    wh_key_purge(key);
+    if (wh_redis_command(r, on_removed, p, 3, argv, NULL) != WH_OK)
+        chain_end(p);
+}
+
+/*
+ * The tombstone read at the end of a clean cycle: what the deletion's later steps did, done again (they are
+ * idempotent, and a gateway that died after conn_delete.lua did not do them): out of the environment's set and
+ * its reservations, out of the app-level index. Then the tombstone goes, and the id is free.
+ */
+static void on_tombstone(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_purge_t *p = data;
+    char key[WH_KEY_MAX], at[32];
+    const redisReply *const *f;
+
+    if (err != WH_OK || p->disposed || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        chain_end(p);
+        return;
+    }
+    f = (const redisReply *const *)reply->element;
+    if (f[3]->type != REDIS_REPLY_STRING || f[3]->len >= (int)sizeof(at)) {
+        /* no tombstone: the purge of a deletion never finished by its gateway, or finished by another worker */
+        on_dropped(r, NULL, WH_OK, p);
+        return;
+    }
+    memcpy(at, f[3]->str, (size_t)f[3]->len + 1);
+    if (f[0]->type == REDIS_REPLY_STRING && f[0]->len != 0) {
+        const char *srem[] = {"SREM", key, p->conn}, *hdel[] = {"HDEL", key, p->conn};
+        wh_key_env_conns(key, f[0]->str);
+        (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
+        wh_key_env_resv(key, f[0]->str);
+        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    }
+    if (f[1]->type == REDIS_REPLY_STRING && f[2]->type == REDIS_REPLY_STRING && f[2]->len != 0) {
+        const char *hdel[] = {"HDEL", key, p->conn};
+        wh_key_acct(key, f[1]->str, f[2]->str);
+        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    }
+    {
+        const char *argv[2] = {key, at};
+        wh_key_gone(key, p->conn);
+        if (wh_redis_script(r, &wh_script_gone_drop, on_dropped, p, 1, 2, argv, NULL) != WH_OK)
+            chain_end(p);
+    }
 }
 
 static void on_unlinked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
@@ -44,8 +105,7 @@ static void on_unlinked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
 static void finish_cycle(wh_purge_t *p)
 {
     char key[WH_KEY_MAX];
-    const char *argv[3] = {"SREM", key, p->conn};
-    size_t argvlen[3] = {4, (size_t)wh_key_purge(key), strlen(p->conn)};
+    const char *argv[] = {"HMGET", key, "env", "integration", "account", "at"};
 
     if (p->found_in_cycle) {
         /* keys were removed during this cycle: the next one proves nothing is left (SCAN may miss none, but
@@ -55,7 +115,8 @@ static void finish_cycle(wh_purge_t *p)
         chain_end(p);
         return;
     }
-    if (wh_redis_command(p->redis, on_removed, p, 3, argv, argvlen) != WH_OK)
+    wh_key_gone(key, p->conn);
+    if (wh_redis_command(p->redis, on_tombstone, p, 6, argv, NULL) != WH_OK)
         chain_end(p);
 }
 
@@ -65,7 +126,7 @@ static void on_scanned(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     const redisReply *keys;
     const char **argv = NULL;
     size_t *argvlen = NULL, n = 0;
-    char purge_key[WH_KEY_MAX];
+    char gone_key[WH_KEY_MAX];
 
     if (err != WH_OK || p->disposed || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING || (size_t)reply->element[0]->len >= sizeof(p->cursor) ||
@@ -76,15 +137,18 @@ static void on_scanned(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     memcpy(p->cursor, reply->element[0]->str, (size_t)reply->element[0]->len + 1);
     keys = reply->element[1];
     if (keys->elements != 0) {
-        /* conn_purge.lua: KEYS = the purge set, then the keys found; ARGV = the id */
+        /* conn_purge.lua: KEYS = the tombstone, then the keys found; ARGV = the id */
         argv = malloc((keys->elements + 2) * sizeof(*argv));
         argvlen = malloc((keys->elements + 2) * sizeof(*argvlen));
         if (argv == NULL || argvlen == NULL)
             abort();
-        argv[n] = purge_key;
-        argvlen[n++] = (size_t)wh_key_purge(purge_key);
+        argv[n] = gone_key;
+        argvlen[n++] = (size_t)wh_key_gone(gone_key, p->conn);
         for (size_t i = 0; i != keys->elements; ++i)
-            if (keys->element[i]->type == REDIS_REPLY_STRING) {
+            /* the tombstone and the outbox are not the connection's data: the end of the purge and the outbox's
+               own drain remove them */
+            if (keys->element[i]->type == REDIS_REPLY_STRING && strncmp(keys->element[i]->str, "wh:gone:", 8) != 0 &&
+                strncmp(keys->element[i]->str, "wh:ob:", 6) != 0) {
                 argv[n] = keys->element[i]->str;
                 argvlen[n++] = (size_t)keys->element[i]->len;
             }

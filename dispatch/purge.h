@@ -1,13 +1,15 @@
 /*
  * The incremental purge of deleted connections (design §6: "delete purges cache and secrets").
  *
- * DELETE /v1/connections/{id} (queue/scripts/conn_delete.lua) removes the connection's record and index
- * entries at once and adds its id to the purge set (queue/keys.h wh_key_purge). Everything else the connection
+ * DELETE /v1/connections/{id} (queue/scripts/conn_delete.lua) removes the connection's record, leaves a tombstone
+ * (wh:gone:{c:<id>}) and adds its id to the purge set (queue/keys.h wh_key_purge). Everything else the connection
  * left — cached records, versions, indexes, association sets, all under its hash tag {c:<id>} — can be
  * arbitrarily big, so it is removed here, a little at a time: each tick takes one id from the set,
- * SCANs "wh:*{c:<id>}*" (COUNT WH_PURGE_SCAN_COUNT) for a few steps and UNLINKs what it finds
- * (queue/scripts/conn_purge.lua, which does so only while the id is still in the set). The id leaves the set
- * once a complete SCAN cycle found nothing left; until then conn_create.lua refuses that id.
+ * SCANs "wh:*{c:<id>}*" (COUNT WH_PURGE_SCAN_COUNT; on a Redis Cluster, on the master of that tag's slot) for a few
+ * steps and UNLINKs what it finds (queue/scripts/conn_purge.lua, which does so only while the tombstone is there).
+ * Once a complete SCAN cycle found nothing left, the deletion's steps in other slots are done again from the
+ * tombstone (out of the environment's set, out of the app-level index: idempotent), the tombstone goes
+ * (gone_drop.lua) and then the id leaves the set; until the tombstone goes conn_create.lua refuses that id.
  * Redis is never blocked for longer than one SCAN step or one UNLINK of at most WH_PURGE_SCAN_COUNT keys.
  *
  * Several workers may purge the same id at once: every step is idempotent. The worker calls wh_purge_tick

@@ -160,11 +160,14 @@ void wk_sub_succeeded(wh_worker_t *w, const wk_delivery_t *d)
 
 static void on_sub_fail(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
-    char *sub = data;
-    (void)r;
+    char *sub = data, *env = sub + strlen(sub) + 1; /* "<sub>\0<env>\0" */
     if (err == WH_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        char outbox[WH_KEY_MAX];
         wh_metric_inc(WH_METRIC_SUBSCRIPTIONS_DISABLED);
         wh_log_warn("subscription_disabled", "{s:s}", "subscriptionId", sub);
+        /* system.subscription.disabled waits in the environment's outbox: to its stream now */
+        wh_key_outbox_env(outbox, env);
+        wh_outbox_drain(r, outbox, NULL, NULL);
     } else if (err != WH_OK)
         wh_log_warn("subscription_health_failed", "{s:s, s:s}", "subscriptionId", sub, "error",
                     err == WH_EINTERNAL ? reply->str : wh_err_name(err));
@@ -178,8 +181,9 @@ static void on_sub_fail(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
 void wk_sub_failed(wh_worker_t *w, const wk_delivery_t *d, bool gone, const char *reason)
 {
     uint64_t h = sub_hash(d->env, d->sub);
-    char subs[WH_KEY_MAX], fail[WH_KEY_MAX], stream[WH_KEY_MAX], now[24], after[24], iso[WH_ISO8601_LEN],
+    char subs[WH_KEY_MAX], fail[WH_KEY_MAX], outbox[WH_KEY_MAX], stream[WH_KEY_MAX], now[24], after[24], iso[WH_ISO8601_LEN],
         event_id[WH_EVENT_ID_LEN + 1];
+    size_t sublen = strlen(d->sub), envlen = strlen(d->env);
     int64_t t = wh_now_ms();
     char *tag;
 
@@ -187,6 +191,7 @@ void wk_sub_failed(wh_worker_t *w, const wk_delivery_t *d, bool gone, const char
         w->healthy[h % HEALTHY_SLOTS].at = 0;
     wh_key_subs(subs, d->env);
     wh_key_subfail(fail, d->env);
+    wh_key_outbox_env(outbox, d->env);
     wh_key_stream(stream, wh_partition_of(d->sub));
     snprintf(now, sizeof(now), "%lld", (long long)t);
     snprintf(after, sizeof(after), "%lld", (long long)w->cfg->disable_after_ms);
@@ -197,10 +202,12 @@ void wk_sub_failed(wh_worker_t *w, const wk_delivery_t *d, bool gone, const char
         memcpy(event_id, "evt_", 4);
         wh_hex_encode(random, sizeof(random), event_id + 4);
     }
-    const char *argv[] = {subs, fail, stream, d->sub, now, after, gone ? "1" : "0", reason, iso, event_id, d->env};
-    if ((tag = strdup(d->sub)) == NULL)
+    const char *argv[] = {subs, fail, outbox, d->sub, now, after, gone ? "1" : "0", reason, iso, event_id, d->env, stream};
+    if ((tag = malloc(sublen + envlen + 2)) == NULL)
         abort();
-    if (wh_redis_script(w->cmd, &wh_script_sub_fail, on_sub_fail, tag, 3, 11, argv, NULL) != WH_OK)
+    memcpy(tag, d->sub, sublen + 1);
+    memcpy(tag + sublen + 1, d->env, envlen + 1);
+    if (wh_redis_script(w->cmd, &wh_script_sub_fail, on_sub_fail, tag, 3, 12, argv, NULL) != WH_OK)
         free(tag);
 }
 

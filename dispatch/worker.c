@@ -38,6 +38,7 @@ static void on_purge_timer(uv_timer_t *t)
 {
     wh_worker_t *w = t->data;
     wh_purge_tick(&w->purge);
+    wh_repair_tick(&w->repair);
 }
 
 static void on_cmd_ready(wh_redis_t *r, void *data)
@@ -64,6 +65,7 @@ static void close_all(wh_worker_t *w)
 {
     w->closing = 3 + 7 + 2 * w->nreaders;
     wh_purge_dispose(&w->purge);
+    wh_repair_dispose(&w->repair);
     /* waiters go back to Redis (their "defer" outcomes are recorded), then attempts still running are canceled
        ("retry", due now), then those outcomes are sent before the connection closes: a clean stop leaves no
        delivery waiting for its lease to end (best effort: what Redis does not take comes back with the lease) */
@@ -169,6 +171,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     wk_readers_init(w);
     w->cmd = wh_redis_new(&w->loop, cfg, "worker");
     wh_purge_init(&w->purge, w->cmd);
+    wh_repair_init(&w->repair, w->cmd);
     w->http = wh_http_new(&w->loop, cfg);
     wh_egress_install(w->http, cfg);
     /* slots outlive a dead worker by its deliveries' lease; a waiter may wait half the reclaim time */

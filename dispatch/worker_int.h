@@ -23,6 +23,7 @@
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
+#include "../queue/outbox.h"
 #include "../common/secret.h"
 #include "../common/time.h"
 #include "../common/unified.h"
@@ -34,6 +35,7 @@
 #include "http.h"
 #include "match.h"
 #include "purge.h"
+#include "repair.h"
 #include "settle.h"
 #include "sign.h"
 #include "slots.h"
@@ -152,6 +154,7 @@ struct wh_worker {
     uv_async_t stop;
     uv_timer_t claim_timer, reclaim_timer, stop_timer, purge_timer;
     wh_purge_t purge;                       /* deleted connections' keys, a few hundred per step (purge.h) */
+    wh_repair_t repair;                     /* what died half way between two slots, finished (repair.h) */
     wh_slots_t *slots;                      /* per-subscription slots and rate tokens (slots.h) */
     wk_reader_t readers[WH_MAX_PARTITIONS]; /* blocking XREADGROUP only */
     unsigned nreaders;

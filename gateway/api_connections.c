@@ -24,6 +24,7 @@
 #include "../providers/provider.h"
 #include "../queue/envelope.h"
 #include "../queue/keys.h"
+#include "../queue/outbox.h"
 #include "api.h"
 
 /* Connections one GET /v1/connections lists, until the route grows a cursor. */
@@ -85,6 +86,10 @@ typedef struct {
     char account[WH_MAX_ID_LEN + 1]; /* "" when the connection has no externalAccountId */
     char created_at[WH_ISO8601_LEN];
     json_t *sync; /* owned: the normalized sync config */
+    /* owned, for the steps after the first: the sealed credentials, the sync config and the index entry as sent */
+    char *sealed, *sync_text, *acct_text;
+    char acct_key[WH_KEY_MAX];        /* "" without an account */
+    bool env_reserved, acct_reserved; /* this call took the place / the index entry (a refusal undoes them) */
 } conn_create_t;
 
 /* externalAccountId: a string, or an integer (HubSpot portal ids are numbers in their payloads). */
@@ -163,12 +168,38 @@ Fail:
     return false;
 }
 
+/*
+ * Creating is three steps, each one slot (a Redis Cluster runs no script across two): a place in the environment
+ * (env_reserve.lua: within connectionLimit, recorded as a reservation), the app-level index entry when there is
+ * an account (acct_reserve.lua: within the per-account cap), then the connection's hash (conn_create.lua: the id
+ * free), after which the reservation record is dropped. A refusal at a later step undoes what this call reserved;
+ * a process that dies in between leaves a reservation, which the worker's repair sweep (dispatch/repair.c) undoes
+ * after a minute when no hash came of it. Until then the place counts against connectionLimit and listings skip it.
+ */
+static void undo_reservations(conn_create_t *s)
+{
+    char key[WH_KEY_MAX];
+
+    if (s->acct_reserved) {
+        const char *argv[] = {"HDEL", s->acct_key, s->conn_id};
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, argv, NULL);
+    }
+    if (s->env_reserved) {
+        const char *srem[] = {"SREM", key, s->conn_id};
+        const char *hdel[] = {"HDEL", key, s->conn_id};
+        wh_key_env_conns(key, s->call.env);
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, srem, NULL);
+        wh_key_env_resv(key, s->call.env);
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, hdel, NULL);
+    }
+}
+
 static void on_created(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     conn_create_t *s = data;
     conn_view_t view;
-    char *sync_text; /* owned */
     json_t *answer;
+    char key[WH_KEY_MAX];
 
     if (!wh_api__reply_usable(&s->call, reply, err))
         return;
@@ -176,39 +207,95 @@ static void on_created(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         wh_api__reply_internal(&s->call, "conn_create: unexpected reply");
         return;
     }
-    if (strcmp(reply->str, "exists") == 0) {
-        wh_api__reply_error(&s->call, 409, "connection_exists", "connection %s already exists", s->conn_id);
-        return;
-    }
-    if (strcmp(reply->str, "purging") == 0) {
-        wh_api__reply_error(&s->call, 409, "connection_being_deleted",
-                            "connection %s was deleted and its data is still being purged: retry in a few seconds", s->conn_id);
-        return;
-    }
-    if (strcmp(reply->str, "limit") == 0) {
-        wh_api__reply_error(&s->call, 403, "connection_limit_reached", "this environment has reached its connectionLimit");
-        return;
-    }
-    if (strcmp(reply->str, "account_limit") == 0) {
-        wh_api__reply_error(&s->call, 409, "account_limit_reached", "externalAccountId %s of %s already has %d connections",
-                            s->account, s->provider->name, WH_MAX_CONNECTIONS_PER_ACCOUNT);
+    if (strcmp(reply->str, "exists") == 0 || strcmp(reply->str, "purging") == 0) {
+        undo_reservations(s);
+        if (reply->str[0] == 'e')
+            wh_api__reply_error(&s->call, 409, "connection_exists", "connection %s already exists", s->conn_id);
+        else
+            wh_api__reply_error(&s->call, 409, "connection_being_deleted",
+                                "connection %s was deleted and its data is still being purged: retry in a few seconds", s->conn_id);
         return;
     }
     if (strcmp(reply->str, "ok") != 0) {
         wh_api__reply_internal(&s->call, "conn_create: unexpected reply");
         return;
     }
-    sync_text = json_dumps(s->sync, JSON_COMPACT);
+    {
+        /* the reservation is a connection now (a failed HDEL leaves a record the sweep drops: the hash exists) */
+        const char *argv[] = {"HDEL", key, s->conn_id};
+        wh_key_env_resv(key, s->call.env);
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, argv, NULL);
+    }
     view = (conn_view_t){wh_str_c(s->conn_id),   wh_str_c(s->provider->name), wh_str_c(s->account),
-                         wh_str_c(sync_text),    WH_STRLIT("NEW_CONNECTION"), WH_STRLIT("initial-sync-in-progress"),
+                         wh_str_c(s->sync_text), WH_STRLIT("NEW_CONNECTION"), WH_STRLIT("initial-sync-in-progress"),
                          wh_str_c(s->created_at)};
     answer = conn_json(s->call.cfg, &view);
-    free(sync_text);
     if (answer == NULL) {
         wh_api__reply_internal(&s->call, "building the answer failed");
         return;
     }
     wh_api__reply_json(&s->call, 201, answer);
+}
+
+static void create_hash(conn_create_t *s)
+{
+    char conn_key[WH_KEY_MAX], gone_key[WH_KEY_MAX];
+    const char *argv[8] = {conn_key, gone_key, s->call.env, s->provider->name, s->account, s->sealed, s->sync_text, s->created_at};
+    size_t argvlen[8];
+
+    argvlen[0] = (size_t)wh_key_conn(conn_key, s->conn_id);
+    argvlen[1] = (size_t)wh_key_gone(gone_key, s->conn_id);
+    for (int i = 2; i != 8; ++i)
+        argvlen[i] = strlen(argv[i]);
+    wh_api__script(&s->call, &wh_script_conn_create, on_created, 2, 8, argv, argvlen);
+}
+
+static void on_acct_reserved(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_create_t *s = data;
+
+    if (!wh_api__reply_usable(&s->call, reply, err))
+        return;
+    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "account_limit") == 0) {
+        undo_reservations(s);
+        wh_api__reply_error(&s->call, 409, "account_limit_reached", "externalAccountId %s of %s already has %d connections",
+                            s->account, s->provider->name, WH_MAX_CONNECTIONS_PER_ACCOUNT);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING || (strcmp(reply->str, "reserved") != 0 && strcmp(reply->str, "member") != 0)) {
+        wh_api__reply_internal(&s->call, "acct_reserve: unexpected reply");
+        return;
+    }
+    s->acct_reserved = strcmp(reply->str, "reserved") == 0;
+    create_hash(s);
+}
+
+static void on_env_reserved(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_create_t *s = data;
+    char per_account[16];
+
+    if (!wh_api__reply_usable(&s->call, reply, err))
+        return;
+    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "limit") == 0) {
+        wh_api__reply_error(&s->call, 403, "connection_limit_reached", "this environment has reached its connectionLimit");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING || (strcmp(reply->str, "reserved") != 0 && strcmp(reply->str, "member") != 0)) {
+        wh_api__reply_internal(&s->call, "env_reserve: unexpected reply");
+        return;
+    }
+    /* "member": this id holds a place already (a connection, or an earlier attempt's reservation): not ours to undo */
+    s->env_reserved = strcmp(reply->str, "reserved") == 0;
+    if (s->account[0] == '\0') {
+        create_hash(s);
+        return;
+    }
+    snprintf(per_account, sizeof(per_account), "%d", WH_MAX_CONNECTIONS_PER_ACCOUNT);
+    {
+        const char *argv[4] = {s->acct_key, s->conn_id, s->acct_text, per_account};
+        wh_api__script(&s->call, &wh_script_acct_reserve, on_acct_reserved, 1, 4, argv, NULL);
+    }
 }
 
 static void conn_create_start(wh_api_call_t *call)
@@ -219,10 +306,6 @@ static void conn_create_start(wh_api_call_t *call)
     const char *integration = NULL, *conn_id = NULL;
     json_t *credentials, *acct_value = NULL;
     char *creds_text = NULL, *sealed = NULL, *sync_text = NULL, *acct_text = NULL; /* owned, freed at Exit */
-    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], env_key[WH_KEY_MAX], acct_key[WH_KEY_MAX], purge_key[WH_KEY_MAX],
-        per_account[16];
-    const char *argv[14];
-    size_t argvlen[14];
     int got;
     wh_err_t err;
 
@@ -298,32 +381,21 @@ static void conn_create_start(wh_api_call_t *call)
         wh_api__reply_internal(call, "json_dumps failed");
         goto Exit;
     }
-    snprintf(per_account, sizeof(per_account), "%d", WH_MAX_CONNECTIONS_PER_ACCOUNT);
-
-    argv[0] = conn_key;
-    argvlen[0] = (size_t)wh_key_conn(conn_key, s->conn_id);
-    argv[1] = conns_key;
-    argvlen[1] = (size_t)wh_key_env_conns(conns_key, call->env);
-    argv[2] = env_key;
-    argvlen[2] = (size_t)wh_key_env(env_key, call->env);
-    argv[3] = acct_key;
-    /* No account: a placeholder key the script never touches (EVALSHA wants every key declared). */
-    argvlen[3] =
-        (size_t)(s->account[0] != '\0' ? wh_key_acct(acct_key, s->provider->name, s->account) : wh_key_acct(acct_key, "-", "-"));
-    argv[4] = purge_key;
-    argvlen[4] = (size_t)wh_key_purge(purge_key);
-    argv[5] = s->conn_id;
-    argv[6] = call->env;
-    argv[7] = s->provider->name;
-    argv[8] = s->account;
-    argv[9] = sealed;
-    argv[10] = sync_text;
-    argv[11] = s->created_at;
-    argv[12] = acct_text;
-    argv[13] = per_account;
-    for (int i = 5; i != 14; ++i)
-        argvlen[i] = strlen(argv[i]);
-    wh_api__script(call, &wh_script_conn_create, on_created, 5, 14, argv, argvlen);
+    /* the call keeps what the later steps send */
+    if ((s->sealed = strdup(sealed)) == NULL || (s->sync_text = strdup(sync_text)) == NULL ||
+        (s->acct_text = strdup(acct_text)) == NULL)
+        abort();
+    if (s->account[0] != '\0')
+        wh_key_acct(s->acct_key, s->provider->name, s->account);
+    {
+        char conns_key[WH_KEY_MAX], env_key[WH_KEY_MAX], resv_key[WH_KEY_MAX], now[24];
+        const char *argv[6] = {conns_key, env_key, resv_key, s->conn_id, now, s->acct_key};
+        wh_key_env_conns(conns_key, call->env);
+        wh_key_env(env_key, call->env);
+        wh_key_env_resv(resv_key, call->env);
+        snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+        wh_api__script(call, &wh_script_env_reserve, on_env_reserved, 3, 6, argv, NULL);
+    }
     goto Exit;
 
 Invalid:
@@ -338,7 +410,12 @@ Exit:
 
 static void conn_create_dispose(wh_api_call_t *call)
 {
-    json_decref(((conn_create_t *)call)->sync);
+    conn_create_t *s = (conn_create_t *)call;
+
+    json_decref(s->sync);
+    free(s->sealed);
+    free(s->sync_text);
+    free(s->acct_text);
 }
 
 const wh_api_op_t wh_api__conn_create = {conn_create_start, conn_create_dispose, sizeof(conn_create_t), true};
@@ -358,52 +435,148 @@ static int by_created_then_id(const void *a, const void *b)
     return c != 0 ? c : (x->id.len > y->id.len) - (x->id.len < y->id.len);
 }
 
-static void on_listed(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/*
+ * Listing: the environment's set, then one HMGET per member, pipelined (each hash is in its own connection's slot).
+ * Members without a hash of this environment (a reservation of a creation in progress or dead half way, a
+ * deletion not finished) are skipped.
+ */
+typedef struct conn_list conn_list_t;
+
+typedef struct {
+    conn_list_t *l;
+    char *id;        /* owned */
+    char *fields[6]; /* owned: integration account sync status syncState createdAt; NULL when absent */
+    bool ok;         /* the hash exists and is this environment's */
+} conn_row_t;
+
+struct conn_list {
+    wh_api_call_t call;
+    conn_row_t *rows;
+    size_t n, pending;
+    wh_err_t err; /* the first failure among the HMGETs */
+};
+
+static wh_str_t owned_str(const char *s)
 {
-    wh_api_call_t *call = data;
-    conn_view_t *views = NULL; /* owned; its strings borrow from `reply` */
+    return s != NULL ? wh_str_c(s) : wh_str("", 0);
+}
+
+static void list_reply(conn_list_t *l)
+{
+    conn_view_t *views;
     size_t n = 0;
     json_t *list;
 
-    if (!wh_api__reply_usable(call, reply, err))
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements > LIST_MAX) {
-        wh_api__reply_internal(call, "conn_list: unexpected reply");
+    if (l->call.pending.req == NULL) {
+        wh_api__finish(&l->call);
         return;
     }
-    views = calloc(reply->elements + 1, sizeof(*views));
+    if (l->err != WH_OK) {
+        wh_api__reply_redis_error(&l->call, l->err, NULL);
+        return;
+    }
+    views = calloc(l->n + 1, sizeof(*views));
     if (views == NULL)
         abort();
-    for (size_t i = 0; i != reply->elements; ++i) {
-        const redisReply *row = reply->element[i];
-        if (row->type != REDIS_REPLY_ARRAY || row->elements != 7)
-            continue;
-        views[n++] = (conn_view_t){reply_str(row->element[0]), reply_str(row->element[1]), reply_str(row->element[2]),
-                                   reply_str(row->element[3]), reply_str(row->element[4]), reply_str(row->element[5]),
-                                   reply_str(row->element[6])};
+    for (size_t i = 0; i != l->n; ++i) {
+        conn_row_t *row = &l->rows[i];
+        if (row->ok)
+            views[n++] = (conn_view_t){wh_str_c(row->id),         owned_str(row->fields[0]), owned_str(row->fields[1]),
+                                       owned_str(row->fields[2]), owned_str(row->fields[3]), owned_str(row->fields[4]),
+                                       owned_str(row->fields[5])};
     }
     /* Sets have no order; creation order (then id, for equal milliseconds) makes the listing stable. */
     qsort(views, n, sizeof(*views), by_created_then_id);
     list = json_array();
-    for (size_t i = 0; i != n; ++i)
-        json_array_append_new(list, conn_json(call->cfg, &views[i]));
+    for (size_t i = 0; i != n && i != LIST_MAX; ++i)
+        json_array_append_new(list, conn_json(l->call.cfg, &views[i]));
     free(views);
-    wh_api__reply_json(call, 200, json_pack("{s:o}", "connections", list));
+    wh_api__reply_json(&l->call, 200, json_pack("{s:o}", "connections", list));
+}
+
+static void on_row(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_row_t *row = data;
+    conn_list_t *l = row->l;
+
+    (void)r;
+    if (err != WH_OK && l->err == WH_OK)
+        l->err = err;
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, l->call.env) == 0) {
+        row->ok = true;
+        for (size_t f = 0; f != 6; ++f)
+            if (reply->element[f + 1]->type == REDIS_REPLY_STRING &&
+                (row->fields[f] = strndup(reply->element[f + 1]->str, (size_t)reply->element[f + 1]->len)) == NULL)
+                abort();
+    }
+    if (--l->pending == 0)
+        list_reply(l);
+}
+
+static void on_members(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    conn_list_t *l = data;
+    char key[WH_KEY_MAX];
+
+    (void)r;
+    if (!wh_api__reply_usable(&l->call, reply, err))
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        wh_api__reply_internal(&l->call, "SMEMBERS: unexpected reply");
+        return;
+    }
+    /* a set past the bound (reservations included) is listed in part: the first LIST_MAX members SMEMBERS gave */
+    l->n = reply->elements < LIST_MAX ? reply->elements : LIST_MAX;
+    if (l->n == 0) {
+        wh_api__reply_json(&l->call, 200, json_pack("{s:[]}", "connections"));
+        return;
+    }
+    if ((l->rows = calloc(l->n, sizeof(*l->rows))) == NULL)
+        abort();
+    l->pending = 1; /* held while sending */
+    for (size_t i = 0; i != l->n; ++i) {
+        const redisReply *m = reply->element[i];
+        conn_row_t *row = &l->rows[i];
+        row->l = l;
+        if (m->type != REDIS_REPLY_STRING || (row->id = strndup(m->str, (size_t)m->len)) == NULL || strlen(row->id) > WH_API_ID_MAX)
+            continue;
+        {
+            const char *argv[] = {"HMGET", key, "env", "integration", "account", "sync", "status", "syncState", "createdAt"};
+            wh_key_conn(key, row->id);
+            if (wh_redis_command(l->call.redis, on_row, row, 9, argv, NULL) != WH_OK) {
+                l->err = WH_EUNAVAILABLE;
+                break;
+            }
+            ++l->pending;
+        }
+    }
+    if (--l->pending == 0)
+        list_reply(l);
 }
 
 static void conn_list_start(wh_api_call_t *call)
 {
-    char conns_key[WH_KEY_MAX], max[16];
-    const char *argv[3] = {conns_key, call->env, max};
-    size_t argvlen[3];
+    char key[WH_KEY_MAX];
+    const char *argv[2] = {"SMEMBERS", key};
+    size_t argvlen[2] = {8, (size_t)wh_key_env_conns(key, call->env)};
 
-    argvlen[0] = (size_t)wh_key_env_conns(conns_key, call->env);
-    argvlen[1] = strlen(call->env);
-    argvlen[2] = (size_t)snprintf(max, sizeof(max), "%d", LIST_MAX);
-    wh_api__script(call, &wh_script_conn_list, on_listed, 1, 3, argv, argvlen);
+    wh_api__command(call, on_members, 2, argv, argvlen);
 }
 
-const wh_api_op_t wh_api__conn_list = {conn_list_start, NULL, sizeof(wh_api_call_t), false};
+static void conn_list_dispose(wh_api_call_t *call)
+{
+    conn_list_t *l = (conn_list_t *)call;
+
+    for (size_t i = 0; i != l->n; ++i) {
+        free(l->rows[i].id);
+        for (size_t f = 0; f != 6; ++f)
+            free(l->rows[i].fields[f]);
+    }
+    free(l->rows);
+}
+
+const wh_api_op_t wh_api__conn_list = {conn_list_start, conn_list_dispose, sizeof(conn_list_t), false};
 
 /* ---- GET /v1/connections/{id} ---- */
 
@@ -463,22 +636,71 @@ const wh_api_op_t wh_api__conn_get = {conn_get_start, NULL, sizeof(wh_api_call_t
 
 /* ---- DELETE /v1/connections/{id} ---- */
 
-static void on_deleted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+/* The call waits for its outbox before it answers, so that what the caller does next comes after the event. */
+static void on_deleted_drained(void *data, bool drained)
 {
     wh_api_call_t *call = data;
 
-    if (!wh_api__reply_usable(call, reply, err))
-        return;
-    if (reply->type == REDIS_REPLY_STRING && strcmp(reply->str, "notfound") == 0) {
-        wh_api__reply_error(call, 404, "not_found", "no such connection");
+    (void)drained; /* an entry left behind is moved by the next drain or the worker's sweep: the deletion stands */
+    if (call->pending.req == NULL)
+        wh_api__finish(call);
+    else
+        wh_api__reply_no_content(call);
+}
+
+/*
+ * conn_delete.lua deleted the hash, wrote the tombstone and queued the event in the connection's outbox. The
+ * steps in other slots follow, each idempotent, whether or not the caller is still there: the id into wh:purge
+ * (the workers' purge then removes the connection's keys, and last its tombstone), out of the environment's set,
+ * out of the app-level index; then the outbox to the partition stream. A process that dies before them leaves the
+ * tombstone, from which the worker's repair sweep takes them up again (dispatch/repair.c).
+ */
+static void on_deleted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_api_call_t *call = data;
+    char key[WH_KEY_MAX];
+
+    if (err != WH_OK || reply == NULL) {
+        if (call->pending.req == NULL)
+            wh_api__finish(call);
+        else
+            wh_api__reply_redis_error(call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
         return;
     }
-    if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, "ok") != 0) {
-        wh_api__reply_internal(call, "conn_delete: unexpected reply");
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "notfound") == 0) {
+        if (call->pending.req == NULL)
+            wh_api__finish(call);
+        else
+            wh_api__reply_error(call, 404, "not_found", "no such connection");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
+        reply->element[2]->type != REDIS_REPLY_STRING) {
+        if (call->pending.req == NULL)
+            wh_api__finish(call);
+        else
+            wh_api__reply_internal(call, "conn_delete: unexpected reply");
         return;
     }
     wh_log_info("connection_deleted", "{s:s, s:s}", "connectionId", call->id, "environmentId", call->env);
-    wh_api__reply_no_content(call);
+    {
+        const char *sadd[] = {"SADD", key, call->id};
+        wh_key_purge(key);
+        (void)wh_redis_command(r, NULL, NULL, 3, sadd, NULL);
+    }
+    {
+        const char *srem[] = {"SREM", key, call->id};
+        wh_key_env_conns(key, call->env);
+        (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
+    }
+    if (reply->element[2]->len != 0) {
+        const char *hdel[] = {"HDEL", key, call->id};
+        wh_key_acct(key, reply->element[1]->str, reply->element[2]->str);
+        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    }
+    wh_key_outbox_conn(key, call->id);
+    wh_outbox_drain(r, key, on_deleted_drained, call);
 }
 
 /* A new system event id: "evt_" + 32 hex, as ingest names change events. */
@@ -489,21 +711,17 @@ static void system_event_id(char out[WH_EVENT_ID_LEN + 1])
 
 static void conn_delete_start(wh_api_call_t *call)
 {
-    char conn_key[WH_KEY_MAX], conns_key[WH_KEY_MAX], purge_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24],
+    char conn_key[WH_KEY_MAX], gone_key[WH_KEY_MAX], outbox_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24],
         event_id[WH_EVENT_ID_LEN + 1];
-    const char *argv[8] = {conn_key, conns_key, purge_key, stream_key, call->id, call->env, now, event_id};
-    size_t argvlen[8];
+    const char *argv[8] = {conn_key, gone_key, outbox_key, call->id, call->env, now, event_id, stream_key};
 
     system_event_id(event_id);
-    argvlen[0] = (size_t)wh_key_conn(conn_key, call->id);
-    argvlen[1] = (size_t)wh_key_env_conns(conns_key, call->env);
-    argvlen[2] = (size_t)wh_key_purge(purge_key);
-    argvlen[3] = (size_t)wh_key_stream(stream_key, wh_partition_of(call->id));
-    argvlen[4] = strlen(call->id);
-    argvlen[5] = strlen(call->env);
-    argvlen[6] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
-    argvlen[7] = strlen(event_id);
-    wh_api__script(call, &wh_script_conn_delete, on_deleted, 4, 8, argv, argvlen);
+    wh_key_conn(conn_key, call->id);
+    wh_key_gone(gone_key, call->id);
+    wh_key_outbox_conn(outbox_key, call->id);
+    wh_key_stream(stream_key, wh_partition_of(call->id));
+    snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
+    wh_api__script(call, &wh_script_conn_delete, on_deleted, 3, 8, argv, NULL);
 }
 
 const wh_api_op_t wh_api__conn_delete = {conn_delete_start, NULL, sizeof(wh_api_call_t), false};
@@ -518,7 +736,23 @@ static const char *const conn_status_names[CONN_STATUS_COUNT] = {"NEW_CONNECTION
 typedef struct {
     wh_api_call_t call;
     conn_status_t to;
+    json_t *answer; /* owned: built from the script's reply, sent once the outbox is moved */
 } sync_status_t;
+
+static void on_status_drained(void *data, bool drained)
+{
+    sync_status_t *s = data;
+    json_t *answer = s->answer;
+
+    (void)drained; /* an entry left behind is moved by the next drain or the worker's sweep: the move stands */
+    s->answer = NULL;
+    if (s->call.pending.req == NULL) {
+        json_decref(answer);
+        wh_api__finish(&s->call);
+    } else {
+        wh_api__reply_json(&s->call, 200, answer);
+    }
+}
 
 static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
@@ -527,8 +761,15 @@ static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void
     conn_view_t view;
     json_t *answer;
 
-    if (!wh_api__reply_usable(&s->call, reply, err))
+    if (err != WH_OK || reply == NULL ||
+        (s->call.pending.req == NULL && !(reply->type == REDIS_REPLY_ARRAY && reply->elements == 8))) {
+        /* failed, or the caller left and nothing moved: nothing to finish but the call */
+        if (s->call.pending.req == NULL)
+            wh_api__finish(&s->call);
+        else
+            wh_api__reply_redis_error(&s->call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
         return;
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_STRING) {
         wh_api__reply_internal(&s->call, "conn_status: unexpected reply");
         return;
@@ -554,22 +795,27 @@ static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void
     view = (conn_view_t){wh_str_c(s->call.id), reply_str(e[2]), reply_str(e[3]), reply_str(e[4]),
                          reply_str(e[5]),      reply_str(e[6]), reply_str(e[7])};
     answer = conn_json(s->call.cfg, &view);
-    if (answer == NULL) {
-        wh_api__reply_internal(&s->call, "building the answer failed");
-        return;
+    if (answer == NULL)
+        answer = json_pack("{s:s}", "connectionId", s->call.id);
+    s->answer = answer;
+    {
+        /* the status moved and its events wait in the connection's outbox: to the stream, whether or not the
+           caller is still there (the answer waits for them, so that what the caller does next comes after) */
+        char key[WH_KEY_MAX];
+        wh_key_outbox_conn(key, s->call.id);
+        wh_outbox_drain(r, key, on_status_drained, s);
     }
-    wh_api__reply_json(&s->call, 200, answer);
 }
 
 static void sync_status_start(wh_api_call_t *call)
 {
     static const char *const fields[] = {"status", NULL};
     sync_status_t *s = (sync_status_t *)call;
-    char errbuf[WH_ERRBUF_SIZE], conn_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24], updated_id[WH_EVENT_ID_LEN + 1],
-        complete_id[WH_EVENT_ID_LEN + 1];
+    char errbuf[WH_ERRBUF_SIZE], conn_key[WH_KEY_MAX], outbox_key[WH_KEY_MAX], stream_key[WH_KEY_MAX], now[24],
+        updated_id[WH_EVENT_ID_LEN + 1], complete_id[WH_EVENT_ID_LEN + 1];
     const char *status = NULL;
-    const char *argv[8] = {conn_key, stream_key, call->id, call->env, NULL, now, updated_id, complete_id};
-    size_t argvlen[8];
+    const char *argv[9] = {conn_key, outbox_key, call->id, call->env, NULL, now, updated_id, complete_id, stream_key};
+    size_t argvlen[9];
     int got;
 
     if (!wh_api__only_fields(call->body, fields, "", errbuf))
@@ -590,7 +836,7 @@ static void sync_status_start(wh_api_call_t *call)
     system_event_id(updated_id);
     system_event_id(complete_id);
     argvlen[0] = (size_t)wh_key_conn(conn_key, call->id);
-    argvlen[1] = (size_t)wh_key_stream(stream_key, wh_partition_of(call->id));
+    argvlen[1] = (size_t)wh_key_outbox_conn(outbox_key, call->id);
     argvlen[2] = strlen(call->id);
     argvlen[3] = strlen(call->env);
     argv[4] = conn_status_names[s->to];
@@ -598,10 +844,16 @@ static void sync_status_start(wh_api_call_t *call)
     argvlen[5] = (size_t)snprintf(now, sizeof(now), "%lld", (long long)wh_now_ms());
     argvlen[6] = strlen(updated_id);
     argvlen[7] = strlen(complete_id);
-    wh_api__script(call, &wh_script_conn_status, on_status_moved, 2, 8, argv, argvlen);
+    argvlen[8] = (size_t)wh_key_stream(stream_key, wh_partition_of(call->id));
+    wh_api__script(call, &wh_script_conn_status, on_status_moved, 2, 9, argv, argvlen);
     return;
 Invalid:
     wh_api__reply_error(call, 400, "invalid_request", "%s", errbuf);
 }
 
-const wh_api_op_t wh_api__sync_status = {sync_status_start, NULL, sizeof(sync_status_t), true};
+static void sync_status_dispose(wh_api_call_t *call)
+{
+    json_decref(((sync_status_t *)call)->answer);
+}
+
+const wh_api_op_t wh_api__sync_status = {sync_status_start, sync_status_dispose, sizeof(sync_status_t), true};

@@ -132,11 +132,11 @@ static void queue_records(sync_records_t *s, const char *integration)
 {
     const wh_envelope_ctx_t ectx = {s->call.id, s->call.env, integration, s->source, wh_now_ms()};
     const json_t *records = json_object_get(s->call.body, "records");
-    size_t nentries = (s->n + WH_MAX_BATCH - 1) / WH_MAX_BATCH, argc = 5 + nentries;
+    size_t nentries = (s->n + WH_MAX_BATCH - 1) / WH_MAX_BATCH, argc = 2 + nentries;
     msgpack_sbuffer *bufs = calloc(nentries, sizeof(*bufs));
     const char **argv = calloc(argc, sizeof(*argv));
     size_t *argvlen = calloc(argc, sizeof(*argvlen));
-    char conn_key[WH_KEY_MAX], stream_key[WH_KEY_MAX];
+    char stream_key[WH_KEY_MAX];
 
     if (bufs == NULL || argv == NULL || argvlen == NULL)
         abort();
@@ -165,20 +165,14 @@ static void queue_records(sync_records_t *s, const char *integration)
             wh_envelope_pack(&pk, &ectx, &c, event_id);
             json_decref(c.fields);
         }
-        argv[5 + e] = bufs[e].data;
-        argvlen[5 + e] = bufs[e].size;
+        argv[2 + e] = bufs[e].data;
+        argvlen[2 + e] = bufs[e].size;
     }
-    argv[0] = conn_key;
-    argvlen[0] = (size_t)wh_key_conn(conn_key, s->call.id);
-    argv[1] = stream_key;
-    argvlen[1] = (size_t)wh_key_stream(stream_key, wh_partition_of(s->call.id));
-    argv[2] = s->call.id;
-    argvlen[2] = strlen(s->call.id);
-    argv[3] = s->call.env;
-    argvlen[3] = strlen(s->call.env);
-    argv[4] = integration;
-    argvlen[4] = strlen(integration);
-    wh_api__script(&s->call, &wh_script_conn_sync, on_queued, 2, (int)argc, argv, argvlen);
+    argv[0] = stream_key;
+    argvlen[0] = (size_t)wh_key_stream(stream_key, wh_partition_of(s->call.id));
+    argv[1] = s->call.id;
+    argvlen[1] = strlen(s->call.id);
+    wh_api__script(&s->call, &wh_script_conn_sync, on_queued, 1, (int)argc, argv, argvlen);
     for (size_t e = 0; e != nentries; ++e)
         msgpack_sbuffer_destroy(&bufs[e]);
     free(argvlen);

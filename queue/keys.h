@@ -9,6 +9,11 @@
  *   wh:subs:{e:<env>}                 HASH    subscriptionId -> subscription JSON (secret sealed)
  *   wh:conn:{c:<conn>}                HASH    env integration account creds sync status syncState createdAt
  *   wh:acct:<integration>:<account>   HASH    connectionId -> {"env":…,"creds":…} (app-level routing)
+ *   wh:env:{e:<env>}:resv             HASH    connection id -> "<reserved at ms> <app-level index key>": places taken
+ *                                             in the set above by creations not finished yet (queue/scripts/env_reserve.lua)
+ *   wh:gone:{c:<conn>}                HASH    env integration account at: a deleted connection whose keys are being purged
+ *   wh:ob:{c:<conn>}, wh:ob:{e:<env>} LIST    outbox: system events written with a state change in that slot, waiting to
+ *                                             be moved to their partition stream (queue/outbox.h)
  *   wh:purge                          SET     deleted connection ids whose {c:<id>} keys are still being purged
  *   wh:waitmark                       STRING  a counter the gateway's wait connection increments before each WAIT, so
  *                                             the WAIT covers the ingest connection's writes before it (queue/append.h)
@@ -72,6 +77,10 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_env_conns(buf, env) snprintf((buf), WH_KEY_MAX, "wh:env:{e:%s}:conns", (env))
 #define wh_key_subs(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subs:{e:%s}", (env))
 #define wh_key_conn(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:conn:{c:%s}", (conn))
+#define wh_key_env_resv(buf, env) snprintf((buf), WH_KEY_MAX, "wh:env:{e:%s}:resv", (env))
+#define wh_key_gone(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:gone:{c:%s}", (conn))
+#define wh_key_outbox_conn(buf, conn) snprintf((buf), WH_KEY_MAX, "wh:ob:{c:%s}", (conn))
+#define wh_key_outbox_env(buf, env) snprintf((buf), WH_KEY_MAX, "wh:ob:{e:%s}", (env))
 #define wh_key_purge(buf) snprintf((buf), WH_KEY_MAX, "wh:purge")
 #define wh_key_wait_mark(buf) snprintf((buf), WH_KEY_MAX, "wh:waitmark")
 #define wh_key_acct(buf, integ, acct) snprintf((buf), WH_KEY_MAX, "wh:acct:%s:%s", (integ), (acct))

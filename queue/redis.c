@@ -854,6 +854,21 @@ wh_err_t wh_redis_command_at(wh_redis_t *r, const char *key, size_t keylen, wh_r
     return send_on(to, caller_kind(cb), -1, 0, cb, data, argc, argv, argvlen);
 }
 
+size_t wh_redis_node_count(const wh_redis_t *r)
+{
+    return r->mode == MODE_STANDALONE ? 1 : r->mode == MODE_CLUSTER && r->map != NULL ? r->map->nnodes : 0;
+}
+
+wh_err_t wh_redis_command_node(wh_redis_t *r, size_t i, wh_redis_cb cb, void *data, int argc, const char **argv,
+                               const size_t *argvlen)
+{
+    if (r->closing)
+        return WH_EUNAVAILABLE;
+    if (i >= wh_redis_node_count(r))
+        return WH_EINVAL;
+    return send_on(r->mode == MODE_STANDALONE ? r->seed : r->nodes[i], caller_kind(cb), -1, 0, cb, data, argc, argv, argvlen);
+}
+
 wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
                          const char **argv, const size_t *argvlen)
 {

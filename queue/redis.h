@@ -53,6 +53,12 @@ wh_err_t wh_redis_command_blocking(wh_redis_t *r, int64_t block_ms, wh_redis_cb 
    keys a SCAN MATCH on that key's hash tag must walk. Standalone: the one connection. Not redirected. */
 wh_err_t wh_redis_command_at(wh_redis_t *r, const char *key, size_t keylen, wh_redis_cb cb, void *data, int argc, const char **argv,
                              const size_t *argvlen);
+/* The nodes a per-node command (SCAN) must visit: 1 on one Redis, the masters on a cluster (0 until known). */
+size_t wh_redis_node_count(const wh_redis_t *r);
+/* Sends a keyless per-node command to node `i` (< wh_redis_node_count). WH_EUNAVAILABLE when that node is not
+   connected; WH_EINVAL when `i` is out of range. Not redirected. */
+wh_err_t wh_redis_command_node(wh_redis_t *r, size_t i, wh_redis_cb cb, void *data, int argc, const char **argv,
+                               const size_t *argvlen);
 /* EVALSHA `script` with `nkeys` keys followed by the other args in argv. */
 wh_err_t wh_redis_script(wh_redis_t *r, const wh_script_t *script, wh_redis_cb cb, void *data, int nkeys, int argc,
                          const char **argv, const size_t *argvlen);

@@ -1,35 +1,19 @@
--- Creates one connection, atomically: the id must be free, the environment under its connectionLimit,
--- and the app-level account index (when there is an account) under its per-account cap.
--- Key names follow queue/keys.h.
+-- The last step of creating a connection (gateway/api_connections.c): the environment's reservation
+-- (env_reserve.lua) and the app-level index entry (acct_reserve.lua) are made first, then this writes the
+-- connection's hash, in the connection's slot. The id must be free: no connection under it, and no deleted one
+-- whose keys are still being purged (its tombstone, removed by dispatch/purge.c after its last key: until then a
+-- new connection under that id would see, and then lose to the purge, the old one's cache).
 --
--- KEYS[1] wh:conn:{c:<id>}           connection hash
--- KEYS[2] wh:env:{e:<env>}:conns     the environment's connection ids
--- KEYS[3] wh:env:{e:<env>}           environment hash (connectionLimit; "0" = unlimited)
--- KEYS[4] wh:acct:<integ>:<account>  app-level index; "wh:acct:-:-" and never touched when ARGV[4] == ""
--- KEYS[5] wh:purge                   connections deleted whose keys are still being purged
--- ARGV: [1] connectionId [2] environmentId [3] integrationId [4] externalAccountId or "" [5] sealed credentials
---       [6] sync JSON [7] createdAt (ISO 8601) [8] index value {"env":…,"creds":…} [9] connections per account cap
--- Returns "ok", "exists", "purging", "limit" or "account_limit"; writes nothing unless "ok".
+-- KEYS[1] wh:conn:{c:<id>}  KEYS[2] wh:gone:{c:<id>}
+-- ARGV: [1] environmentId [2] integrationId [3] externalAccountId or "" [4] sealed credentials [5] sync JSON
+--       [6] createdAt (ISO 8601)
+-- Returns "ok", "exists" or "purging"; writes nothing unless "ok".
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return 'exists'
 end
--- A deleted connection's id is free again once dispatch/purge.c has removed its last key: until then a new
--- connection under that id would see (and then lose to the purge) the old one's cache.
-if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
+if redis.call('EXISTS', KEYS[2]) == 1 then
     return 'purging'
 end
-local limit = tonumber(redis.call('HGET', KEYS[3], 'connectionLimit') or '0') or 0
-if limit > 0 and redis.call('SCARD', KEYS[2]) >= limit then
-    return 'limit'
-end
-local account = ARGV[4]
-if account ~= '' and redis.call('HLEN', KEYS[4]) >= tonumber(ARGV[9]) then
-    return 'account_limit'
-end
-redis.call('HSET', KEYS[1], 'env', ARGV[2], 'integration', ARGV[3], 'account', account, 'creds', ARGV[5],
-    'sync', ARGV[6], 'status', 'NEW_CONNECTION', 'syncState', 'initial-sync-in-progress', 'createdAt', ARGV[7])
-redis.call('SADD', KEYS[2], ARGV[1])
-if account ~= '' then
-    redis.call('HSET', KEYS[4], ARGV[1], ARGV[8])
-end
+redis.call('HSET', KEYS[1], 'env', ARGV[1], 'integration', ARGV[2], 'account', ARGV[3], 'creds', ARGV[4],
+    'sync', ARGV[5], 'status', 'NEW_CONNECTION', 'syncState', 'initial-sync-in-progress', 'createdAt', ARGV[6])
 return 'ok'

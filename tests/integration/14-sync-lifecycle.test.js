@@ -220,7 +220,9 @@ ctx.test('delete: 204, system.connection.deleted, keys purged, id free again, co
 
 ctx.test('an id being purged is refused with 409 connection_being_deleted', async () => {
     const token = s.env.apiToken;
-    // Simulates a purge still running (the purge set is the only thing conn_create looks at).
+    // Simulates a purge still running: a deleted connection's tombstone (what conn_create looks at) and its id in
+    // the purge set (what the workers' purge works from).
+    await s.redis.cli('HSET', 'wh:gone:{c:still-purging}', 'env', s.env.environmentId || 'x', 'integration', 'standard', 'account', '', 'at', '1');
     await s.redis.cli('SADD', 'wh:purge', 'still-purging');
     await s.redis.cli('SET', 'wh:x:{c:still-purging}:held', '1');
     const res = await s.wharf.api('POST', '/v1/connections', { token, json: { integrationId: 'standard', connectionId: 'still-purging', credentials: { secret: 'whsec_' + crypto.randomBytes(24).toString('base64') } } });

@@ -1,0 +1,219 @@
+/* The repair sweep: see repair.h. */
+#include "repair.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/log.h"
+#include "../common/time.h"
+#include "../queue/keys.h"
+#include "../queue/outbox.h"
+
+static const char *const patterns[] = {"wh:ob:*", "wh:gone:*", "wh:env:*:resv"};
+#define NPATTERNS (sizeof(patterns) / sizeof(patterns[0]))
+
+static void step(wh_repair_t *p);
+
+/* Longest environment or connection id a key names (the API's are at most 64 characters). */
+#define ID_MAX 128
+
+/* ---- stale reservations ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    wh_redis_t *redis;
+    char env[ID_MAX + 1];
+    char id[ID_MAX + 1];
+    char acct[WH_KEY_MAX]; /* the app-level index key the reservation named, "" for none */
+} resv_t;
+
+static void on_conn_env(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    resv_t *v = data;
+    char key[WH_KEY_MAX];
+    const char *hdel[] = {"HDEL", key, v->id};
+
+    if (err == WH_OK) {
+        bool ours = reply->type == REDIS_REPLY_STRING && strcmp(reply->str, v->env) == 0;
+        if (!ours) {
+            const char *srem[] = {"SREM", key, v->id};
+            wh_key_env_conns(key, v->env);
+            (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
+            if (v->acct[0] != '\0') {
+                const char *adel[] = {"HDEL", v->acct, v->id};
+                (void)wh_redis_command(r, NULL, NULL, 3, adel, NULL);
+            }
+            wh_log_warn("reservation_released", "{s:s, s:s}", "environmentId", v->env, "connectionId", v->id);
+        }
+        wh_key_env_resv(key, v->env);
+        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    }
+    free(v);
+}
+
+/* HGETALL wh:env:{e:<env>}:resv: id -> "<ms> <index key>" */
+static void on_reservations(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    char *env = data;
+    int64_t now = wh_now_ms();
+
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *id = reply->element[i], *val = reply->element[i + 1];
+            char *end = NULL;
+            long long at;
+            resv_t *v;
+            char key[WH_KEY_MAX];
+            if (id->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING || (size_t)id->len >= sizeof(v->id))
+                continue;
+            at = strtoll(val->str, &end, 10);
+            if (end == val->str || now - at < WH_RESERVATION_STALE_MS)
+                continue;
+            if ((v = calloc(1, sizeof(*v))) == NULL)
+                abort();
+            v->redis = r;
+            snprintf(v->env, sizeof(v->env), "%s", env);
+            memcpy(v->id, id->str, (size_t)id->len + 1);
+            if (*end == ' ' && strlen(end + 1) < sizeof(v->acct))
+                snprintf(v->acct, sizeof(v->acct), "%s", end + 1);
+            {
+                const char *argv[] = {"HGET", key, "env"};
+                wh_key_conn(key, v->id);
+                if (wh_redis_command(r, on_conn_env, v, 3, argv, NULL) != WH_OK)
+                    free(v);
+            }
+        }
+    free(env);
+}
+
+/* ---- the walk ---------------------------------------------------------------------------------------------- */
+
+/* "wh:gone:{c:<id>}" -> id; "wh:env:{e:<env>}:resv" -> env. False for another shape. */
+static bool tag_value(const char *key, size_t len, const char *open, char *out, size_t size)
+{
+    const char *a = strstr(key, open), *b;
+    size_t n;
+
+    if (a == NULL || (b = memchr(a, '}', len - (size_t)(a - key))) == NULL)
+        return false;
+    a += strlen(open);
+    n = (size_t)(b - a);
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(out, a, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void act(wh_repair_t *p, const char *key, size_t len)
+{
+    char v[ID_MAX + 1], k[WH_KEY_MAX];
+
+    switch (p->what) {
+    case 0: /* an outbox */
+        wh_outbox_drain(p->redis, key, NULL, NULL);
+        break;
+    case 1: /* a tombstone */
+        if (tag_value(key, len, "{c:", v, sizeof(v))) {
+            const char *argv[] = {"SADD", k, v};
+            wh_key_purge(k);
+            (void)wh_redis_command(p->redis, NULL, NULL, 3, argv, NULL);
+        }
+        break;
+    default: /* an environment's reservations */
+        if (tag_value(key, len, "{e:", v, sizeof(v))) {
+            const char *argv[] = {"HGETALL", key};
+            char *env = strdup(v);
+            if (env == NULL)
+                abort();
+            if (wh_redis_command(p->redis, on_reservations, env, 2, argv, NULL) != WH_OK)
+                free(env);
+        }
+    }
+}
+
+static void chain_end(wh_repair_t *p)
+{
+    p->busy = false;
+}
+
+/* The walk of one node and pattern is through: the next pattern, the next node, or the end of the round. */
+static void walk_done(wh_repair_t *p)
+{
+    p->walking = false;
+    memcpy(p->cursor, "0", 2);
+    if (++p->what == NPATTERNS) {
+        p->what = 0;
+        if (++p->node >= wh_redis_node_count(p->redis)) {
+            p->node = 0;
+            p->next_round = wh_now_ms() + WH_REPAIR_PERIOD_MS;
+            chain_end(p); /* the round is through */
+            return;
+        }
+    }
+    step(p);
+}
+
+static void on_scanned(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_repair_t *p = data;
+    const redisReply *keys;
+
+    (void)r;
+    if (err != WH_OK || p->disposed || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || (size_t)reply->element[0]->len >= sizeof(p->cursor) ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        chain_end(p);
+        return;
+    }
+    memcpy(p->cursor, reply->element[0]->str, (size_t)reply->element[0]->len + 1);
+    keys = reply->element[1];
+    for (size_t i = 0; i != keys->elements; ++i)
+        if (keys->element[i]->type == REDIS_REPLY_STRING && (size_t)keys->element[i]->len < WH_KEY_MAX)
+            act(p, keys->element[i]->str, (size_t)keys->element[i]->len);
+    if (strcmp(p->cursor, "0") == 0)
+        walk_done(p);
+    else
+        step(p);
+}
+
+static void step(wh_repair_t *p)
+{
+    char count[16];
+    const char *argv[6] = {"SCAN", p->cursor, "MATCH", patterns[p->what], "COUNT", count};
+
+    if (p->steps++ == WH_REPAIR_STEPS_PER_TICK || p->disposed) {
+        chain_end(p);
+        return;
+    }
+    if (p->node >= wh_redis_node_count(p->redis)) { /* the cluster shrank */
+        p->node = 0;
+        p->what = 0;
+        memcpy(p->cursor, "0", 2);
+    }
+    p->walking = true;
+    snprintf(count, sizeof(count), "%d", WH_REPAIR_SCAN_COUNT);
+    if (wh_redis_command_node(p->redis, p->node, on_scanned, p, 6, argv, NULL) != WH_OK)
+        chain_end(p);
+}
+
+void wh_repair_init(wh_repair_t *p, wh_redis_t *redis)
+{
+    memset(p, 0, sizeof(*p));
+    p->redis = redis;
+    memcpy(p->cursor, "0", 2);
+}
+
+void wh_repair_tick(wh_repair_t *p)
+{
+    if (p->busy || p->disposed || !wh_redis_ready(p->redis) || wh_redis_node_count(p->redis) == 0)
+        return;
+    if (!p->walking && p->node == 0 && p->what == 0 && wh_now_ms() < p->next_round)
+        return;
+    p->busy = true;
+    p->steps = 0;
+    step(p);
+}
+
+void wh_repair_dispose(wh_repair_t *p)
+{
+    p->disposed = true;
+}
