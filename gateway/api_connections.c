@@ -1,14 +1,17 @@
 /*
  * /v1/connections: create, list, get, delete, and POST /v1/connections/{id}/sync/status (design §5, §5a, §6).
  *
- * A connection's record is the hash wh:conn:{c:<id>} (queue/keys.h); its environment's set and, for
- * accounts, the app-level routing index are kept in step by the conn_* scripts, so a connection is never
- * half created or half deleted. Credentials are sealed before they leave this file and never shown again.
+ * A connection's record is the hash wh:conn:{c:<id>} (queue/keys.h); its environment's set and, for accounts,
+ * the app-level routing index live in other slots, so creating and deleting are ordered one-slot steps
+ * (ARCHITECTURE.md "Steps across slots"): a reservation in the environment first and the hash last; the hash
+ * replaced by a tombstone first and the other slots after. What a process dying in between leaves, the workers'
+ * repair sweep finishes (dispatch/repair.c). Credentials are sealed before they leave this file, never shown again.
  *
- * Deleting is two-phase: conn_delete.lua removes the record, frees the environment's connectionLimit slot,
- * queues system.connection.deleted and adds the id to wh:purge; the workers' dispatch/purge.c then removes
- * the connection's other keys (cache, indexes) a few hundred at a time, so Redis never blocks on a big cache.
- * Until that purge is done, creating a connection with the same id answers 409 connection_being_deleted.
+ * Deleting is two-phase: conn_delete.lua removes the record, leaves the tombstone and queues
+ * system.connection.deleted in the connection's outbox (moved to the partition stream before the answer); the
+ * workers' dispatch/purge.c then removes the connection's other keys a few hundred at a time, so Redis never blocks
+ * on a big cache, and last its tombstone. Until then creating a connection with the same id answers 409
+ * connection_being_deleted.
  *
  * The sync status (NEW_CONNECTION -> INITIAL_SYNCED -> READY) is a state machine whose only writer is
  * conn_status.lua: the check and the move are one atomic script, so "exactly once" holds across processes.

@@ -31,8 +31,7 @@ function systemEvents(path, secret, connectionId) {
 }
 
 async function keysOf(connectionId) {
-    const out = await s.redis.cli('--scan', '--pattern', `wh:*{c:${connectionId}}*`);
-    return out.split('\n').filter(Boolean);
+    return s.redis.scanKeys(`wh:*{c:${connectionId}}*`);
 }
 
 ctx.before(async () => {

@@ -370,6 +370,12 @@ class RedisServer {
         return runCli(['-h', '127.0.0.1', '-p', String(this.port), '--raw', ...args]);
     }
 
+    /* Every key matching `pattern` (SCAN; on a cluster, every master's). */
+    async scanKeys(pattern) {
+        return (await runCli(['-h', '127.0.0.1', '-p', String(this.port), '--raw', '--scan', '--pattern', pattern]))
+            .split('\n').filter(Boolean);
+    }
+
     /*
      * Queue counters over the 8 partition streams wh:q:{p0}..{p7}: xlen = sum of XLEN, added = sum of
      * XINFO STREAM entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). A worker deletes an
@@ -422,8 +428,10 @@ async function queueCounters(redis) {
  * stop()/start() restart every node (their nodes.conf keeps the cluster), aofBytes() is every node's AOF.
  */
 class RedisCluster {
-    constructor(ctx, ports, { args = [] } = {}) {
+    /* `replicas`: replicas per master (ports holds masters × (1 + replicas) ports; redis-cli assigns the roles) */
+    constructor(ctx, ports, { args = [], replicas = 0 } = {}) {
         this.ctx = ctx;
+        this.replicas = replicas;
         this.nodes = ports.map((p) => new RedisServer(ctx, p, {
             args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', ...args],
         }));
@@ -437,7 +445,7 @@ class RedisCluster {
         await Promise.all(this.nodes.map((n) => n.start()));
         if (!this.created) {
             await runCli(['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
-                '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30000 });
+                '--cluster-replicas', String(this.replicas), '--cluster-yes'], { timeout: 30000 });
             this.created = true;
         }
         await waitUntil(async () => {
@@ -479,6 +487,70 @@ class RedisCluster {
 
     cli(...args) {
         return runCli(['-c', '-h', '127.0.0.1', '-p', String(this.port), '--raw', ...args]);
+    }
+
+    async scanKeys(pattern) {
+        return (await Promise.all(this.nodes.map((n) => n.scanKeys(pattern)))).flat();
+    }
+
+    /* The node (a RedisServer) that is master of `slot` now, as the first reachable node sees it. */
+    async masterOf(slot) {
+        for (const n of this.nodes) {
+            if (n.proc.exited) continue;
+            const out = await runCli(['-h', '127.0.0.1', '-p', String(n.port), 'CLUSTER', 'SLOTS'], { timeout: 5000 }).catch(() => null);
+            if (out === null) continue;
+            const lines = out.split('\n');
+            // redis-cli prints CLUSTER SLOTS flat: first, last, host, port, id, [replica host, port, id]…
+            for (let i = 0; i + 4 < lines.length; i++) {
+                const first = Number(lines[i]), last = Number(lines[i + 1]);
+                if (/^\d+$/.test(lines[i]) && /^\d+$/.test(lines[i + 1]) && lines[i + 2] === '127.0.0.1' && first <= slot && slot <= last) {
+                    const port = Number(lines[i + 3]);
+                    return this.nodes.find((x) => x.port === port);
+                }
+            }
+        }
+        throw new Error(`no master of slot ${slot}`);
+    }
+
+    async slotOf(key) {
+        return Number((await this.nodes[0].cli('CLUSTER', 'KEYSLOT', key)).trim());
+    }
+
+    async nodeId(node) {
+        return (await node.cli('CLUSTER', 'MYID')).trim();
+    }
+
+    /* The masters, as RedisServers. */
+    async masters() {
+        const out = [];
+        for (const n of this.nodes) if (!n.proc.exited && /role:master/.test(await n.cli('INFO', 'replication'))) out.push(n);
+        return out;
+    }
+
+    /*
+     * Moves one slot, with its keys, from `from` to `to` (RedisServers, both masters), the way redis-cli --cluster
+     * reshard does: IMPORTING/MIGRATING, MIGRATE the keys in batches, then the new owner announced to every master.
+     */
+    async migrateSlot(slot, from, to) {
+        const fromId = await this.nodeId(from), toId = await this.nodeId(to);
+        await to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId);
+        await from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId);
+        for (;;) {
+            const keys = (await from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
+            if (keys.length === 0) break;
+            await from.cli('MIGRATE', '127.0.0.1', String(to.port), '', '0', '10000', 'KEYS', ...keys);
+        }
+        for (const m of await this.masters()) await m.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId);
+    }
+
+    /* What a test does to "the Redis process" it does to every node (kill -9 of Redis is kill -9 of the cluster). */
+    get proc() {
+        const procs = this.nodes.map((n) => n.proc);
+        return {
+            kill: (signal) => procs.forEach((p) => p.kill(signal)),
+            waitExit: (timeout) => Promise.all(procs.map((p) => p.waitExit(timeout))),
+            get exited() { return procs.every((p) => p.exited); },
+        };
     }
 
     async queueCounters() {
@@ -757,6 +829,15 @@ function context(name) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `wharf-it-${name.replace(NAME_RE, '-')}-`));
     tmpDirs.add(dir);
     const ctx = { dir, procs: [], sinks: [], wharfs: [], redises: [] };
+
+    /* A Redis Cluster whatever WHARF_IT_REDIS says: `masters` masters with `replicas` replicas each. */
+    ctx.cluster = async ({ args, masters = 3, replicas = 0 } = {}) => {
+        const ports = [];
+        for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await freeClusterPort());
+        const c = new RedisCluster(ctx, ports, { args, replicas });
+        ctx.redises.push(c);
+        return c.start();
+    };
 
     ctx.redis = async ({ args } = {}) => {
         if (CLUSTER) {
