@@ -5,6 +5,7 @@
 #   1. deps      deploy/deps.sh test
 #   2. build     build/ (Release, -Werror)
 #   3. ctest     unit + integration (the integration test starts its own redis-server)
+#   3b. cluster  the integration suite again, each test file on its own 3-master Redis Cluster
 #   4. valgrind  the integration suite again, every wharf under memcheck
 #   5. asan      build-asan/ (Debian gcc, ASan+UBSan, Debug) and ctest again
 #   6. fuzz      build-fuzz/ (clang, libFuzzer): every fuzz_* target for its share of 60 s
@@ -104,6 +105,8 @@ run_fuzz() {
 run_phase "deps" deploy/deps.sh test
 run_phase "build (Release, -Werror)" configure_build build -DCMAKE_BUILD_TYPE=Release -DWHARF_WERROR=ON
 run_phase "ctest (Release)" run_ctest "Release" build
+# the whole integration suite once more, every test file's Redis a 3-master Redis Cluster on loopback
+run_phase "integration (Redis Cluster)" env WHARF_IT_REDIS=cluster tests/integration/run.sh "$PWD/build/wharf"
 
 if [ "$QUICK" = 1 ]; then
   skip_phase "integration (valgrind)" "WHARF_TEST_QUICK=1"

@@ -586,6 +586,14 @@ static void on_info_cluster(wh_redis_t *r, redisReply *reply, wh_err_t err, void
                     r->cfg->redis_db);
             _exit(2);
         }
+        if (r->cfg->redis_wait_replicas != 0) {
+            /* WAIT counts one connection's writes to one master: a flush spans several (README "Deviations") */
+            fprintf(stderr,
+                    "wharf: WHARF_REDIS_WAIT_REPLICAS is %u, but waiting for replicas is not supported on a Redis Cluster yet: "
+                    "unset it (run every master with appendfsync always; docs/deploy.md, \"Redis Cluster\", on failover)\n",
+                    r->cfg->redis_wait_replicas);
+            _exit(2);
+        }
         send_setup_checked(seed, on_cluster_slots, 2, argv, NULL);
         r->refreshing = true;
         return;

@@ -75,7 +75,8 @@ function stored(type, { id, fields, deletedAt, mergedInto, staleAt, indexedAnywa
 
 async function seed(redis, connectionId, records) {
     for (let i = 0; i < records.length; i += 200) {
-        await redis.cli('EVAL', SEED, '0', connectionId, JSON.stringify(records.slice(i, i + 200)));
+        // one declared key of the connection's tag routes the script to its slot's master on a cluster
+        await redis.cli('EVAL', SEED, '1', `wh:seed:{c:${connectionId}}`, connectionId, JSON.stringify(records.slice(i, i + 200)));
     }
 }
 

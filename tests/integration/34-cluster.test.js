@@ -1,0 +1,138 @@
+'use strict';
+// Scenario 34: wharf on a real 3-master Redis Cluster under load (whatever WHARF_IT_REDIS says). Given one
+// master's address, wharf finds the cluster on its own. A provider-like sender (a request without a 2xx is sent
+// again, as HubSpot does) keeps sending distinct events while
+//   - the slots of half the partition streams (and of the connection's keys) move to another master, keys and
+//     consumer groups with them (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE: ASK, TRYAGAIN and MOVED under load);
+//   - a master is SIGKILLed (appendfsync always) and restarted, its slots unavailable meanwhile.
+// The ledger: every event the sender got a 2xx for reaches the sink (at least once; duplicates reported).
+// And a deployment asking for WAIT on replicas is refused on a cluster (not supported there yet).
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const h = require('./harness');
+const { hubspot } = h;
+
+const ctx = h.context('cluster');
+const secret = `hs-app-secret-${crypto.randomBytes(8).toString('hex')}`;
+// the whole suite already runs on a cluster with WHARF_IT_REDIS=cluster; this file starts its own either way
+const skip = h.CLUSTER ? 'runs once, in the standalone pass (it starts its own cluster)' : false;
+
+async function stack(cluster) {
+    const gateway = await ctx.wharf({ redis: cluster, role: 'gateway', name: `gateway-${crypto.randomBytes(2).toString('hex')}` });
+    const sink = await ctx.sink();
+    sink.script('/ledger', [{ status: 200, delayMs: 2 }]);
+    const env = await gateway.createEnvironment({ name: 'cluster', kind: 'development' });
+    await gateway.createHubSpotConnection(env.apiToken, { portalId: hubspot.PORTAL, secret });
+    await gateway.createSubscription(env.apiToken, { url: sink.url('/ledger'), eventTypes: ['*'], maxConcurrency: 16 });
+    const workerEnv = { WHARF_ADMIN_TOKEN: gateway.env.WHARF_ADMIN_TOKEN };
+    const workers = [];
+    for (let i = 0; i < 2; i++) workers.push(await ctx.wharf({ redis: cluster, role: 'worker', env: workerEnv }));
+    return { gateway, sink, env, workers };
+}
+
+/* Senders of TOTAL distinct events, PER per request, each request sent again until it gets a 2xx. */
+function ledger(gateway, { total, per = 3, base }) {
+    const acked = new Set();
+    const stats = { sent: 0, refused: 0 };
+    const next = { k: 0 };
+    const t0 = Date.now() - 60000;
+    const sender = async () => {
+        for (;;) {
+            const k = next.k;
+            if (k >= total) return;
+            next.k += per;
+            const events = [];
+            for (let i = 0; i < per; i++) {
+                events.push(hubspot.propertyChange('contact', { objectId: base + k + i, propertyName: 'email', propertyValue: `c${k + i}@ex.test`, occurredAt: t0 + k + i }));
+            }
+            for (;;) {
+                stats.sent += 1;
+                let res;
+                try {
+                    res = await gateway.postHubSpot({ events, secret, timeout: 5000 });
+                } catch {
+                    res = { status: 0 };
+                }
+                if (res.status === 202) {
+                    for (let i = 0; i < per; i++) acked.add(String(base + k + i));
+                    break;
+                }
+                stats.refused += 1;
+                await h.delay(50);
+            }
+        }
+    };
+    return { acked, stats, run: () => Promise.all([sender(), sender(), sender(), sender()]) };
+}
+
+async function assertDelivered(t, s, l, procs) {
+    const delivered = () => new Set(s.sink.to('/ledger').map((r) => r.json?.data?.objectId));
+    await h.waitUntil(() => [...l.acked].every((id) => delivered().has(id)),
+        { timeout: 90000, what: `every acknowledged event at the sink (have ${delivered().size} of ${l.acked.size})`, procs });
+    const got = delivered();
+    const lost = [...l.acked].filter((id) => !got.has(id));
+    const deliveries = s.sink.to('/ledger').length;
+    t.diagnostic(`ledger: acknowledged ${l.acked.size}, delivered ${got.size} distinct in ${deliveries} deliveries ` +
+        `(duplicates ${deliveries - got.size}), lost ${lost.length}; requests ${l.stats.sent}, non-2xx or failed ${l.stats.refused}`);
+    assert.deepEqual(lost, []);
+}
+
+ctx.test('slots move between masters under load: every acknowledged event reaches the sink', { skip, timeout: 240000 }, async (t) => {
+    const cluster = await ctx.cluster();
+    const s = await stack(cluster);
+    const TOTAL = h.VALGRIND ? 150 : 900;
+    const l = ledger(s.gateway, { total: TOTAL, base: 100000 });
+    let moved = 0;
+    const reshard = (async () => {
+        await h.waitUntil(() => l.acked.size >= TOTAL / 6, { timeout: 60000, what: 'a sixth of the events acknowledged' });
+        // the partition streams (with their consumer groups, dedupe sets, delivery tasks…) of p0..p3, and the
+        // connection's own slot, each to the next master
+        const keys = [0, 1, 2, 3].map((p) => `wh:q:{p${p}}`);
+        const masters = await cluster.masters();
+        for (const key of keys) {
+            const slot = await cluster.slotOf(key);
+            const from = await cluster.masterOf(slot);
+            const to = masters[(masters.indexOf(from) + 1) % masters.length];
+            await cluster.migrateSlot(slot, from, to);
+            moved += 1;
+            await h.delay(200);
+        }
+    })();
+    await Promise.all([l.run(), reshard]);
+    assert.equal(moved, 4);
+    assert.equal(l.acked.size, TOTAL);
+    // the moves were seen: some command was answered MOVED (or ASK) and followed
+    const redirected = [s.gateway, ...s.workers].filter((w) => /"event":"redis_moved"/.test(w.proc.log())).length;
+    t.diagnostic(`${redirected} of ${1 + s.workers.length} processes followed a MOVED`);
+    assert.ok(redirected > 0, 'no process was ever redirected: the slots did not move under its feet');
+    await assertDelivered(t, s, l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
+});
+
+ctx.test('a master SIGKILLed under load (appendfsync always) and restarted: every acknowledged event reaches the sink', { skip, timeout: 240000 }, async (t) => {
+    const cluster = await ctx.cluster({ args: ['--appendfsync', 'always'] });
+    const s = await stack(cluster);
+    const TOTAL = h.VALGRIND ? 150 : 600;
+    const l = ledger(s.gateway, { total: TOTAL, base: 200000 });
+    let killed = false;
+    const fault = (async () => {
+        await h.waitUntil(() => l.acked.size >= TOTAL / 3, { timeout: 60000, what: 'a third of the events acknowledged' });
+        const victim = await cluster.masterOf(await cluster.slotOf('wh:q:{p0}'));
+        victim.proc.kill('SIGKILL');
+        await victim.proc.waitExit(5000);
+        killed = true;
+        await h.delay(500);
+        await victim.start();
+    })();
+    await Promise.all([l.run(), fault]);
+    assert.ok(killed);
+    assert.equal(l.acked.size, TOTAL);
+    await assertDelivered(t, s, l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
+});
+
+ctx.test('WHARF_REDIS_WAIT_REPLICAS on a cluster: wharf refuses to start, saying why', { skip }, async () => {
+    const cluster = await ctx.cluster();
+    const w = await ctx.wharf({ redis: cluster, role: 'gateway', wait: false, env: { WHARF_REDIS_WAIT_REPLICAS: '1' } });
+    const exit = await w.proc.waitExit(15000);
+    assert.equal(exit && exit.code, 2);
+    assert.match(w.proc.log(), /WHARF_REDIS_WAIT_REPLICAS is 1, but waiting for replicas is not supported on a Redis Cluster/);
+});
