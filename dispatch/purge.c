@@ -43,15 +43,43 @@ static void on_dropped(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         chain_end(p);
 }
 
+/* The tombstone's removals answered: now the tombstone itself (only the one this purge read). */
+static void drop_tombstone(wh_purge_t *p)
+{
+    char key[WH_KEY_MAX];
+    const char *argv[2] = {key, p->at};
+
+    wh_key_gone(key, p->conn);
+    if (wh_redis_script(p->redis, &wh_script_gone_drop, on_dropped, p, 1, 2, argv, NULL) != WH_OK)
+        chain_end(p);
+}
+
+static void on_removal(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    wh_purge_t *p = data;
+
+    (void)r;
+    (void)reply;
+    if (err != WH_OK)
+        p->removal_failed = true;
+    if (--p->removals != 0)
+        return;
+    if (p->removal_failed || p->disposed)
+        chain_end(p); /* the next clean cycle tries again: the tombstone is still there */
+    else
+        drop_tombstone(p);
+}
+
 /*
  * The tombstone read at the end of a clean cycle: what the deletion's later steps did, done again (they are
  * idempotent, and a gateway that died after conn_delete.lua did not do them): out of the environment's set and
- * its reservations, out of the app-level index. Then the tombstone goes, and the id is free.
+ * its reservations, out of the app-level index. Their replies are awaited: the tombstone goes only after them,
+ * so that none lands after the id is free again (on a connection created anew under it).
  */
 static void on_tombstone(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     wh_purge_t *p = data;
-    char key[WH_KEY_MAX], at[32];
+    char key[WH_KEY_MAX];
     const redisReply *const *f;
 
     if (err != WH_OK || p->disposed || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
@@ -59,30 +87,36 @@ static void on_tombstone(wh_redis_t *r, redisReply *reply, wh_err_t err, void *d
         return;
     }
     f = (const redisReply *const *)reply->element;
-    if (f[3]->type != REDIS_REPLY_STRING || f[3]->len >= (int)sizeof(at)) {
+    if (f[3]->type != REDIS_REPLY_STRING || f[3]->len >= (int)sizeof(p->at)) {
         /* no tombstone: the purge of a deletion never finished by its gateway, or finished by another worker */
         on_dropped(r, NULL, WH_OK, p);
         return;
     }
-    memcpy(at, f[3]->str, (size_t)f[3]->len + 1);
+    memcpy(p->at, f[3]->str, (size_t)f[3]->len + 1);
+    p->removals = 1; /* held while sending */
+    p->removal_failed = false;
     if (f[0]->type == REDIS_REPLY_STRING && f[0]->len != 0) {
         const char *srem[] = {"SREM", key, p->conn}, *hdel[] = {"HDEL", key, p->conn};
         wh_key_env_conns(key, f[0]->str);
-        (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
+        if (wh_redis_command(r, on_removal, p, 3, srem, NULL) == WH_OK)
+            ++p->removals;
+        else
+            p->removal_failed = true;
         wh_key_env_resv(key, f[0]->str);
-        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+        if (wh_redis_command(r, on_removal, p, 3, hdel, NULL) == WH_OK)
+            ++p->removals;
+        else
+            p->removal_failed = true;
     }
     if (f[1]->type == REDIS_REPLY_STRING && f[2]->type == REDIS_REPLY_STRING && f[2]->len != 0) {
         const char *hdel[] = {"HDEL", key, p->conn};
         wh_key_acct(key, f[1]->str, f[2]->str);
-        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+        if (wh_redis_command(r, on_removal, p, 3, hdel, NULL) == WH_OK)
+            ++p->removals;
+        else
+            p->removal_failed = true;
     }
-    {
-        const char *argv[2] = {key, at};
-        wh_key_gone(key, p->conn);
-        if (wh_redis_script(r, &wh_script_gone_drop, on_dropped, p, 1, 2, argv, NULL) != WH_OK)
-            chain_end(p);
-    }
+    on_removal(r, NULL, WH_OK, p);
 }
 
 static void on_unlinked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
@@ -120,6 +154,23 @@ static void finish_cycle(wh_purge_t *p)
         chain_end(p);
 }
 
+/*
+ * A key SCAN found that the purge removes: its hash tag (the first {...}) is this connection's, exactly as
+ * conn_purge.lua checks (the MATCH pattern also finds another connection's key whose object id contains
+ * "{c:<id>}": sent along, it would make the UNLINK span two slots, which a cluster refuses, for ever). The
+ * tombstone and the outbox are not the connection's data: the end of the purge and the outbox's drain remove them.
+ */
+static bool purgeable(const wh_purge_t *p, const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+    size_t tag = strlen(p->conn) + 4; /* "{c:" id "}" */
+
+    if (open == NULL || (size_t)(key + len - open) < tag || memcmp(open, "{c:", 3) != 0 ||
+        memcmp(open + 3, p->conn, tag - 4) != 0 || open[tag - 1] != '}')
+        return false;
+    return !(len >= 8 && memcmp(key, "wh:gone:", 8) == 0) && !(len >= 6 && memcmp(key, "wh:ob:", 6) == 0);
+}
+
 static void on_scanned(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     wh_purge_t *p = data;
@@ -145,10 +196,8 @@ static void on_scanned(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         argv[n] = gone_key;
         argvlen[n++] = (size_t)wh_key_gone(gone_key, p->conn);
         for (size_t i = 0; i != keys->elements; ++i)
-            /* the tombstone and the outbox are not the connection's data: the end of the purge and the outbox's
-               own drain remove them */
-            if (keys->element[i]->type == REDIS_REPLY_STRING && strncmp(keys->element[i]->str, "wh:gone:", 8) != 0 &&
-                strncmp(keys->element[i]->str, "wh:ob:", 6) != 0) {
+            if (keys->element[i]->type == REDIS_REPLY_STRING &&
+                purgeable(p, keys->element[i]->str, (size_t)keys->element[i]->len)) {
                 argv[n] = keys->element[i]->str;
                 argvlen[n++] = (size_t)keys->element[i]->len;
             }

@@ -41,6 +41,9 @@ typedef struct {
     char cursor[32];                /* SCAN cursor, "0" at the start of a cycle */
     bool found_in_cycle;            /* this SCAN cycle found keys: run another before declaring the id done */
     char pattern[WH_KEY_MAX];       /* "wh:*{c:<id>}*" */
+    char at[32];                    /* the tombstone's "at", as the end of the purge read it */
+    unsigned removals;              /* the tombstone's removals awaiting replies */
+    bool removal_failed;
 } wh_purge_t;
 
 /* Caller owns `p` and keeps it valid until `redis` has been closed (its pending callbacks fired). */
