@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "../common/log.h"
 #include "../common/time.h"
 #include "../queue/keys.h"
@@ -25,6 +26,23 @@ typedef struct {
     char acct[WH_KEY_MAX]; /* the app-level index key the reservation named, "" for none */
 } resv_t;
 
+/* HGET of the app-level index entry a released reservation named: removed only if it is that environment's. */
+static void on_acct_entry(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    resv_t *v = data;
+
+    if (err == WH_OK && reply->type == REDIS_REPLY_STRING) {
+        json_t *j = json_loadb(reply->str, (size_t)reply->len, 0, NULL);
+        const char *env = json_string_value(json_object_get(j, "env"));
+        if (env != NULL && strcmp(env, v->env) == 0) {
+            const char *adel[] = {"HDEL", v->acct, v->id};
+            (void)wh_redis_command(r, NULL, NULL, 3, adel, NULL);
+        }
+        json_decref(j);
+    }
+    free(v);
+}
+
 static void on_conn_env(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 {
     resv_t *v = data;
@@ -38,8 +56,14 @@ static void on_conn_env(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
             wh_key_env_conns(key, v->env);
             (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
             if (v->acct[0] != '\0') {
-                const char *adel[] = {"HDEL", v->acct, v->id};
-                (void)wh_redis_command(r, NULL, NULL, 3, adel, NULL);
+                /* the index entry only if it is this environment's (another one's connection may hold the id) */
+                const char *aget[] = {"HGET", v->acct, v->id};
+                resv_t *copy = malloc(sizeof(*copy));
+                if (copy == NULL)
+                    abort();
+                *copy = *v;
+                if (wh_redis_command(r, on_acct_entry, copy, 3, aget, NULL) != WH_OK)
+                    free(copy);
             }
             wh_log_warn("reservation_released", "{s:s, s:s}", "environmentId", v->env, "connectionId", v->id);
         }
@@ -84,6 +108,44 @@ static void on_reservations(wh_redis_t *r, redisReply *reply, wh_err_t err, void
     free(env);
 }
 
+/* ---- outboxes ---------------------------------------------------------------------------------------------- */
+
+/* The receivedAt (ms) of an outbox entry's event (field "s"), or -1 when it has none. */
+static int64_t entry_received_at(const char *entry, size_t len)
+{
+    json_t *j = json_loadb(entry, len, 0, NULL), *ev;
+    int64_t at = -1;
+
+    for (size_t i = 1; i + 1 < json_array_size(j); i += 2)
+        if (json_is_string(json_array_get(j, i)) && strcmp(json_string_value(json_array_get(j, i)), "s") == 0 &&
+            (ev = json_loads(json_string_value(json_array_get(j, i + 1)), 0, NULL)) != NULL) {
+            if (json_is_integer(json_object_get(ev, "receivedAt")))
+                at = (int64_t)json_integer_value(json_object_get(ev, "receivedAt"));
+            json_decref(ev);
+        }
+    json_decref(j);
+    return at;
+}
+
+/*
+ * An outbox's head: moved when its event is older than WH_OUTBOX_ORPHAN_MS. A younger one is being moved by the
+ * process that wrote it (it moves its outbox right after its script): draining it too would interleave two drains
+ * of one outbox, which can put an event's second copy behind a later event.
+ */
+static void on_outbox_head(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
+{
+    char *key = data;
+
+    if (err == WH_OK && reply->type == REDIS_REPLY_STRING) {
+        int64_t at = entry_received_at(reply->str, (size_t)reply->len);
+        if (at < 0 || wh_now_ms() - at >= WH_OUTBOX_ORPHAN_MS) {
+            wh_log_info("outbox_orphan_moved", "{s:s}", "outbox", key);
+            wh_outbox_drain(r, key, NULL, NULL);
+        }
+    }
+    free(key);
+}
+
 /* ---- the walk ---------------------------------------------------------------------------------------------- */
 
 /* "wh:gone:{c:<id>}" -> id; "wh:env:{e:<env>}:resv" -> env. False for another shape. */
@@ -108,9 +170,16 @@ static void act(wh_repair_t *p, const char *key, size_t len)
     char v[ID_MAX + 1], k[WH_KEY_MAX];
 
     switch (p->what) {
-    case 0: /* an outbox */
-        wh_outbox_drain(p->redis, key, NULL, NULL);
+    case 0: /* an outbox: only one its gateway (or worker) did not move itself (see on_outbox_head) */
+    {
+        const char *argv[] = {"LINDEX", key, "0"};
+        char *copy = strndup(key, len);
+        if (copy == NULL)
+            abort();
+        if (wh_redis_command(p->redis, on_outbox_head, copy, 3, argv, NULL) != WH_OK)
+            free(copy);
         break;
+    }
     case 1: /* a tombstone */
         if (tag_value(key, len, "{c:", v, sizeof(v))) {
             const char *argv[] = {"SADD", k, v};

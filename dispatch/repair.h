@@ -3,7 +3,7 @@
  * finished by the workers (ARCHITECTURE.md "Steps across slots"). Every WH_REPAIR_PERIOD_MS a worker walks, on
  * every node (SCAN, a few steps per tick):
  *
- *   wh:ob:*           outboxes not moved: moved now (queue/outbox.h);
+ *   wh:ob:*           outboxes not moved whose head is older than WH_OUTBOX_ORPHAN_MS: moved now (queue/outbox.h);
  *   wh:gone:*         tombstones of deleted connections: their id into wh:purge again (SADD, idempotent), for a
  *                     gateway that died before it got there (the purge does the rest, dispatch/purge.h);
  *   wh:env:*:resv     places reserved by creations (env_reserve.lua) older than WH_RESERVATION_STALE_MS: a
@@ -25,6 +25,8 @@
 #define WH_REPAIR_PERIOD_MS 5000
 /* A reservation this old belongs to a creation that will not finish (its calls time out in seconds). */
 #define WH_RESERVATION_STALE_MS 60000
+/* An outbox entry this old was left by a process that died before it moved it (they move theirs at once). */
+#define WH_OUTBOX_ORPHAN_MS 10000
 #define WH_REPAIR_SCAN_COUNT 500
 #define WH_REPAIR_STEPS_PER_TICK 32
 

@@ -224,10 +224,18 @@ static void on_created(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         return;
     }
     {
-        /* the reservation is a connection now (a failed HDEL leaves a record the sweep drops: the hash exists) */
-        const char *argv[] = {"HDEL", key, s->conn_id};
+        /* the reservation is a connection now (a failed HDEL leaves a record the sweep drops: the hash exists);
+           the place and the index entry are asserted again, with this call's values: an earlier attempt's entry
+           ("member") may hold stale credentials, and a removal of a deletion before may have landed late */
+        const char *hdel[] = {"HDEL", key, s->conn_id}, *sadd[] = {"SADD", key, s->conn_id};
         wh_key_env_resv(key, s->call.env);
-        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, argv, NULL);
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, hdel, NULL);
+        wh_key_env_conns(key, s->call.env);
+        (void)wh_redis_command(s->call.redis, NULL, NULL, 3, sadd, NULL);
+        if (s->account[0] != '\0') {
+            const char *hset[] = {"HSET", s->acct_key, s->conn_id, s->acct_text};
+            (void)wh_redis_command(s->call.redis, NULL, NULL, 4, hset, NULL);
+        }
     }
     view = (conn_view_t){wh_str_c(s->conn_id),   wh_str_c(s->provider->name), wh_str_c(s->account),
                          wh_str_c(s->sync_text), WH_STRLIT("NEW_CONNECTION"), WH_STRLIT("initial-sync-in-progress"),
