@@ -7,6 +7,8 @@
 #        QUICK=1 bench/pipeline.sh             (RATES="2000 5000", DUR=5, no search: ~1-2 min)
 #        RUNS=3 bench/pipeline.sh              (for the record)
 #        WHARF_BIN=build/wharf bench/pipeline.sh   (an uncommitted build instead of HEAD)
+#        CLUSTER=1 bench/pipeline.sh           (the same on a 3-master Redis Cluster on loopback: Redis CPU and
+#                                              commandstats are summed over the masters)
 # What runs:
 #   redis-server  private, free port, the baselines' flags (AOF on, appendfsync everysec, no RDB)
 #   wharf         `wharf serve --role all` (gateway + worker in one process), WHARF_ALLOW_PRIVATE_DESTINATIONS=1;
@@ -36,6 +38,7 @@
 #              SEND_CONNS=64 (the provider's keep-alive connections)  SUB_CONCURRENCY=64 (maxConcurrency, 1..256)
 #              P99_MAX_MS=50  SEARCH_STEPS=2 (0: no search)  WARM_S=3 at WARM_RATE=2000 events/s (not recorded)
 #              DRAIN_MAX=180 (s: a step not drained by then fails and ends its run)  QUIET_MAX=10
+#              CLUSTER=1: three masters (cluster-enabled, same flags), wharf given the first one's address
 #              QUICK=1: RATES="2000 5000" DUR=5 RUNS=1 SEARCH_STEPS=0 WARM_S=2 unless set
 #              WHARF_BIN: the binary to measure (copied before use); default: HEAD built (Release) from
 #              `git archive HEAD` in a temp dir, cached as bench/results/.bin/wharf-<commit>; build/ is never
@@ -65,6 +68,7 @@ WARM_S=${WARM_S:-3}
 WARM_RATE=${WARM_RATE:-2000}
 DRAIN_MAX=${DRAIN_MAX:-180}
 QUIET_MAX=${QUIET_MAX:-10}
+CLUSTER=${CLUSTER:-0}
 read -r -a RATE_LIST <<<"$RATES"
 for r in "${RATE_LIST[@]}" "$WARM_RATE"; do
   [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "bench: rates must be positive integers (events/s)" >&2 && exit 2; }
@@ -172,24 +176,55 @@ wait_quiet() { # an idle box (<= 10 busy ticks/s for 2 s), at most QUIET_MAX s
   echo "node: $(node --version)"
   echo "redis: $(redis-server --version)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "RATES=\"$RATES\" DUR=$DUR RUNS=$RUNS EVENTS_PER_REQ=$PER SEND_CONNS=$SEND_CONNS SUB_CONCURRENCY=$SUB_CONCURRENCY P99_MAX_MS=$P99_MAX_MS SEARCH_STEPS=$SEARCH_STEPS WARM_S=$WARM_S WARM_RATE=$WARM_RATE DRAIN_MAX=$DRAIN_MAX QUIET_MAX=$QUIET_MAX"
+  echo "RATES=\"$RATES\" DUR=$DUR RUNS=$RUNS EVENTS_PER_REQ=$PER SEND_CONNS=$SEND_CONNS SUB_CONCURRENCY=$SUB_CONCURRENCY P99_MAX_MS=$P99_MAX_MS SEARCH_STEPS=$SEARCH_STEPS WARM_S=$WARM_S WARM_RATE=$WARM_RATE DRAIN_MAX=$DRAIN_MAX QUIET_MAX=$QUIET_MAX CLUSTER=$CLUSTER"
 } >"$OUT/versions.txt"
 
 # --- Redis, sink, wharf -----------------------------------------------------------------------------------
 W_RPORT=$(free_port)
 W_PORT=$(free_port)
 SINK_PORT=$(free_port)
-mkdir -p "$WORK/redis"
-redis-server --port "$W_RPORT" --save '' --appendonly yes --appendfsync everysec --dir "$WORK/redis" \
-  >"$RUN/redis.log" 2>&1 &
-W_RPID=$!
-MY_PIDS+=("$W_RPID")
-wcli() { redis-cli -p "$W_RPORT" "$@"; }
-until wcli ping >/dev/null 2>&1; do sleep 0.1; done
-redis_cpu_us() { wcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/{t+=$2} END{printf "%.0f", t * 1e6}'; }
-# queued stream entries + delivery tasks waiting in Redis, all partitions
-PENDING_LUA='local n=0 for p=0,7 do n=n+redis.call("XLEN","wh:q:{p"..p.."}")+redis.call("ZCARD","wh:dq:{p"..p.."}") end return n'
-DLQ_LUA='local n=0 for p=0,7 do n=n+redis.call("EXISTS","wh:dlq:{p"..p.."}") end return n'
+W_RPORTS=("$W_RPORT")
+W_RPIDS=()
+if [ "$CLUSTER" = 1 ]; then
+  # free ports whose cluster bus port (+10000) is free too
+  W_RPORTS=()
+  while [ "${#W_RPORTS[@]}" -lt 3 ]; do
+    p=$(free_port)
+    if ((p + 10000 <= 65535)) && ! (echo >"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null; then W_RPORTS+=("$p"); fi
+  done
+  W_RPORT=${W_RPORTS[0]}
+fi
+for p in "${W_RPORTS[@]}"; do
+  mkdir -p "$WORK/redis-$p"
+  # shellcheck disable=SC2046
+  redis-server --port "$p" --save '' --appendonly yes --appendfsync everysec --dir "$WORK/redis-$p" \
+    $([ "$CLUSTER" = 1 ] && echo --cluster-enabled yes --cluster-config-file nodes.conf) >"$RUN/redis-$p.log" 2>&1 &
+  W_RPIDS+=($!)
+  MY_PIDS+=($!)
+done
+W_RPID=${W_RPIDS[0]}
+for p in "${W_RPORTS[@]}"; do until redis-cli -p "$p" ping >/dev/null 2>&1; do sleep 0.1; done; done
+if [ "$CLUSTER" = 1 ]; then
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${W_RPORTS[@]}") --cluster-replicas 0 --cluster-yes >"$RUN/cluster-create.log" 2>&1
+  for p in "${W_RPORTS[@]}"; do
+    until redis-cli -p "$p" CLUSTER INFO | grep -q 'cluster_state:ok'; do sleep 0.1; done
+  done
+fi
+wcli() { redis-cli -c -p "$W_RPORT" "$@"; }
+wcli_each() { for p in "${W_RPORTS[@]}"; do redis-cli -p "$p" "$@"; done; }
+redis_cpu_us() { wcli_each INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/{t+=$2} END{printf "%.0f", t * 1e6}'; }
+redis_ticks() { local t=0 pid; for pid in "${W_RPIDS[@]}"; do t=$((t + $(ticks "$pid"))); done; echo "$t"; }
+# queued stream entries + delivery tasks waiting in Redis, all partitions (one keyed command each: a cluster routes it)
+pending_count() {
+  local n=0 p
+  for p in 0 1 2 3 4 5 6 7; do n=$((n + $(wcli XLEN "wh:q:{p$p}") + $(wcli ZCARD "wh:dq:{p$p}"))); done
+  echo "$n"
+}
+dlq_count() {
+  local n=0 p
+  for p in 0 1 2 3 4 5 6 7; do n=$((n + $(wcli EXISTS "wh:dlq:{p$p}"))); done
+  echo "$n"
+}
 
 SINK_LOG=$WORK/sink.log # the sink also writes the first delivery's body to $SINK_LOG.first
 "$WORK/sink" "$SINK_PORT" "$SINK_LOG" >"$RUN/sink.log" 2>&1 &
@@ -242,10 +277,10 @@ step() {
   file=$WORK/req.$STEP
   node "$ROOT/bench/pipeline/gen.js" "$events" "$PER" "$base" "$HS_SECRET" "$PUB" "$WORK/body.json" "$file"
   [ "$record" = 1 ] && wait_quiet
-  wcli CONFIG RESETSTAT >/dev/null
+  wcli_each CONFIG RESETSTAT >/dev/null
   rc0=$(redis_cpu_us)
   w0=$(ticks "$W_PID")
-  r0=$(ticks "$W_RPID")
+  r0=$(redis_ticks)
   s0=$(ticks "$SINK_PID")
   read -r b0 q0 < <(sys_split)
   local t0ms
@@ -257,22 +292,22 @@ step() {
   got=$(curl -s --max-time $((DRAIN_MAX + 5)) "$SINK_URL/wait?n=$EXPECTED&ms=$((DRAIN_MAX * 1000))" | tr -d '\n')
   # then the queue: stream entries acknowledged and deleted, no delivery task left (retries would be here)
   for i in $(seq 1 100); do
-    pend=$(wcli EVAL "$PENDING_LUA" 0)
+    pend=$(pending_count)
     [ "$pend" = 0 ] && break
     sleep 0.1
   done
   rc1=$(redis_cpu_us)
   w1=$(ticks "$W_PID")
-  r1=$(ticks "$W_RPID")
+  r1=$(redis_ticks)
   s1=$(ticks "$SINK_PID")
   read -r b1 q1 < <(sys_split)
   rss=$(vmkb "$W_PID" VmRSS)
   hwm=$(vmkb "$W_PID" VmHWM)
-  dlq=$(wcli EVAL "$DLQ_LUA" 0)
+  dlq=$(dlq_count)
   local tag=$run.$rate
   [ "$record" = 1 ] || tag=warmup
-  wcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$events" '/^cmdstat_/{sub("cmdstat_", "", $1)
-      printf "%-16s calls/event %8.3f  usec/event %8.2f  usec/call %7.2f\n", $1, $3 / n, $5 / n, $7}' |
+  wcli_each INFO commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$events" '/^cmdstat_/{sub("cmdstat_", "", $1)
+      c[$1] += $3; u[$1] += $5} END{for (k in c) printf "%-16s calls/event %8.3f  usec/event %8.2f  usec/call %7.2f\n", k, c[k] / n, u[k] / n, u[k] / c[k]}' |
     sort -k5 -nr >"$OUT/raw/redis-commandstats.$tag.txt"
   curl -s "$SINK_URL/count" >/dev/null # flushes the sink's log
   latj=$(node "$ROOT/bench/pipeline/lat.js" "$SINK_LOG" "$sendj" "$events" "$PER" "$base")

@@ -264,8 +264,12 @@ static void read_now(wk_reader_t *rd)
     char count[16], block[16];
     int argc = 0;
 
-    if (w->stopping || rd->reading || !wh_redis_ready(rd->rd))
+    if (w->stopping || rd->reading)
         return;
+    if (!wh_redis_ready(rd->rd)) {
+        schedule_read(rd, 100);
+        return;
+    }
     if (!w->groups_ready) {
         schedule_read(rd, 200);
         return;

@@ -241,6 +241,16 @@ static void sync_nodes(wh_redis_t *r)
         }
 }
 
+/* Whether a command of `slot` waits in the parked list: a later command of that slot must wait behind it, or it
+   would overtake it (one slot's commands keep their order, redirected or not). */
+static bool slot_parked(const wh_redis_t *r, int slot)
+{
+    for (const cmd_t *c = r->parked.next; c != &r->parked; c = c->next)
+        if (c->slot == slot)
+            return true;
+    return false;
+}
+
 static void park(wh_redis_t *r, cmd_t *c, uint64_t delay_ms)
 {
     c->conn = NULL;
@@ -260,6 +270,9 @@ static bool send_kept(cmd_t *c, conn_t *to, bool asking)
     if (redisAsyncFormattedCommand(to->ac, on_reply, c, c->buf, c->len) != REDIS_OK)
         return false;
     c->conn = to;
+    /* a fresh deadline on its new connection: the old one may be nearly spent, and a command past it would make
+       the watchdog drop a healthy connection (the redirection bound keeps the total finite) */
+    c->deadline = uv_now(to->r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS;
     link_cmd(&to->outstanding, c);
     return true;
 }
@@ -294,9 +307,10 @@ static bool redirect(conn_t *from, cmd_t *c, const redisReply *reply)
                 if (r->nodes[i] != NULL && r->nodes[i]->port == to.port && strcmp(r->nodes[i]->host, host) == 0)
                     target = r->nodes[i];
         }
-        /* not connected yet (or an ASK to an unknown node): retry by slot later; its owner redirects again */
-        if (!send_kept(c, target, to.kind == WH_REDIRECT_ASK))
-            park(r, c, PARK_MS);
+        /* not connected yet (or an ASK to an unknown node): retry by slot later; its owner redirects again. Behind
+           an earlier command of its slot that waits already, it waits too. */
+        if (slot_parked(r, c->slot) || !send_kept(c, target, to.kind == WH_REDIRECT_ASK))
+            park(r, c, slot_parked(r, c->slot) ? 0 : PARK_MS);
         return true;
     }
     if ((reply->len >= 8 && memcmp(reply->str, "TRYAGAIN", 8) == 0) ||
@@ -455,6 +469,21 @@ static wh_err_t send_routed(wh_redis_t *r, int64_t extra_ms, wh_redis_cb cb, voi
         return WH_EUNAVAILABLE;
     if ((err = route(r, argc, argv, argvlen, &to, &slot)) != WH_OK)
         return err;
+    if (slot >= 0 && r->parked.next != &r->parked && slot_parked(r, slot)) {
+        /* an earlier command of this slot waits to be sent again: this one waits behind it */
+        cmd_t *c = calloc(1, sizeof(*c));
+        long long n;
+        if (c == NULL || (n = redisFormatCommandArgv(&c->buf, argc, argv, argvlen)) < 0)
+            abort();
+        c->kind = caller_kind(cb);
+        c->cb = cb;
+        c->data = data;
+        c->len = (size_t)n;
+        c->slot = slot;
+        c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
+        park(r, c, 0);
+        return WH_OK;
+    }
     return send_on(to, caller_kind(cb), slot, extra_ms, cb, data, argc, argv, argvlen);
 }
 
@@ -754,22 +783,41 @@ static void watch_conn(conn_t *c, uint64_t now)
 /* Parked commands: sent again by slot once their time has come, failed once their deadline has passed. */
 static void watch_parked(wh_redis_t *r, uint64_t now)
 {
-    cmd_t *c = r->parked.next, *next;
+    cmd_t pending;
+    int blocked[64];
+    size_t nblocked = 0;
+    bool all_blocked = false;
 
-    for (; c != &r->parked; c = next) {
-        next = c->next;
+    /* taken out whole, put back in order: a callback below may park more (behind these) */
+    if (r->parked.next == &r->parked)
+        return;
+    pending.next = r->parked.next;
+    pending.prev = r->parked.prev;
+    pending.next->prev = pending.prev->next = &pending;
+    r->parked.next = r->parked.prev = &r->parked;
+    while (pending.next != &pending) {
+        cmd_t *c = pending.next;
+        bool held = all_blocked;
+        unlink_cmd(c);
         if (c->deadline <= now) {
-            unlink_cmd(c);
             if (c->kind == CMD_CALLER)
                 c->cb(r, NULL, WH_EUNAVAILABLE, c->data);
             free_cmd(c);
             continue;
         }
-        if (now < c->not_before)
-            continue;
-        unlink_cmd(c);
-        if (!send_kept(c, slot_conn(r, c->slot), false))
-            park(r, c, PARK_MS);
+        for (size_t i = 0; i != nblocked && !held; ++i)
+            held = blocked[i] == c->slot;
+        /* a command of a slot whose earlier command stays parked stays too: one slot's commands keep their order */
+        if (held || now < c->not_before || !send_kept(c, slot_conn(r, c->slot), false)) {
+            if (!held && now >= c->not_before)
+                c->not_before = now + PARK_MS;
+            c->conn = NULL;
+            link_cmd(&r->parked, c);
+            if (nblocked == sizeof(blocked) / sizeof(blocked[0]))
+                all_blocked = true;
+            else if (!held)
+                blocked[nblocked++] = c->slot;
+        }
     }
 }
 
