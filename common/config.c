@@ -45,7 +45,52 @@ static wh_err_t parse_listen(const char *name, const char *v, char host[256], ui
     return WH_OK;
 }
 
+static wh_err_t parse_redis_url_one(wh_config_t *c, const char *v, char *errbuf);
+
+/*
+ * redis://[:password@]host:port[,host:port…][/db]: the first address and the URL's other parts as usual; the
+ * others are more seeds (a Redis Cluster's client tries them when the first does not answer).
+ */
 static wh_err_t parse_redis_url(wh_config_t *c, const char *v, char *errbuf)
+{
+    const char *auth = strncmp(v, "redis://", 8) == 0 ? v + 8 : NULL, *end, *comma;
+    char first[1024], seed[300];
+    wh_err_t err;
+
+    c->redis_nseeds = 0;
+    if (auth == NULL || (comma = strchr(auth, ',')) == NULL || ((end = strchr(auth, '/')) != NULL && end < comma))
+        return parse_redis_url_one(c, v, errbuf);
+    if (end == NULL)
+        end = auth + strlen(auth);
+    if ((size_t)(comma - v) + strlen(end) >= sizeof(first))
+        return wh_errf(errbuf, WH_EINVAL, "WHARF_REDIS_URL: too long");
+    snprintf(first, sizeof(first), "%.*s%s", (int)(comma - v), v, end);
+    if ((err = parse_redis_url_one(c, first, errbuf)) != WH_OK)
+        return err;
+    while (comma < end) {
+        const char *next = memchr(comma + 1, ',', (size_t)(end - comma - 1));
+        size_t len;
+        if (next == NULL)
+            next = end;
+        len = (size_t)(next - comma - 1);
+        if (c->redis_nseeds == WH_MAX_REDIS_SEEDS)
+            return wh_errf(errbuf, WH_EINVAL, "WHARF_REDIS_URL: at most %d more seed addresses", WH_MAX_REDIS_SEEDS);
+        if (len == 0 || len >= sizeof(seed))
+            return wh_errf(errbuf, WH_EINVAL, "WHARF_REDIS_URL: expected host:port after ','");
+        memcpy(seed, comma + 1, len);
+        seed[len] = '\0';
+        if ((err = parse_listen("WHARF_REDIS_URL (a seed)", seed, c->redis_seeds[c->redis_nseeds].host,
+                                &c->redis_seeds[c->redis_nseeds].port, errbuf)) != WH_OK)
+            return err;
+        if (c->redis_seeds[c->redis_nseeds].port == 0)
+            return wh_errf(errbuf, WH_EINVAL, "WHARF_REDIS_URL: a seed's port must be 1 to 65535");
+        ++c->redis_nseeds;
+        comma = next;
+    }
+    return WH_OK;
+}
+
+static wh_err_t parse_redis_url_one(wh_config_t *c, const char *v, char *errbuf)
 {
     CURLU *u = NULL;
     char *scheme = NULL, *host = NULL, *port = NULL, *pass = NULL, *path = NULL;

@@ -5,6 +5,7 @@
 #ifndef WH_CONFIG_H
 #define WH_CONFIG_H
 
+#define WH_MAX_REDIS_SEEDS 8
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,12 @@ typedef struct {
     char redis_unix_path[256];
     char redis_password[256];
     int redis_db;
+    /* more seed addresses (redis://h1:p1,h2:p2,…/db): a cluster's client tries them when the first is down */
+    struct {
+        char host[256];
+        uint16_t port;
+    } redis_seeds[WH_MAX_REDIS_SEEDS];
+    size_t redis_nseeds;
     /* WHARF_ADMIN_TOKEN ("" = admin routes disabled) */
     char admin_token[256];
     /* WHARF_MASTER_KEY, WHARF_INSECURE_DEV */

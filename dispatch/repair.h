@@ -1,7 +1,7 @@
 /*
  * The repair sweep: what a process that died between the steps of a change spanning two slots left behind,
- * finished by the workers (ARCHITECTURE.md "Steps across slots"). Every WH_REPAIR_PERIOD_MS a worker walks, on
- * every node (SCAN, a few steps per tick):
+ * finished by the workers (ARCHITECTURE.md "Steps across slots"). A worker walks, on every node, SCAN by SCAN
+ * (WH_REPAIR_STEPS_PER_TICK per tick), one round at least WH_REPAIR_PERIOD_MS after the previous one:
  *
  *   wh:ob:*           outboxes not moved whose head is older than WH_OUTBOX_ORPHAN_MS: moved now (queue/outbox.h);
  *   wh:gone:*         tombstones of deleted connections: their id into wh:purge again (SADD, idempotent), for a
@@ -28,7 +28,9 @@
 /* An outbox entry this old was left by a process that died before it moved it (they move theirs at once). */
 #define WH_OUTBOX_ORPHAN_MS 10000
 #define WH_REPAIR_SCAN_COUNT 500
-#define WH_REPAIR_STEPS_PER_TICK 32
+/* SCAN steps per tick (every 500 ms): the sweep walks the whole keyspace of every master, so it goes slowly (a
+   round over a million keys takes some minutes; measured: ~0.4 ms of Redis per step of 500) */
+#define WH_REPAIR_STEPS_PER_TICK 2
 
 typedef struct {
     wh_redis_t *redis; /* borrowed: the worker's command client */

@@ -662,19 +662,22 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
-/* The seed's address for this attempt: the configured one, and after a failure in cluster mode, each known master
-   in turn (the configured node may be the one that died). */
+/* The seed's address for this attempt: the configured ones in turn (WHARF_REDIS_URL's first address, then its
+   other seeds), and in cluster mode each known master too (the configured nodes may be the ones that died). */
 static void seed_address(conn_t *c)
 {
     const wh_config_t *cfg = c->r->cfg;
-    size_t k = c->r->map != NULL ? c->r->map->nnodes : 0, pick = k != 0 ? c->failures % (k + 1) : 0;
+    size_t nseeds = 1 + cfg->redis_nseeds, k = c->r->map != NULL ? c->r->map->nnodes : 0, pick = c->failures % (nseeds + k);
 
     if (pick == 0) {
         snprintf(c->host, sizeof(c->host), "%s", cfg->redis_unix_path[0] != '\0' ? "" : cfg->redis_host);
         c->port = cfg->redis_unix_path[0] != '\0' ? 0 : cfg->redis_port;
+    } else if (pick < nseeds) {
+        snprintf(c->host, sizeof(c->host), "%s", cfg->redis_seeds[pick - 1].host);
+        c->port = cfg->redis_seeds[pick - 1].port;
     } else {
-        snprintf(c->host, sizeof(c->host), "%s", c->r->map->nodes[pick - 1].host);
-        c->port = c->r->map->nodes[pick - 1].port;
+        snprintf(c->host, sizeof(c->host), "%s", c->r->map->nodes[pick - nseeds].host);
+        c->port = c->r->map->nodes[pick - nseeds].port;
     }
 }
 

@@ -195,6 +195,24 @@ static void test_redis_url(void **state)
     set("WHARF_REDIS_URL", "unix:///var/run/redis/redis.sock");
     load_ok("unix socket");
     assert_string_equal(cfg.redis_unix_path, "/var/run/redis/redis.sock");
+    assert_int_equal(cfg.redis_nseeds, 0);
+
+    set("WHARF_REDIS_URL", "redis://:pw@node-a:7000,node-b:7001,[::1]:7002/0");
+    load_ok("seeds");
+    assert_string_equal(cfg.redis_host, "node-a");
+    assert_int_equal(cfg.redis_port, 7000);
+    assert_string_equal(cfg.redis_password, "pw");
+    assert_int_equal(cfg.redis_db, 0);
+    assert_int_equal(cfg.redis_nseeds, 2);
+    assert_string_equal(cfg.redis_seeds[0].host, "node-b");
+    assert_int_equal(cfg.redis_seeds[0].port, 7001);
+    assert_string_equal(cfg.redis_seeds[1].host, "::1");
+    assert_int_equal(cfg.redis_seeds[1].port, 7002);
+
+    set("WHARF_REDIS_URL", "redis://node-a:7000,node-b:7001");
+    load_ok("seeds without a database");
+    assert_int_equal(cfg.redis_nseeds, 1);
+    assert_int_equal(cfg.redis_db, 0);
 }
 
 static void test_admin_token(void **state)
@@ -334,6 +352,11 @@ static void test_invalid_values_name_the_variable(void **state)
         {"WHARF_REDIS_URL", "unix://relative/path"},
         {"WHARF_REDIS_URL", "unix://"},
         {"WHARF_REDIS_URL", "not a url"},
+        {"WHARF_REDIS_URL", "redis://a:1,/0"},
+        {"WHARF_REDIS_URL", "redis://a:1,b/0"},
+        {"WHARF_REDIS_URL", "redis://a:1,b:0/0"},
+        {"WHARF_REDIS_URL", "redis://a:1,b:70000"},
+        {"WHARF_REDIS_URL", "redis://a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1"},
         {"WHARF_ADMIN_TOKEN", "short"},
         {"WHARF_ADMIN_TOKEN", "0123456789abcde"}, /* 15 characters */
         {"WHARF_INSECURE_DEV", "maybe"},

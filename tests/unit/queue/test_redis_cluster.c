@@ -10,7 +10,8 @@
  *     new owner, and the next one goes there directly;
  *   - a slot being migrated: a key no longer on the source is answered ASK, and the client sends ASKING and the
  *     command to the target;
- *   - SCAN sent "at" a key goes to the master of that key's slot.
+ *   - SCAN sent "at" a key goes to the master of that key's slot;
+ *   - a first address that does not answer: the next seed is tried, and the cluster found through it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -458,6 +459,32 @@ static void scan_goes_to_the_tag_master(void **state)
     client_free(c);
 }
 
+/* WHARF_REDIS_URL's first address does not answer: the client goes on to the next seed, and finds the cluster. */
+static void next_seed_when_the_first_is_down(void **state)
+{
+    client_t *c = calloc(1, sizeof(*c));
+    bool ready = false;
+
+    (void)state;
+    assert_non_null(c);
+    snprintf(c->cfg.redis_host, sizeof(c->cfg.redis_host), "127.0.0.1");
+    c->cfg.redis_port = 1; /* nothing listens there */
+    snprintf(c->cfg.redis_seeds[0].host, sizeof(c->cfg.redis_seeds[0].host), "127.0.0.1");
+    c->cfg.redis_seeds[0].port = (uint16_t)ports[2];
+    c->cfg.redis_nseeds = 1;
+    c->r = wh_redis_new(&loop, &c->cfg, "test");
+    wh_redis_on_ready(c->r, on_ready, c);
+    client = c;
+    wh_redis_start(c->r);
+    for (int i = 0; i != 500 && !ready; ++i) {
+        run_ms(10);
+        ready = wh_redis_ready(c->r);
+    }
+    assert_true(ready);
+    assert_true(wh_redis_is_cluster(c->r));
+    client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +494,7 @@ int main(void)
         cmocka_unit_test_teardown(moved_is_followed_and_learnt, teardown_client),
         cmocka_unit_test_teardown(ask_is_followed, teardown_client),
         cmocka_unit_test_teardown(scan_goes_to_the_tag_master, teardown_client),
+        cmocka_unit_test_teardown(next_seed_when_the_first_is_down, teardown_client),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
