@@ -391,7 +391,8 @@ echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/versions.tx
 # --- report ----------------------------------------------------------------------------------------------------
 report() {
   local cs
-  echo "Pipeline: one \`wharf serve --role all\` on one Redis (AOF everysec), HubSpot connection syncing contacts, one"
+  if [ "$CLUSTER" = 1 ]; then where="a 3-master Redis Cluster on loopback"; else where="one Redis"; fi
+  echo "Pipeline: one \`wharf serve --role all\` on $where (AOF everysec), HubSpot connection syncing contacts, one"
   echo "subscription \`*\` (maxConcurrency $SUB_CONCURRENCY) to a local C sink. Distinct events, $PER per signed request, open loop;"
   echo "latency = arrival at the sink - the request's scheduled send time. $DUR s per step, $RUNS run(s); search steps are single runs."
   echo "wharf $(sed -n 's/^wharf: \([0-9a-f]*\).*/\1/p' "$OUT/versions.txt"); load average $(sed -n 's/^load average at start: //p' "$OUT/versions.txt") at start, $(sed -n 's/^load average at end: //p' "$OUT/versions.txt") at end."
