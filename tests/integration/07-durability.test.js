@@ -132,61 +132,23 @@ ctx.test('Redis and the worker SIGKILLed under load (AOF always): every acknowle
     const workerEnv = { WHARF_ADMIN_TOKEN: gateway.env.WHARF_ADMIN_TOKEN };
     let worker = await ctx.wharf({ redis, role: 'worker', name: 'worker-ledger-1', env: workerEnv });
 
-    const acked = new Set();
-    let sent = 0, refused = 0, redisKilled = false, workerKilled = false;
-    const t0 = Date.now() - 60000;
-    // four senders, each a batch at a time, each batch sent again until it gets a 2xx
-    const next = { k: 0 };
-    const sender = async () => {
-        for (;;) {
-            const base = next.k;
-            if (base >= TOTAL) return;
-            next.k += PER;
-            const events = [];
-            for (let i = 0; i < PER; i++) {
-                events.push(hubspot.propertyChange('contact', { objectId: 50000 + base + i, propertyName: 'email', propertyValue: `l${base + i}@ex.test`, occurredAt: t0 + base + i }));
-            }
-            for (;;) {
-                sent += 1;
-                let res;
-                try {
-                    res = await gateway.postHubSpot({ events, secret, timeout: 5000 });
-                } catch {
-                    res = { status: 0 };
-                }
-                if (res.status === 202) {
-                    for (let i = 0; i < PER; i++) acked.add(String(50000 + base + i));
-                    break;
-                }
-                refused += 1;
-                await h.delay(50);
-            }
-        }
-    };
+    const l = h.ledger(gateway, { total: TOTAL, per: PER, base: 50000, secret });
+    let redisKilled = false, workerKilled = false;
     const faults = (async () => {
-        await h.waitUntil(() => acked.size >= TOTAL / 3, { timeout: 60000, what: 'a third of the events acknowledged' });
+        await h.waitUntil(() => l.acked.size >= TOTAL / 3, { timeout: 60000, what: 'a third of the events acknowledged' });
         redis.proc.kill('SIGKILL');
         await redis.proc.waitExit(5000);
         redisKilled = true;
         await h.delay(300);
         await redis.start();
-        await h.waitUntil(() => acked.size >= (2 * TOTAL) / 3, { timeout: 60000, what: 'two thirds of the events acknowledged' });
+        await h.waitUntil(() => l.acked.size >= (2 * TOTAL) / 3, { timeout: 60000, what: 'two thirds of the events acknowledged' });
         worker.proc.kill('SIGKILL');
         await worker.proc.waitExit(5000);
         workerKilled = true;
         worker = await ctx.wharf({ redis, role: 'worker', name: 'worker-ledger-2', env: workerEnv });
     })();
-    await Promise.all([sender(), sender(), sender(), sender(), faults]);
+    await Promise.all([l.run(), faults]);
     assert.ok(redisKilled && workerKilled, 'both faults were injected');
-    assert.equal(acked.size, TOTAL);
-
-    const delivered = () => new Set(sink.to('/ledger').map((r) => r.json?.data?.objectId));
-    await h.waitUntil(() => [...acked].every((id) => delivered().has(id)),
-        { timeout: 90000, what: `every acknowledged event at the sink (have ${delivered().size} of ${acked.size})`, procs: [gateway.proc, worker.proc] });
-    const got = delivered();
-    const lost = [...acked].filter((id) => !got.has(id));
-    const deliveries = sink.to('/ledger').length;
-    t.diagnostic(`ledger: acknowledged ${acked.size}, delivered ${got.size} distinct in ${deliveries} deliveries ` +
-        `(duplicates ${deliveries - got.size}), lost ${lost.length}; requests ${sent}, answered non-2xx or failed ${refused}`);
-    assert.deepEqual(lost, []);
+    assert.equal(l.acked.size, TOTAL);
+    await h.assertLedgerDelivered(t, sink, '/ledger', l, [gateway.proc, worker.proc]);
 });

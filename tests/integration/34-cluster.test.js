@@ -30,58 +30,11 @@ async function stack(cluster) {
     return { gateway, sink, env, workers };
 }
 
-/* Senders of TOTAL distinct events, PER per request, each request sent again until it gets a 2xx. */
-function ledger(gateway, { total, per = 3, base }) {
-    const acked = new Set();
-    const stats = { sent: 0, refused: 0 };
-    const next = { k: 0 };
-    const t0 = Date.now() - 60000;
-    const sender = async () => {
-        for (;;) {
-            const k = next.k;
-            if (k >= total) return;
-            next.k += per;
-            const events = [];
-            for (let i = 0; i < per; i++) {
-                events.push(hubspot.propertyChange('contact', { objectId: base + k + i, propertyName: 'email', propertyValue: `c${k + i}@ex.test`, occurredAt: t0 + k + i }));
-            }
-            for (;;) {
-                stats.sent += 1;
-                let res;
-                try {
-                    res = await gateway.postHubSpot({ events, secret, timeout: 5000 });
-                } catch {
-                    res = { status: 0 };
-                }
-                if (res.status === 202) {
-                    for (let i = 0; i < per; i++) acked.add(String(base + k + i));
-                    break;
-                }
-                stats.refused += 1;
-                await h.delay(50);
-            }
-        }
-    };
-    return { acked, stats, run: () => Promise.all([sender(), sender(), sender(), sender()]) };
-}
-
-async function assertDelivered(t, s, l, procs) {
-    const delivered = () => new Set(s.sink.to('/ledger').map((r) => r.json?.data?.objectId));
-    await h.waitUntil(() => [...l.acked].every((id) => delivered().has(id)),
-        { timeout: 90000, what: `every acknowledged event at the sink (have ${delivered().size} of ${l.acked.size})`, procs });
-    const got = delivered();
-    const lost = [...l.acked].filter((id) => !got.has(id));
-    const deliveries = s.sink.to('/ledger').length;
-    t.diagnostic(`ledger: acknowledged ${l.acked.size}, delivered ${got.size} distinct in ${deliveries} deliveries ` +
-        `(duplicates ${deliveries - got.size}), lost ${lost.length}; requests ${l.stats.sent}, non-2xx or failed ${l.stats.refused}`);
-    assert.deepEqual(lost, []);
-}
-
 ctx.test('slots move between masters under load: every acknowledged event reaches the sink', { skip, timeout: 240000 }, async (t) => {
     const cluster = await ctx.cluster();
     const s = await stack(cluster);
     const TOTAL = h.VALGRIND ? 150 : 900;
-    const l = ledger(s.gateway, { total: TOTAL, base: 100000 });
+    const l = h.ledger(s.gateway, { total: TOTAL, base: 100000, secret });
     let moved = 0;
     const reshard = (async () => {
         await h.waitUntil(() => l.acked.size >= TOTAL / 6, { timeout: 60000, what: 'a sixth of the events acknowledged' });
@@ -105,14 +58,14 @@ ctx.test('slots move between masters under load: every acknowledged event reache
     const redirected = [s.gateway, ...s.workers].filter((w) => /"event":"redis_moved"/.test(w.proc.log())).length;
     t.diagnostic(`${redirected} of ${1 + s.workers.length} processes followed a MOVED`);
     assert.ok(redirected > 0, 'no process was ever redirected: the slots did not move under its feet');
-    await assertDelivered(t, s, l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
+    await h.assertLedgerDelivered(t, s.sink, '/ledger', l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
 });
 
 ctx.test('a master SIGKILLed under load (appendfsync always) and restarted: every acknowledged event reaches the sink', { skip, timeout: 240000 }, async (t) => {
     const cluster = await ctx.cluster({ args: ['--appendfsync', 'always'] });
     const s = await stack(cluster);
     const TOTAL = h.VALGRIND ? 150 : 600;
-    const l = ledger(s.gateway, { total: TOTAL, base: 200000 });
+    const l = h.ledger(s.gateway, { total: TOTAL, base: 200000, secret });
     let killed = false;
     const fault = (async () => {
         await h.waitUntil(() => l.acked.size >= TOTAL / 3, { timeout: 60000, what: 'a third of the events acknowledged' });
@@ -126,7 +79,7 @@ ctx.test('a master SIGKILLed under load (appendfsync always) and restarted: ever
     await Promise.all([l.run(), fault]);
     assert.ok(killed);
     assert.equal(l.acked.size, TOTAL);
-    await assertDelivered(t, s, l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
+    await h.assertLedgerDelivered(t, s.sink, '/ledger', l, [s.gateway.proc, ...s.workers.map((w) => w.proc)]);
 });
 
 ctx.test('WHARF_REDIS_WAIT_REPLICAS on a cluster: wharf refuses to start, saying why', { skip }, async () => {

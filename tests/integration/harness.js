@@ -562,6 +562,59 @@ class RedisCluster {
     }
 }
 
+/*
+ * The ledger: a provider-like sender of `total` distinct HubSpot events, `per` per request (objectIds base, base+1…),
+ * four requests in flight; a request without a 2xx is sent again, as HubSpot does, until it gets one. `acked` holds
+ * the objectIds a 2xx acknowledged; run() resolves once every event was acknowledged.
+ */
+function ledger(gateway, { total, per = 3, base, secret }) {
+    const acked = new Set();
+    const stats = { sent: 0, refused: 0 };
+    const next = { k: 0 };
+    const t0 = Date.now() - 60000;
+    const sender = async () => {
+        for (;;) {
+            const k = next.k;
+            if (k >= total) return;
+            next.k += per;
+            const events = [];
+            for (let i = 0; i < per; i++) {
+                events.push(hubspot.propertyChange('contact', { objectId: base + k + i, propertyName: 'email', propertyValue: `l${k + i}@ex.test`, occurredAt: t0 + k + i }));
+            }
+            for (;;) {
+                stats.sent += 1;
+                let res;
+                try {
+                    res = await gateway.postHubSpot({ events, secret, timeout: 5000 });
+                } catch {
+                    res = { status: 0 };
+                }
+                if (res.status === 202) {
+                    for (let i = 0; i < per; i++) acked.add(String(base + k + i));
+                    break;
+                }
+                stats.refused += 1;
+                await delay(50);
+            }
+        }
+    };
+    return { acked, stats, run: () => Promise.all([sender(), sender(), sender(), sender()]) };
+}
+
+/* Waits until every objectId the ledger `l` acknowledged reached `sink` at `path`, reports the counts, and fails
+   on any lost. Duplicates are allowed (at least once) and reported. */
+async function assertLedgerDelivered(t, sink, path, l, procs) {
+    const delivered = () => new Set(sink.to(path).map((r) => r.json?.data?.objectId));
+    await waitUntil(() => [...l.acked].every((id) => delivered().has(id)),
+        { timeout: 90000, what: `every acknowledged event at the sink (have ${delivered().size} of ${l.acked.size})`, procs });
+    const got = delivered();
+    const lost = [...l.acked].filter((id) => !got.has(id));
+    const deliveries = sink.to(path).length;
+    t.diagnostic(`ledger: acknowledged ${l.acked.size}, delivered ${got.size} distinct in ${deliveries} deliveries ` +
+        `(duplicates ${deliveries - got.size}), lost ${lost.length}; requests ${l.stats.sent}, non-2xx or failed ${l.stats.refused}`);
+    require('node:assert/strict').deepEqual(lost, []);
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* wharf                                                                                              */
 
@@ -968,7 +1021,7 @@ function errorCode(res) {
 
 module.exports = {
     PUBLIC_URL, PARTITIONS, VALGRIND, CLUSTER, partitionOf,
-    context, delay, freePort, waitUntil, request, show, errorCode,
+    context, delay, freePort, waitUntil, request, show, errorCode, ledger, assertLedgerDelivered,
     hubspot, hubspotSignatureHeaders, verifyDelivery, wharfBin, runCli,
     Signature, Webhook, svix,
 };

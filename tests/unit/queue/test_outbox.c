@@ -17,6 +17,7 @@
 #include "../../../queue/outbox.h"
 #include "../../../queue/scripts.h"
 #include "../redis_server.h"
+#include "async.h"
 
 #define OUTBOX "wh:ob:{c:test}"
 #define STREAM "wh:q:{p1}"
@@ -26,25 +27,9 @@ static uv_loop_t loop;
 static wh_config_t cfg;
 static wh_redis_t *client;
 
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
 static bool run_until(const bool *flag, uint64_t ms)
 {
-    uv_timer_t t;
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + ms;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, on_tick, 5, 5);
-    while (!*flag && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag;
+    return wh_test_run_until(&loop, flag, ms);
 }
 
 static void on_ready(wh_redis_t *r, void *data)

@@ -32,6 +32,11 @@
 #include "../../../queue/redis.h"
 #include "../../../queue/scripts.h"
 #include "../redis_server.h"
+#include "async.h"
+
+typedef wh_test_result_t result_t;
+#define on_result wh_test_on_result
+#define abandoned wh_test_abandoned
 
 /* Longer than the client's watchdog period (100 ms) plus its first reconnect backoff (100 ms) and a setup. */
 #define SETTLE_MS 500
@@ -101,7 +106,6 @@ typedef struct {
 } client_t;
 
 static client_t *watched; /* the test's client, sampled by the tick; freed by teardown_client if the test failed */
-static bool abandoned;    /* a failed test's results are gone with its stack: callbacks must not write them */
 
 static void on_tick(uv_timer_t *t)
 {
@@ -191,33 +195,6 @@ static int teardown_client(void **state)
         abandoned = false;
     }
     return 0;
-}
-
-/* One command's outcome, as its callback saw it. */
-typedef struct {
-    bool done;
-    int calls;
-    wh_err_t err;
-    int type;
-    long long integer;
-    char str[128];
-} result_t;
-
-static void on_result(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    result_t *res = data;
-    (void)r;
-    if (abandoned)
-        return;
-    ++res->calls;
-    res->done = true;
-    res->err = err;
-    if (reply != NULL) {
-        res->type = reply->type;
-        res->integer = reply->integer;
-        if (reply->str != NULL)
-            snprintf(res->str, sizeof(res->str), "%.*s", (int)reply->len, reply->str);
-    }
 }
 
 /* Sends `cmd`, split at spaces (no argument holds one). */

@@ -27,6 +27,11 @@
 #include "../../../queue/redis.h"
 #include "../../../queue/scripts.h"
 #include "../redis_server.h"
+#include "async.h"
+
+typedef wh_test_result_t result_t;
+#define on_result wh_test_on_result
+#define abandoned wh_test_abandoned
 
 #define MASTERS 3
 
@@ -68,14 +73,11 @@ static int teardown(void **state)
 
 /* ---- admin helpers ---------------------------------------------------------------------------------------- */
 
-static redisReply *admin(int i, const char *fmt, ...)
+/* A command on master i's admin connection; fails the test on an error reply. */
+static redisReply *admin_v(int i, const char *fmt, va_list ap)
 {
-    va_list ap;
-    redisReply *r;
+    redisReply *r = redisvCommand(node[i], fmt, ap);
 
-    va_start(ap, fmt);
-    r = redisvCommand(node[i], fmt, ap);
-    va_end(ap);
     assert_non_null(r);
     if (r->type == REDIS_REPLY_ERROR)
         print_error("node %d: %s\n", i, r->str);
@@ -83,19 +85,25 @@ static redisReply *admin(int i, const char *fmt, ...)
     return r;
 }
 
-static void admin_do(int i, const char *fmt, ...)
+/* Caller frees. */
+static redisReply *admin(int i, const char *fmt, ...)
 {
     va_list ap;
     redisReply *r;
 
     va_start(ap, fmt);
-    r = redisvCommand(node[i], fmt, ap);
+    r = admin_v(i, fmt, ap);
     va_end(ap);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        print_error("node %d: %s\n", i, r->str);
-    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
-    freeReplyObject(r);
+    return r;
+}
+
+static void admin_do(int i, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    freeReplyObject(admin_v(i, fmt, ap));
+    va_end(ap);
 }
 
 /* A number from an INFO section's `field:` line (0 when absent). */
@@ -150,42 +158,15 @@ typedef struct {
 } client_t;
 
 static client_t *client; /* freed by teardown_client when a test failed */
-static bool abandoned;
-
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
 
 static void run_ms(uint64_t ms)
 {
-    uv_timer_t t;
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + ms;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, on_tick, 5, 5);
-    while (uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    wh_test_run_until(&loop, NULL, ms);
 }
 
 static bool run_until(const bool *flag, uint64_t ms)
 {
-    uv_timer_t t;
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + ms;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, on_tick, 5, 5);
-    while (!*flag && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag;
+    return wh_test_run_until(&loop, flag, ms);
 }
 
 static void on_ready(wh_redis_t *r, void *data)
@@ -242,35 +223,6 @@ static int teardown_client(void **state)
         abandoned = false;
     }
     return 0;
-}
-
-typedef struct {
-    bool done;
-    int calls;
-    wh_err_t err;
-    int type;
-    long long integer;
-    char str[128];
-    size_t scanned; /* a SCAN reply's keys */
-} result_t;
-
-static void on_result(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
-{
-    result_t *res = data;
-    (void)r;
-    if (abandoned)
-        return;
-    res->done = true;
-    ++res->calls;
-    res->err = err;
-    if (reply != NULL) {
-        res->type = reply->type;
-        res->integer = reply->integer;
-        if (reply->str != NULL)
-            snprintf(res->str, sizeof(res->str), "%.*s", (int)reply->len, reply->str);
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[1]->type == REDIS_REPLY_ARRAY)
-            res->scanned = reply->element[1]->elements;
-    }
 }
 
 /* Sends argv and waits for its one callback. */
