@@ -93,7 +93,6 @@ struct wh_redis {
     bool refresh_wanted, refreshing;
     uint64_t refresh_at;
     cmd_t parked;        /* sentinel: redirected or refused commands waiting to be sent again */
-    conn_t *last;        /* where the last keyed command went (WAIT follows it) */
     bool was_ready;      /* ready_cb ran for the current ready spell */
     uv_timer_t watchdog; /* command deadlines; also drives reconnects, parked commands and refreshes */
     void (*ready_cb)(wh_redis_t *r, void *data);
@@ -201,8 +200,6 @@ static void conn_free(conn_t *c)
 {
     redisAsyncContext *ac = c->ac;
 
-    if (c->r->last == c)
-        c->r->last = NULL;
     go_state(c, ST_CLOSING);
     c->ac = NULL;
     if (ac != NULL)
@@ -375,19 +372,29 @@ Exit:
     free_cmd(c);
 }
 
-static cmd_t *new_cmd(conn_t *conn, cmd_kind_t kind, wh_redis_cb cb, void *data, int64_t extra_ms)
+/* A command not linked anywhere yet, its deadline running from now. */
+static cmd_t *cmd_alloc(wh_redis_t *r, cmd_kind_t kind, wh_redis_cb cb, void *data, int64_t extra_ms)
 {
     cmd_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         abort();
-    c->conn = conn;
     c->kind = kind;
     c->cb = cb;
     c->data = data;
     c->slot = WH_CLUSTER_NO_KEY;
-    c->deadline = uv_now(conn->r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
-    link_cmd(&conn->outstanding, c);
+    c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
     return c;
+}
+
+/* Keeps the command formatted, for `slot`: what a redirection sends again. */
+static void cmd_keep(cmd_t *c, int slot, int argc, const char **argv, const size_t *argvlen)
+{
+    long long n = redisFormatCommandArgv(&c->buf, argc, argv, argvlen);
+
+    if (n < 0)
+        abort();
+    c->len = (size_t)n;
+    c->slot = slot;
 }
 
 /* Sends on one connection. kind: CMD_SETUP for the client's own commands; a caller's is CMD_CALLER or CMD_FORGET.
@@ -400,13 +407,11 @@ static wh_err_t send_on(conn_t *conn, cmd_kind_t kind, int slot, int64_t extra_m
 
     if (conn == NULL || conn->ac == NULL || (kind != CMD_SETUP && conn->state != ST_READY))
         return WH_EUNAVAILABLE;
-    c = new_cmd(conn, kind, cb, data, extra_ms);
+    c = cmd_alloc(conn->r, kind, cb, data, extra_ms);
+    c->conn = conn;
+    link_cmd(&conn->outstanding, c);
     if (slot >= 0) {
-        long long n = redisFormatCommandArgv(&c->buf, argc, argv, argvlen);
-        if (n < 0)
-            abort();
-        c->len = (size_t)n;
-        c->slot = slot;
+        cmd_keep(c, slot, argc, argv, argvlen);
         rc = redisAsyncFormattedCommand(conn->ac, on_reply, c, c->buf, c->len);
     } else {
         rc = redisAsyncCommandArgv(conn->ac, on_reply, c, argc, argv, argvlen);
@@ -441,19 +446,18 @@ static wh_err_t route(wh_redis_t *r, int argc, const char **argv, const size_t *
     case WH_CLUSTER_NO_KEY:
         *to = r->seed;
         return WH_OK;
-    case WH_CLUSTER_LAST_NODE:
-        *to = r->last;
-        return WH_OK;
     case WH_CLUSTER_CROSS_SLOT:
     case WH_CLUSTER_EVERY_NODE:
+    case WH_CLUSTER_LAST_NODE: /* WAIT: refused on a cluster at startup (on_info_cluster) */
         /* a bug in wharf, not a state of Redis: every command wharf sends names one slot (scripts.h) */
         wh_log_error("redis_command_unroutable", "{s:s, s:s, s:s}", "client", r->name, "command", argc > 0 ? argv[0] : "", "why",
-                     s == WH_CLUSTER_CROSS_SLOT ? "its keys are in several slots" : "it must go to every node");
+                     s == WH_CLUSTER_CROSS_SLOT  ? "its keys are in several slots"
+                     : s == WH_CLUSTER_LAST_NODE ? "WAIT is not supported on a cluster"
+                                                 : "it must go to every node");
         return WH_EINVAL;
     default:
         *to = slot_conn(r, s);
         *slot = s;
-        r->last = *to;
         return WH_OK;
     }
 }
@@ -471,16 +475,8 @@ static wh_err_t send_routed(wh_redis_t *r, int64_t extra_ms, wh_redis_cb cb, voi
         return err;
     if (slot >= 0 && r->parked.next != &r->parked && slot_parked(r, slot)) {
         /* an earlier command of this slot waits to be sent again: this one waits behind it */
-        cmd_t *c = calloc(1, sizeof(*c));
-        long long n;
-        if (c == NULL || (n = redisFormatCommandArgv(&c->buf, argc, argv, argvlen)) < 0)
-            abort();
-        c->kind = caller_kind(cb);
-        c->cb = cb;
-        c->data = data;
-        c->len = (size_t)n;
-        c->slot = slot;
-        c->deadline = uv_now(r->loop) + WH_REDIS_COMMAND_TIMEOUT_MS + (uint64_t)(extra_ms > 0 ? extra_ms : 0);
+        cmd_t *c = cmd_alloc(r, caller_kind(cb), cb, data, extra_ms);
+        cmd_keep(c, slot, argc, argv, argvlen);
         park(r, c, 0);
         return WH_OK;
     }
