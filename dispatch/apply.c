@@ -91,7 +91,7 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
              * been applied already by a worker that died before settling it; apply then reports no change, and
              * skipping would acknowledge the record with its event never sent. It goes out again (at least once).
              */
-            if (!applied || (json_array_size(changed) == 0 && a->b->from_read))
+            if (!applied || (json_array_size(changed) == 0 && a->b->reader != NULL))
                 json_object_set_new(ev, "_skip", json_true());
             else if (!existed)
                 json_object_set_new(ev, "action", json_string(WH_ACTION_CREATED));

@@ -8,7 +8,7 @@ static void batch_free(wk_batch_t *b);
 static void batch_start(wk_batch_t *b);
 static wh_err_t system_event_unpack(const char *buf, size_t len, json_t **out, char *errbuf);
 static void add_entries(wk_batch_t *b, unsigned part, const redisReply *entries);
-static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read);
+static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, wk_reader_t *reader);
 static int partition_of_key(const wk_reader_t *rd, const redisReply *k);
 static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data);
 static void learn_batch(wh_worker_t *w, const wk_batch_t *b);
@@ -161,13 +161,14 @@ static void add_entries(wk_batch_t *b, unsigned part, const redisReply *entries)
     }
 }
 
-static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, bool from_read)
+/* `reader`: the reader whose read the entries come from; NULL for reclaimed entries. */
+static wk_batch_t *batch_new(wh_worker_t *w, size_t max_entries, wk_reader_t *reader)
 {
     wk_batch_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         abort();
     b->w = w;
-    b->from_read = from_read;
+    b->reader = reader;
     b->entries = calloc(max_entries + 1, sizeof(*b->entries));
     if (b->entries == NULL)
         abort();
@@ -209,8 +210,7 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         if (reply->element[i]->type == REDIS_REPLY_ARRAY && reply->element[i]->elements == 2 &&
             reply->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
             total += reply->element[i]->element[1]->elements;
-    b = batch_new(w, total, true);
-    b->reader = rd;
+    b = batch_new(w, total, rd);
     for (size_t i = 0; i != reply->elements; ++i) {
         const redisReply *s = reply->element[i];
         int part;
@@ -423,7 +423,7 @@ static void on_reclaim(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
         reply->element[1]->elements == 0 || w->stopping)
         return;
     wh_log_info("entries_reclaimed", "{s:i, s:i}", "partition", (int)part, "count", (int)reply->element[1]->elements);
-    b = batch_new(w, reply->element[1]->elements, false);
+    b = batch_new(w, reply->element[1]->elements, NULL);
     add_entries(b, part, reply->element[1]);
     learn_batch(w, b);
     batch_start(b);

@@ -48,27 +48,28 @@ static void on_conn_env(wh_redis_t *r, redisReply *reply, wh_err_t err, void *da
     resv_t *v = data;
     char key[WH_KEY_MAX];
     const char *hdel[] = {"HDEL", key, v->id};
+    bool ours;
 
-    if (err == WH_OK) {
-        bool ours = reply->type == REDIS_REPLY_STRING && strcmp(reply->str, v->env) == 0;
-        if (!ours) {
-            const char *srem[] = {"SREM", key, v->id};
-            wh_key_env_conns(key, v->env);
-            (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
-            if (v->acct[0] != '\0') {
-                /* the index entry only if it is this environment's (another one's connection may hold the id) */
-                const char *aget[] = {"HGET", v->acct, v->id};
-                resv_t *copy = malloc(sizeof(*copy));
-                if (copy == NULL)
-                    abort();
-                *copy = *v;
-                if (wh_redis_command(r, on_acct_entry, copy, 3, aget, NULL) != WH_OK)
-                    free(copy);
-            }
-            wh_log_warn("reservation_released", "{s:s, s:s}", "environmentId", v->env, "connectionId", v->id);
-        }
-        wh_key_env_resv(key, v->env);
-        (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    if (err != WH_OK) {
+        free(v);
+        return;
+    }
+    ours = reply->type == REDIS_REPLY_STRING && strcmp(reply->str, v->env) == 0;
+    if (!ours) {
+        /* the place first, its record after: a record outliving a lost SREM is found again by the next round */
+        const char *srem[] = {"SREM", key, v->id};
+        wh_key_env_conns(key, v->env);
+        (void)wh_redis_command(r, NULL, NULL, 3, srem, NULL);
+        wh_log_warn("reservation_released", "{s:s, s:s}", "environmentId", v->env, "connectionId", v->id);
+    }
+    wh_key_env_resv(key, v->env);
+    (void)wh_redis_command(r, NULL, NULL, 3, hdel, NULL);
+    if (!ours && v->acct[0] != '\0') {
+        /* the index entry only if it is this environment's (another one's connection may hold the id):
+           on_acct_entry decides, and frees v */
+        const char *aget[] = {"HGET", v->acct, v->id};
+        if (wh_redis_command(r, on_acct_entry, v, 3, aget, NULL) == WH_OK)
+            return;
     }
     free(v);
 }
@@ -207,7 +208,6 @@ static void chain_end(wh_repair_t *p)
 /* The walk of one node and pattern is through: the next pattern, the next node, or the end of the round. */
 static void walk_done(wh_repair_t *p)
 {
-    p->walking = false;
     memcpy(p->cursor, "0", 2);
     if (++p->what == NPATTERNS) {
         p->what = 0;
@@ -258,7 +258,6 @@ static void step(wh_repair_t *p)
         p->what = 0;
         memcpy(p->cursor, "0", 2);
     }
-    p->walking = true;
     snprintf(count, sizeof(count), "%d", WH_REPAIR_SCAN_COUNT);
     if (wh_redis_command_node(p->redis, p->node, on_scanned, p, 6, argv, NULL) != WH_OK)
         chain_end(p);
@@ -275,7 +274,8 @@ void wh_repair_tick(wh_repair_t *p)
 {
     if (p->busy || p->disposed || !wh_redis_ready(p->redis) || wh_redis_node_count(p->redis) == 0)
         return;
-    if (!p->walking && p->node == 0 && p->what == 0 && wh_now_ms() < p->next_round)
+    /* at the start of a round (first node, first pattern, no cursor yet), not before its time */
+    if (p->node == 0 && p->what == 0 && strcmp(p->cursor, "0") == 0 && wh_now_ms() < p->next_round)
         return;
     p->busy = true;
     p->steps = 0;

@@ -39,7 +39,6 @@ typedef struct {
     size_t node;        /* the node being walked */
     unsigned what;      /* index of the pattern being walked on it */
     char cursor[32];    /* "0" at the start of a walk */
-    bool walking;       /* a walk of this node and pattern has started */
     int64_t next_round; /* wh_now_ms() before which no new round starts */
 } wh_repair_t;
 

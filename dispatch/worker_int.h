@@ -127,7 +127,6 @@ typedef struct wk_batch {
     wk_conn_sync_t **conns; /* one per connection whose events the cache may take */
     size_t nconns, cap_conns;
     unsigned outstanding;
-    bool from_read;
     struct wk_reader *reader; /* the reader whose read made it; NULL for reclaimed entries */
     bool abandon;             /* a lookup failed: fan nothing out; the entries stay pending and are reclaimed */
 } wk_batch_t;
