@@ -652,11 +652,8 @@ static void on_deleted_drained(void *data, bool drained)
 {
     wh_api_call_t *call = data;
 
-    (void)drained; /* an entry left behind is moved by the next drain or the worker's sweep: the deletion stands */
-    if (call->pending.req == NULL)
-        wh_api__finish(call);
-    else
-        wh_api__reply_no_content(call);
+    (void)drained;                  /* an entry left behind is moved by the next drain or the worker's sweep: the deletion stands */
+    wh_api__reply_no_content(call); /* finishes the call, answered or not (the caller may have left) */
 }
 
 /*
@@ -671,27 +668,20 @@ static void on_deleted(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     wh_api_call_t *call = data;
     char key[WH_KEY_MAX];
 
+    /* not wh_api__reply_usable: once the script has deleted, the steps below run whether or not the caller is still
+       there (every wh_api__reply_* finishes the call either way) */
     if (err != WH_OK || reply == NULL) {
-        if (call->pending.req == NULL)
-            wh_api__finish(call);
-        else
-            wh_api__reply_redis_error(call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
+        wh_api__reply_redis_error(call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_STRING &&
         strcmp(reply->element[0]->str, "notfound") == 0) {
-        if (call->pending.req == NULL)
-            wh_api__finish(call);
-        else
-            wh_api__reply_error(call, 404, "not_found", "no such connection");
+        wh_api__reply_error(call, 404, "not_found", "no such connection");
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 || reply->element[1]->type != REDIS_REPLY_STRING ||
         reply->element[2]->type != REDIS_REPLY_STRING) {
-        if (call->pending.req == NULL)
-            wh_api__finish(call);
-        else
-            wh_api__reply_internal(call, "conn_delete: unexpected reply");
+        wh_api__reply_internal(call, "conn_delete: unexpected reply");
         return;
     }
     wh_log_info("connection_deleted", "{s:s, s:s}", "connectionId", call->id, "environmentId", call->env);
@@ -757,12 +747,7 @@ static void on_status_drained(void *data, bool drained)
 
     (void)drained; /* an entry left behind is moved by the next drain or the worker's sweep: the move stands */
     s->answer = NULL;
-    if (s->call.pending.req == NULL) {
-        json_decref(answer);
-        wh_api__finish(&s->call);
-    } else {
-        wh_api__reply_json(&s->call, 200, answer);
-    }
+    wh_api__reply_json(&s->call, 200, answer); /* finishes the call, answered or not (the caller may have left) */
 }
 
 static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
@@ -772,13 +757,10 @@ static void on_status_moved(wh_redis_t *r, redisReply *reply, wh_err_t err, void
     conn_view_t view;
     json_t *answer;
 
-    if (err != WH_OK || reply == NULL ||
-        (s->call.pending.req == NULL && !(reply->type == REDIS_REPLY_ARRAY && reply->elements == 8))) {
-        /* failed, or the caller left and nothing moved: nothing to finish but the call */
-        if (s->call.pending.req == NULL)
-            wh_api__finish(&s->call);
-        else
-            wh_api__reply_redis_error(&s->call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
+    /* not wh_api__reply_usable: a move that happened has its outbox moved whether or not the caller is still there
+       (every wh_api__reply_* finishes the call either way) */
+    if (err != WH_OK || reply == NULL) {
+        wh_api__reply_redis_error(&s->call, err != WH_OK ? err : WH_EUNAVAILABLE, reply);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_STRING) {
