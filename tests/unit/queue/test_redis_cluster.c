@@ -175,19 +175,26 @@ static void on_ready(wh_redis_t *r, void *data)
     ++((client_t *)data)->readies;
 }
 
-static client_t *client_ready(void)
+/* A started client whose first address is 127.0.0.1:`port` (and, `seed_port` != 0, a second seed), once ready:
+   it found the cluster. */
+static client_t *client_start(int port, int seed_port)
 {
     client_t *c = calloc(1, sizeof(*c));
     bool ready = false;
 
     assert_non_null(c);
     snprintf(c->cfg.redis_host, sizeof(c->cfg.redis_host), "127.0.0.1");
-    c->cfg.redis_port = (uint16_t)ports[1]; /* any master is a seed */
+    c->cfg.redis_port = (uint16_t)port;
+    if (seed_port != 0) {
+        snprintf(c->cfg.redis_seeds[0].host, sizeof(c->cfg.redis_seeds[0].host), "127.0.0.1");
+        c->cfg.redis_seeds[0].port = (uint16_t)seed_port;
+        c->cfg.redis_nseeds = 1;
+    }
     c->r = wh_redis_new(&loop, &c->cfg, "test");
     wh_redis_on_ready(c->r, on_ready, c);
     client = c;
     wh_redis_start(c->r);
-    for (int i = 0; i != 300 && !ready; ++i) {
+    for (int i = 0; i != 500 && !ready; ++i) {
         run_ms(10);
         ready = wh_redis_ready(c->r);
     }
@@ -195,6 +202,13 @@ static client_t *client_ready(void)
         print_error("the client never became ready\n");
     assert_true(ready);
     assert_true(wh_redis_is_cluster(c->r));
+    return c;
+}
+
+static client_t *client_ready(void)
+{
+    client_t *c = client_start(ports[1], 0); /* any master is a seed */
+
     assert_int_equal(c->readies, 1);
     return c;
 }
@@ -414,27 +428,8 @@ static void scan_goes_to_the_tag_master(void **state)
 /* WHARF_REDIS_URL's first address does not answer: the client goes on to the next seed, and finds the cluster. */
 static void next_seed_when_the_first_is_down(void **state)
 {
-    client_t *c = calloc(1, sizeof(*c));
-    bool ready = false;
-
     (void)state;
-    assert_non_null(c);
-    snprintf(c->cfg.redis_host, sizeof(c->cfg.redis_host), "127.0.0.1");
-    c->cfg.redis_port = 1; /* nothing listens there */
-    snprintf(c->cfg.redis_seeds[0].host, sizeof(c->cfg.redis_seeds[0].host), "127.0.0.1");
-    c->cfg.redis_seeds[0].port = (uint16_t)ports[2];
-    c->cfg.redis_nseeds = 1;
-    c->r = wh_redis_new(&loop, &c->cfg, "test");
-    wh_redis_on_ready(c->r, on_ready, c);
-    client = c;
-    wh_redis_start(c->r);
-    for (int i = 0; i != 500 && !ready; ++i) {
-        run_ms(10);
-        ready = wh_redis_ready(c->r);
-    }
-    assert_true(ready);
-    assert_true(wh_redis_is_cluster(c->r));
-    client_free(c);
+    client_free(client_start(1 /* nothing listens there */, ports[2]));
 }
 
 int main(void)
