@@ -35,6 +35,8 @@
 # environment: N=100000 (contacts)  RUNS=3  BATCH=500 (records per push request, <= 1000 and <= 256 KiB)
 #              REQS=500 (requests per read kind and mode)  CONC=8 (in flight in the concurrent read pass; 0 or 1:
 #              none)  UPDATE_PCT=20 (a divisor of 100; 0 skips the update pass)
+#              PERF=1: perf record (callgraph, 999 Hz) the worker and Redis during round 1's drains
+#                (raw/perf.{worker,redis}.<pass>.data); their figures include perf's own cost
 #              QUIET_MAX=10: longest wait (s) for an idle box before each drain and read pass (the foreign CPU
 #              is recorded either way)
 #              WHARF_BIN: the binary to measure (copied before use); default: HEAD built (Release) from
@@ -219,11 +221,23 @@ drain() { # $1 round, $2 pass (apply|update), $3 events queued, $4 push JSON, $5
   rt0=$(ticks "$W_RPID")
   w0=$(ms_now)
   wharf_start worker "worker.$round.$pass"
+  local perf_w='' perf_r=''
+  if [ "${PERF:-0}" = 1 ] && [ "$round" = 1 ]; then # profile round 1 (perf's own cost lands in it)
+    perf record -q -g -F 999 -p "$W_PID" -o "$OUT/raw/perf.worker.$pass.data" >/dev/null 2>&1 &
+    perf_w=$!
+    perf record -q -g -F 999 -p "$W_RPID" -o "$OUT/raw/perf.redis.$pass.data" >/dev/null 2>&1 &
+    perf_r=$!
+    MY_PIDS+=("$perf_w" "$perf_r")
+  fi
   while read -r n; do
     [ "$n" = 0 ] && break
     if (($(ms_now) - w0 > 600000)); then log "#$round $pass: not drained after 600 s ($n left)" && break; fi
   done < <(redis-cli -p "$W_RPORT" -r -1 -i 0.02 EVAL "$PENDING_LUA" 0)
   w1=$(ms_now)
+  if [ -n "$perf_w" ]; then
+    kill -INT "$perf_w" "$perf_r" 2>/dev/null
+    wait "$perf_w" "$perf_r" 2>/dev/null
+  fi
   wt=$(ticks "$W_PID") # a fresh process: all of its CPU, startup included
   hwm=$(vmkb "$W_PID" VmHWM)
   b1=$(sys_busy)

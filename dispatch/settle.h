@@ -123,7 +123,8 @@ typedef struct {
  * One partition's settling for one loop turn, sent as, in order on one connection:
  *   HSET <bucket> eventId record … and EXPIREAT <bucket> (retention after the bucket's minute), per bucket;
  *   ZADD <environment's index> receivedAt eventId …, per environment;
- *   EVALSHA settle.lua: the store's bookkeeping, the durable tasks, then XACK/XDEL of the entries.
+ *   EVALSHA settle.lua: the store's bookkeeping, the durable tasks, then XACK of the entries and a trim of the
+ *   stream below the oldest entry still pending.
  * The records and index entries are written before the script acknowledges anything, so an acknowledged entry's
  * events are always recorded; if the script does not run (the worker dies in between), the entry stays pending, is
  * processed again, and its records are overwritten whole. An event delivered at its first attempt costs the

@@ -1,12 +1,13 @@
--- Settle stream entries of one partition once their first delivery attempts are over (one loop turn's worth):
--- write the durable tasks of what still has to happen, keep the event store's bookkeeping, then acknowledge and
--- delete the entries, all in one atomic call. The events themselves are not passed here: just before this call, on
--- the same connection, the worker writes their records (states, first attempts, body) with one plain HSET and
--- EXPIREAT per minute bucket and their index entries with one ZADD per environment (dispatch/settle.h), so
--- whatever this call acknowledges is recorded, and no kilobyte-sized record is copied into Lua. An event delivered
--- at its first attempt costs this script nothing; a failed or waiting delivery costs one task. Until this call an
--- entry stays pending in the consumer group, so a worker that dies before it loses nothing: the entry is reclaimed
--- and processed again, and its records overwritten whole. Every key is of partition {pN}: one slot.
+-- Settle stream entries of one partition once their first delivery attempts are over (one loop turn's worth): write
+-- the durable tasks of what still has to happen, keep the event store's bookkeeping, then acknowledge the entries
+-- and trim the stream below the oldest still pending, all in one atomic call. The events themselves are not passed
+-- here: just before this call, on the same connection, the worker writes their records (states, first attempts,
+-- body) with one plain HSET and EXPIREAT per minute bucket and their index entries with one ZADD per environment
+-- (dispatch/settle.h), so whatever this call acknowledges is recorded, and no kilobyte-sized record is copied into
+-- Lua. An event delivered at its first attempt costs this script nothing; a failed or waiting delivery costs one
+-- task. Until this call an entry stays pending in the consumer group, so a worker that dies before it loses nothing:
+-- the entry is reclaimed and processed again, and its records overwritten whole. Every key is of partition {pN}: one
+-- slot.
 -- The event store is bounded two ways: by age (WHARF_EVENT_RETENTION: a bucket expires that long after its minute
 -- ends; index entries older than that are trimmed) and by count (WHARF_EVENT_MAX_PER_PARTITION: past it the oldest
 -- buckets are dropped whole, and the indexes trimmed below them as their environments settle again). A bucket's
@@ -132,8 +133,14 @@ if deaths > 0 then
   end
 end
 
--- last: acknowledge (and delete) the entries whose every part is written above or in an earlier call; an entry
--- another consumer settled already is acknowledged and deleted once more, harmlessly
+-- last: acknowledge the entries whose every part is written above or in an earlier call (an entry another consumer
+-- settled already is acknowledged once more, harmlessly), then trim the stream below its oldest pending entry.
+-- Entries are never deleted one by one (XDEL rewrites a node's listpack per id: 3 µs each, bench/README.md): the
+-- stream is cut from the front instead, whole nodes at a time while entries are pending ("~"), exactly once none is
+-- (so an idle partition's stream is empty). Cutting only from the front keeps the group's lag valid (Redis 7 reports
+-- it as NULL once an entry after the group's read position was deleted): lag + pending is the backlog (KEDA). An
+-- acknowledged entry can outlive its settling while an older one is pending: at most WHARF_RECLAIM_IDLE, after
+-- which the older one is reclaimed and settled in turn.
 local ids, acked = {}, 0
 for k = first_entry, T - 12, 2 do
   local id = ARGV[k]
@@ -147,8 +154,25 @@ for k = first_entry, T - 12, 2 do
   ids[#ids + 1] = id
   if #ids == 500 or k == T - 12 then
     acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-    redis.call('XDEL', KEYS[1], unpack(ids))
     ids = {}
+  end
+end
+if nentries > 0 then
+  local oldest_pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1)[1]
+  if oldest_pending then
+    redis.call('XTRIM', KEYS[1], 'MINID', '~', oldest_pending[1])
+  else
+    -- nothing pending: everything up to the group's read position is settled
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+      local name, last
+      for k = 1, #g, 2 do
+        if g[k] == 'name' then name = g[k + 1] elseif g[k] == 'last-delivered-id' then last = g[k + 1] end
+      end
+      if name == ARGV[1] and last then
+        local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+        if ms then redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%.0f', tonumber(seq) + 1)) end
+      end
+    end
   end
 end
 return acked

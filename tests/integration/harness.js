@@ -378,9 +378,9 @@ class RedisServer {
 
     /*
      * Queue counters over the 8 partition streams wh:q:{p0}..{p7}: xlen = sum of XLEN, added = sum of
-     * XINFO STREAM entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). A worker deletes an
-     * entry when it settles it, after the entry's first delivery attempts (a delivery can reach a sink before its
-     * entry leaves the stream), so the counters are read once no entry is pending in the consumer group (up to
+     * XINFO STREAM entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). Settled entries
+     * leave the stream from its front once no older one is pending, after their first delivery attempts (a
+     * delivery can reach a sink before its entry leaves the stream), so the counters are read once no entry is pending in the consumer group (up to
      * 10 s, 30 s under valgrind): what they show then does not move under the test's feet.
      */
     async queueCounters() {
@@ -398,9 +398,9 @@ class RedisServer {
 
 /*
  * Queue counters over the partition streams wh:q:{p0}..: xlen = sum of XLEN, added = sum of XINFO STREAM
- * entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). A worker deletes an entry when it settles
- * it, after the entry's first delivery attempts (a delivery can reach a sink before its entry leaves the stream),
- * so the counters are read once no entry is pending in the consumer group (up to 10 s, 30 s under valgrind): what
+ * entries-added (every XADD ever, unaffected by XDEL/XTRIM/consumption). Settled entries leave the stream from its
+ * front once no older one is pending, after their first delivery attempts (a delivery can reach a sink before its
+ * entry leaves the stream), so the counters are read once no entry is pending in the consumer group (up to 10 s, 30 s under valgrind): what
  * they show then does not move under the test's feet. One EVAL per partition, keyed, so that a cluster runs each on
  * the stream's master.
  */

@@ -565,6 +565,78 @@ static void test_poison(void **state)
     wh_settle_entry_free(e);
 }
 
+/* The group's lag on stream `stream` (XINFO GROUPS); -1 when Redis reports it as nil (it cannot tell). */
+static long long group_lag(const char *stream)
+{
+    redisReply *r = cmd("XINFO GROUPS %s", stream), *g;
+    long long lag = -2;
+
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 1);
+    g = r->element[0];
+    for (size_t k = 0; k + 1 < g->elements; k += 2)
+        if (strcmp(g->element[k]->str, "lag") == 0)
+            lag = g->element[k + 1]->type == REDIS_REPLY_INTEGER ? g->element[k + 1]->integer : -1;
+    freeReplyObject(r);
+    assert_true(lag != -2);
+    return lag;
+}
+
+/* Settles the pending entry `id` of `part` (no events) on its own. */
+static void settle_bare(unsigned part, const char *id)
+{
+    wh_settle_entry_t *e = wh_settle_entry_new(part, id, 0);
+    wh_settle_call_t c;
+    redisReply *r;
+
+    wh_settle_call_init(&c, part);
+    assert_true(wh_settle_call_add(&c, e));
+    r = run(&c);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    wh_settle_call_dispose(&c);
+    wh_settle_entry_free(e);
+}
+
+/*
+ * Settled entries leave the stream from the front only, never one by one: while an older entry is pending, the
+ * later settled ones stay (nothing deleted after the group's read position, so its lag stays a number), and once
+ * nothing is pending the stream holds exactly the unread entries.
+ */
+static void test_stream_trimmed_from_the_front(void **state)
+{
+    const unsigned part = 5;
+    enum { READ = 250, UNREAD = 30 };
+    char stream[WH_KEY_MAX], ids[READ][64];
+    redisReply *r;
+
+    (void)state;
+    wh_key_stream(stream, part);
+    freeReplyObject(cmd("XGROUP CREATE %s %s $ MKSTREAM", stream, WH_CONSUMER_GROUP));
+    for (int i = 0; i != READ; ++i) {
+        r = cmd("XADD %s * b x", stream);
+        snprintf(ids[i], sizeof(ids[i]), "%s", r->str);
+        freeReplyObject(r);
+    }
+    freeReplyObject(cmd("XREADGROUP GROUP %s c1 COUNT %d STREAMS %s >", WH_CONSUMER_GROUP, READ, stream));
+    for (int i = 0; i != UNREAD; ++i)
+        freeReplyObject(cmd("XADD %s * b unread", stream));
+    /* every entry but the first settled: the first holds the stream's front */
+    for (int i = READ - 1; i >= 1; --i)
+        settle_bare(part, ids[i]);
+    assert_int_equal(pending_count(part), 1);
+    assert_int_equal(cmd_int("XLEN %s", stream), READ + UNREAD);
+    assert_int_equal(group_lag(stream), UNREAD);
+    /* the first settles: only the unread remain, and the lag still counts them */
+    settle_bare(part, ids[0]);
+    assert_int_equal(pending_count(part), 0);
+    assert_int_equal(cmd_int("XLEN %s", stream), UNREAD);
+    assert_int_equal(group_lag(stream), UNREAD);
+    r = cmd("XRANGE %s - + COUNT 1", stream);
+    assert_string_equal(r->element[0]->element[1]->element[1]->str, "unread");
+    freeReplyObject(r);
+}
+
 /* The store's bounds: past the per-partition cap the oldest minutes are dropped whole, never the newest; an event
    older than the retention is not kept; the environment's index is trimmed below what was dropped. */
 static void test_cap_and_retention(void **state)
@@ -791,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_full_indexes_leave_no_empty_bucket),
         cmocka_unit_test(test_missing_record_acknowledges_nothing),
         cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_stream_trimmed_from_the_front),
         cmocka_unit_test(test_cap_and_retention),
         cmocka_unit_test(test_slot_check_catches_strays),
         cmocka_unit_test(test_retry_claim_finish),
