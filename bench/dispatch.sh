@@ -39,6 +39,7 @@
 #              for LAT_S=10 s, all roles in one process, a node sink timestamps arrivals)
 #              PERF=1: perf record (callgraph, 999 Hz) the worker and Redis during round 1's drain; flat
 #              profiles in raw/perf.{worker,redis}.txt (round 1's rate then includes perf's overhead)
+#              WHARF_WORKER_THREADS (passed through to wharf, like every WHARF_* setting): worker threads
 #              KEEP_WORK=1 keeps the temp dir; WHARF_SHARED_DIR=../shared
 # Results: bench/results/dispatch-<date>/{summary.md,runs.tsv,versions.txt,raw/,logs/}
 set -euo pipefail

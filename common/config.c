@@ -293,6 +293,9 @@ wh_err_t wh_config_load(wh_config_t *c, char *errbuf)
             WH_OK)
             return err;
     }
+    if ((err = parse_uint("WHARF_WORKER_THREADS", env_or("WHARF_WORKER_THREADS", "1"), 1, WH_MAX_WORKER_THREADS, &c->worker_threads,
+                          errbuf)) != WH_OK)
+        return err;
     if ((v = getenv("WHARF_CONSUMER")) != NULL && v[0] != '\0') {
         if (!copy_str(c->consumer, sizeof(c->consumer), v))
             return wh_errf(errbuf, WH_EINVAL, "WHARF_CONSUMER: too long");

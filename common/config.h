@@ -67,8 +67,10 @@ typedef struct {
     int64_t reclaim_idle_ms;
     /* WHARF_MAX_INFLIGHT: deliveries in flight per worker */
     unsigned max_inflight;
-    /* WHARF_CONSUMER: this worker's consumer name (default: hostname-pid) */
+    /* WHARF_CONSUMER: this worker's consumer name (default: hostname-pid); worker thread i > 0 adds ".<i>" */
     char consumer[128];
+    /* WHARF_WORKER_THREADS: worker loops in this process (1..WH_MAX_WORKER_THREADS), each a consumer of its own */
+    unsigned worker_threads;
     /* WHARF_SHUTDOWN_GRACE: how long SIGTERM waits for in-flight work */
     int64_t shutdown_grace_ms;
     /* WHARF_THROTTLE_FLOOR: least wait before retrying after a timeout or a 429 (design: 60 s) */

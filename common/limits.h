@@ -56,6 +56,8 @@ _Static_assert(WH_MAX_JSON_DEPTH + 8 <= WH_MAX_ENVELOPE_DEPTH, "accepted JSON mu
 #define WH_REDIS_COMMAND_TIMEOUT_MS 3000
 /* Deliveries in flight per worker process (WHARF_MAX_INFLIGHT). */
 #define WH_DEFAULT_MAX_INFLIGHT 512
+/* WHARF_WORKER_THREADS at most: worker loops in one process */
+#define WH_MAX_WORKER_THREADS 16
 /* Deliveries of one subscription waiting for a slot in one worker; more wait in Redis (dispatch/slots.h). Enough
    for a whole read batch, so a fast endpoint's work never makes the round trip through Redis. */
 #define WH_MAX_SUB_WAITERS 4096

@@ -279,7 +279,7 @@ static void read_now(wk_reader_t *rd)
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
     argv[argc++] = WH_CONSUMER_GROUP;
-    argv[argc++] = w->cfg->consumer;
+    argv[argc++] = w->consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = count;
     argv[argc++] = "BLOCK";
@@ -451,7 +451,7 @@ static void sweep_consumers(wh_worker_t *w)
     w->consumers_swept_at = now;
     snprintf(idle, sizeof(idle), "%lld", (long long)WH_CONSUMER_FORGET_MS);
     for (unsigned p = 0; p != wh_partitions(); ++p) {
-        const char *argv[] = {w->stream_keys[p], WH_CONSUMER_GROUP, idle, w->cfg->consumer};
+        const char *argv[] = {w->stream_keys[p], WH_CONSUMER_GROUP, idle, w->consumer};
         (void)wh_redis_script(w->cmd, &wh_script_consumers, on_consumers_swept, NULL, 1, 4, argv, NULL);
     }
 }
@@ -467,7 +467,7 @@ void wk_on_reclaim_timer(uv_timer_t *t)
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->reclaim_idle_ms);
     snprintf(count, sizeof(count), "%u", read_count(w) < RECLAIM_COUNT ? read_count(w) : RECLAIM_COUNT);
     for (unsigned p = 0; p != wh_partitions(); ++p) {
-        const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p],    WH_CONSUMER_GROUP, w->cfg->consumer,
+        const char *argv[] = {"XAUTOCLAIM", w->stream_keys[p],    WH_CONSUMER_GROUP, w->consumer,
                               idle,         w->reclaim_cursor[p], "COUNT",           count};
         wk_part_call_t *pc = wk_part_call(w, p);
         if (wh_redis_command(w->cmd, on_reclaim, pc, 8, argv, NULL) == WH_OK)

@@ -21,6 +21,10 @@ static void close_all(wh_worker_t *w);
 static void on_stop_tick(uv_timer_t *t);
 static void on_stop(uv_async_t *a);
 static void *thread_main(void *arg);
+static wh_err_t worker_start(const wh_config_t *cfg, unsigned index, wh_worker_t **out, char *errbuf);
+static void worker_join(wh_worker_t *w);
+static bool worker_live(const wh_worker_t *w);
+static bool worker_ready(const wh_worker_t *w);
 
 /*
  * A delivery being attempted is leased: if its worker dies, it comes due again when the lease ends. One knob,
@@ -135,7 +139,7 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf)
+static wh_err_t worker_start(const wh_config_t *cfg, unsigned index, wh_worker_t **out, char *errbuf)
 {
     wh_worker_t *w = calloc(1, sizeof(*w));
     uint64_t reclaim_every;
@@ -143,6 +147,10 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     if (w == NULL)
         abort();
     w->cfg = cfg;
+    if (index == 0)
+        snprintf(w->consumer, sizeof(w->consumer), "%s", cfg->consumer);
+    else
+        snprintf(w->consumer, sizeof(w->consumer), "%.127s.%u", cfg->consumer, index % WH_MAX_WORKER_THREADS);
     atomic_init(&w->heartbeat_ms, wh_mono_ms());
     atomic_init(&w->ready_flag, false);
     wh_random_bytes(&w->rng, sizeof(w->rng));
@@ -175,7 +183,7 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
     w->http = wh_http_new(&w->loop, cfg);
     wh_egress_install(w->http, cfg);
     /* slots outlive a dead worker by its deliveries' lease; a waiter may wait half the reclaim time */
-    w->slots = wh_slots_new(&w->loop, w->cmd, cfg->consumer, cfg->delivery_timeout_ms + cfg->reclaim_idle_ms,
+    w->slots = wh_slots_new(&w->loop, w->cmd, w->consumer, cfg->delivery_timeout_ms + cfg->reclaim_idle_ms,
                             cfg->reclaim_idle_ms / 2, wk_on_slot_go, wk_on_slot_defer, w);
     wh_redis_on_ready(w->cmd, on_cmd_ready, w);
     wh_redis_start(w->cmd);
@@ -189,14 +197,13 @@ wh_err_t wh_worker_start(const wh_config_t *cfg, wh_worker_t **out, char *errbuf
         free(w);
         return wh_errf(errbuf, WH_EINTERNAL, "cannot start the worker thread");
     }
-    wh_log_info("worker_started", "{s:s, s:i}", "consumer", cfg->consumer, "maxInflight", (int)cfg->max_inflight);
+    wh_log_info("worker_started", "{s:s, s:i}", "consumer", w->consumer, "maxInflight", (int)cfg->max_inflight);
     *out = w;
     return WH_OK;
 }
 
-void wh_worker_stop(wh_worker_t *w)
+static void worker_join(wh_worker_t *w)
 {
-    uv_async_send(&w->stop);
     pthread_join(w->tid, NULL);
     /* entries still open at the deadline stay pending in Redis (reclaimed by another worker); their deliveries
        were canceled with the HTTP client */
@@ -215,12 +222,61 @@ void wh_worker_stop(wh_worker_t *w)
     free(w);
 }
 
-bool wh_worker_live(const wh_worker_t *w)
+static bool worker_live(const wh_worker_t *w)
 {
     return wh_mono_ms() - atomic_load(&((wh_worker_t *)w)->heartbeat_ms) < WH_WORKER_STALL_MS;
 }
 
-bool wh_worker_ready(const wh_worker_t *w)
+static bool worker_ready(const wh_worker_t *w)
 {
-    return wh_worker_live(w) && atomic_load(&((wh_worker_t *)w)->ready_flag);
+    return worker_live(w) && atomic_load(&((wh_worker_t *)w)->ready_flag);
+}
+
+struct wh_workers {
+    unsigned n;
+    wh_worker_t *w[WH_MAX_WORKER_THREADS];
+};
+
+wh_err_t wh_workers_start(const wh_config_t *cfg, wh_workers_t **out, char *errbuf)
+{
+    wh_workers_t *ws = calloc(1, sizeof(*ws));
+    unsigned n = cfg->worker_threads < 1                       ? 1
+                 : cfg->worker_threads > WH_MAX_WORKER_THREADS ? WH_MAX_WORKER_THREADS
+                                                               : cfg->worker_threads;
+
+    if (ws == NULL)
+        abort();
+    for (; ws->n != n; ++ws->n)
+        if (worker_start(cfg, ws->n, &ws->w[ws->n], errbuf) != WH_OK) {
+            wh_workers_stop(ws);
+            return WH_EINTERNAL;
+        }
+    *out = ws;
+    return WH_OK;
+}
+
+void wh_workers_stop(wh_workers_t *ws)
+{
+    /* all of them stop at once: each one's grace period runs alongside the others' */
+    for (unsigned i = 0; i != ws->n; ++i)
+        uv_async_send(&ws->w[i]->stop);
+    for (unsigned i = 0; i != ws->n; ++i)
+        worker_join(ws->w[i]);
+    free(ws);
+}
+
+bool wh_workers_live(const wh_workers_t *ws)
+{
+    for (unsigned i = 0; i != ws->n; ++i)
+        if (!worker_live(ws->w[i]))
+            return false;
+    return true;
+}
+
+bool wh_workers_ready(const wh_workers_t *ws)
+{
+    for (unsigned i = 0; i != ws->n; ++i)
+        if (!worker_ready(ws->w[i]))
+            return false;
+    return true;
 }

@@ -146,8 +146,9 @@ typedef struct wk_reader {
 
 struct wh_worker {
     const wh_config_t *cfg;
-    _Atomic int64_t heartbeat_ms; /* wh_mono_ms() of the loop's last claim tick (wh_worker_live) */
-    _Atomic bool ready_flag;      /* as of that tick (wh_worker_ready) */
+    char consumer[sizeof(((wh_config_t *)0)->consumer) + 8]; /* its name in the consumer group (worker.h) */
+    _Atomic int64_t heartbeat_ms;                            /* wh_mono_ms() of the loop's last claim tick (wh_worker_live) */
+    _Atomic bool ready_flag;                                 /* as of that tick (wh_worker_ready) */
     pthread_t tid;
     uv_loop_t loop;
     uv_async_t stop;

@@ -29,7 +29,7 @@ typedef struct wh_gw_thread {
     bool shutting_down;
     bool ready;                                    /* this thread's appender, as last counted in *not_ready */
     _Atomic unsigned *not_ready;                   /* the process's threads whose Redis is not ready: /readyz needs 0 */
-    _Atomic(struct wh_worker *) *worker;           /* role worker: the worker its health routes answer for */
+    _Atomic(struct wh_workers *) *worker;          /* role worker: the workers its health routes answer for */
     unsigned inflight;                             /* requests waiting on async work (wh_pending_t): shutdown waits for them */
     wh_route_cache_t *routes;                      /* verified webhook routes (gateway/routecache.h) */
     h2o_iovec_t accepted_bodies[WH_MAX_BATCH + 1]; /* {"accepted":N}, built on first use */

@@ -27,17 +27,17 @@ static void metrics(h2o_req_t *req, wh_gw_thread_t *t)
 /* A worker's health listener: liveness is its loop ticking, readiness its own Redis connections (worker.h). */
 static int worker_health(h2o_req_t *req, wh_gw_thread_t *t, h2o_iovec_t p)
 {
-    wh_worker_t *w = t->worker != NULL ? atomic_load(t->worker) : NULL;
+    wh_workers_t *w = t->worker != NULL ? atomic_load(t->worker) : NULL;
 
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/healthz"))) {
-        if (w != NULL && !wh_worker_live(w))
-            wh_respond_error(req, 503, "worker_stalled", "the worker's loop has not ticked for 10 s");
+        if (w != NULL && !wh_workers_live(w))
+            wh_respond_error(req, 503, "worker_stalled", "a worker loop has not ticked for 10 s");
         else
             wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ok\"}"));
         return 0;
     }
     if (h2o_memis(p.base, p.len, H2O_STRLIT("/readyz"))) {
-        if (t->shutting_down || w == NULL || !wh_worker_ready(w))
+        if (t->shutting_down || w == NULL || !wh_workers_ready(w))
             wh_respond_error(req, 503, "worker_not_ready", "the worker is starting, stopping or cannot reach Redis");
         else
             wh_respond_raw(req, 200, "application/json", H2O_STRLIT("{\"status\":\"ready\"}"));

@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     char errbuf[WH_ERRBUF_SIZE];
     wh_role_t role;
     static wh_server_t *server; /* process lifetime: gateway threads may hold connections open until exit */
-    wh_worker_t *worker = NULL;
+    wh_workers_t *worker = NULL;
     sigset_t sigs;
     int sig = 0, rc;
 
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "wharf: %s\n", errbuf);
         return 2;
     }
-    if (role != WH_ROLE_GATEWAY && wh_worker_start(&cfg, &worker, errbuf) != WH_OK) {
+    if (role != WH_ROLE_GATEWAY && wh_workers_start(&cfg, &worker, errbuf) != WH_OK) {
         fprintf(stderr, "wharf: %s\n", errbuf);
         return 2;
     }
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     if (worker != NULL) {
         if (server != NULL)
             wh_server_watch_worker(server, NULL); /* before it is freed */
-        wh_worker_stop(worker);
+        wh_workers_stop(worker);
     }
     curl_global_cleanup();
     wh_log_info("stopped", NULL);

@@ -30,8 +30,8 @@ struct wh_server {
     h2o_globalconf_t globalconf;
     thread_t *threads;
     unsigned nthreads;
-    _Atomic unsigned not_ready;    /* threads whose Redis connection is not ready (/readyz: the whole process) */
-    _Atomic(wh_worker_t *) worker; /* role worker: the worker /healthz and /readyz answer for */
+    _Atomic unsigned not_ready;     /* threads whose Redis connection is not ready (/readyz: the whole process) */
+    _Atomic(wh_workers_t *) worker; /* role worker: the workers /healthz and /readyz answer for */
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -315,7 +315,7 @@ void wh_server_stop(wh_server_t *s)
     wh_log_info("gateway_stopped", NULL);
 }
 
-void wh_server_watch_worker(wh_server_t *s, wh_worker_t *w)
+void wh_server_watch_worker(wh_server_t *s, wh_workers_t *w)
 {
     atomic_store(&s->worker, w);
 }

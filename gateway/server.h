@@ -21,6 +21,6 @@ wh_err_t wh_server_start(const wh_config_t *cfg, wh_server_t **out, char *errbuf
  */
 void wh_server_stop(wh_server_t *s);
 /* A worker's health listener (role worker): /healthz and /readyz answer for `w` from now on (any thread). */
-void wh_server_watch_worker(wh_server_t *s, wh_worker_t *w);
+void wh_server_watch_worker(wh_server_t *s, wh_workers_t *w);
 
 #endif

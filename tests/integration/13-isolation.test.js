@@ -32,14 +32,6 @@ async function stack({ workers = 0, env = {} } = {}) {
     return { wharf, sink, env: e, send, sent, procs, secret };
 }
 
-/* Most requests a sink path had open at once, given each was answered after `holdMs`. */
-function peakConcurrency(recs, holdMs) {
-    const edges = recs.flatMap((r) => [[r.at, 1], [r.at + holdMs, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    let open = 0, peak = 0;
-    for (const [, d] of edges) { open += d; peak = Math.max(peak, open); }
-    return peak;
-}
-
 function p99(values) {
     const v = [...values].sort((a, b) => a - b);
     return v[Math.min(v.length - 1, Math.ceil(v.length * 0.99) - 1)];
@@ -52,7 +44,7 @@ ctx.test('maxConcurrency 2 holds across two worker processes; the rest is deferr
     for (let i = 0; i < 10; i++) await s.send();
     await s.sink.waitFor('/slow', 10, { timeout: 20000, procs: s.procs });
     const recs = s.sink.to('/slow');
-    const peak = peakConcurrency(recs, 400);
+    const peak = h.peakConcurrency(recs, 400);
     console.log(`# maxConcurrency 2: peak ${peak} in flight over ${recs.length} deliveries`);
     assert.ok(peak <= 2, `peak concurrency ${peak} > maxConcurrency 2`);
     assert.equal(new Set(recs.map((r) => r.headers['webhook-id'])).size, 10, 'every event delivered once');

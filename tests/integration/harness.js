@@ -720,6 +720,14 @@ class Wharf {
     }
 }
 
+/* Most requests a sink path had open at once, given each was answered after `holdMs`. */
+function peakConcurrency(recs, holdMs) {
+    const edges = recs.flatMap((r) => [[r.at, 1], [r.at + holdMs, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let open = 0, peak = 0;
+    for (const [, d] of edges) { open += d; peak = Math.max(peak, open); }
+    return peak;
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* HTTP sink                                                                                          */
 
@@ -1023,7 +1031,7 @@ function errorCode(res) {
 
 module.exports = {
     PUBLIC_URL, PARTITIONS, VALGRIND, CLUSTER, partitionOf,
-    context, delay, freePort, waitUntil, request, show, errorCode, ledger, assertLedgerDelivered,
+    context, delay, freePort, waitUntil, request, show, errorCode, ledger, assertLedgerDelivered, peakConcurrency,
     hubspot, hubspotSignatureHeaders, verifyDelivery, wharfBin, runCli,
     Signature, Webhook, svix,
 };
