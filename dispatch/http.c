@@ -3,9 +3,13 @@
  *
  * Socket lifetime. A connection socket is opened by on_open_socket() and closed by on_close_socket()
  * (CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION); its uv_poll lives exactly as long. curl sends
- * CURL_POLL_REMOVE at the end of every transfer, kept-alive connections included, so REMOVE only stops the
- * poll, and the next transfer on that connection starts it again instead of creating a handle per transfer
- * (stack-notes P10). Sockets curl opens itself (the threaded resolver's wake-up pipe) are polled from their
+ * CURL_POLL_REMOVE at the end of every transfer, kept-alive connections included, so REMOVE does not end the
+ * poll, and the next transfer on that connection uses it again instead of creating a handle per transfer
+ * (stack-notes P10). Nor does REMOVE stop it: every uv_poll_start() is two epoll_ctl calls (libuv drops the fd from
+ * epoll first) and every uv_poll_stop() one, ~8 % of the worker's CPU when each transfer cost three. An idle
+ * kept-alive connection stays watched for reading, and the next transfer's CURL_POLL_IN costs nothing; should it
+ * become readable while idle (the server closed it), the poll is stopped then, and curl finds the connection dead
+ * when it next picks it. Sockets curl opens itself (the threaded resolver's wake-up pipe) are polled from their
  * first CURL_POLL_IN to their CURL_POLL_REMOVE, which curl sends before closing them.
  *
  * Sockets are found by fd in a table we own rather than through curl_multi_assign(): curl forgets the
@@ -55,6 +59,9 @@ struct sock {
     curl_socket_t fd;
     /* opened by on_open_socket(): outlives transfers, closed by on_close_socket() */
     bool owned;
+    /* the UV_* events the poll is started with (0: stopped); idle: curl has no transfer on it (REMOVE) */
+    int events;
+    bool idle;
 };
 
 struct wh_http {
@@ -188,11 +195,20 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     int flags = 0, running;
     CURLMcode mc;
 
+    if (s->idle) {
+        /* an idle kept-alive connection said something (most likely the server closed it): curl is not watching
+           it, so stop polling it until curl wants it again (after an error libuv has stopped it already) */
+        uv_poll_stop(&s->poll);
+        s->events = 0;
+        ++h->stats.idle_polls_stopped;
+        return;
+    }
     if (status < 0) {
         /* libuv reports POLLERR (a failed connect, a reset) as an error and stops the poll; let curl find out
          * what happened by reading and writing. curl then fails the transfer and closes the socket; were it to
          * keep waiting on it instead, the transfer's deadline would still end it. */
         flags = CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
+        s->events = 0; /* libuv stopped the poll */
     } else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
@@ -215,10 +231,17 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (s == NULL)
             return 0;
-        if (s->owned)
-            uv_poll_stop(&s->poll); /* kept alive, or about to be closed through on_close_socket() */
-        else
+        if (s->owned) {
+            /* kept alive (still watched for reading, see the top of this file), or about to be closed through
+               on_close_socket() */
+            s->idle = true;
+            if (s->events != UV_READABLE && s->events != 0) {
+                uv_poll_stop(&s->poll);
+                s->events = 0;
+            }
+        } else {
             sock_release(h, s); /* curl closes its own sockets right after this */
+        }
         return 0;
     }
     if (s == NULL) {
@@ -230,11 +253,17 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
+    s->idle = false;
+    if (events == s->events)
+        return 0; /* already watched for exactly that */
     rc = uv_poll_start(&s->poll, events, on_poll);
     if (rc != 0) {
+        s->events = 0;
         wh_log_error("http_poll_start_failed", "{s:i, s:s}", "fd", (int)fd, "error", uv_strerror(rc));
         return -1;
     }
+    s->events = events;
+    ++h->stats.polls_started;
     return 0;
 }
 

@@ -97,6 +97,8 @@ typedef struct {
     uint64_t connections_refused; /* connects the address policy refused */
     size_t sockets_open;          /* connection sockets currently open (in use or kept alive) */
     uint64_t polls_created;       /* uv_poll handles created: one per socket, not one per transfer */
+    uint64_t polls_started;       /* uv_poll_start() calls: when the events curl wants change, not per transfer */
+    uint64_t idle_polls_stopped;  /* kept-alive connections that became readable while idle (closed by the server) */
 } wh_http_stats_t;
 
 /* `loop` and `cfg` are borrowed and must outlive the client. Aborts if libcurl cannot allocate. Needs libcurl
