@@ -30,9 +30,12 @@ typedef struct sub {
     struct wh_slots *owner;
     char id[WH_MAX_ID_LEN + 1];
     unsigned max, rate;
-    unsigned held;     /* slots Redis says this worker holds */
-    unsigned inflight; /* of which in use */
-    unsigned tokens;   /* rate tokens left for token_second */
+    unsigned held;       /* slots Redis says this worker holds, less those it has decided to give back */
+    unsigned inflight;   /* of which in use */
+    unsigned share;      /* the fair share slots.lua last answered (0: not asked yet) */
+    unsigned to_release; /* slots over the share that attempts freed, given back with the next call */
+    unsigned releasing;  /* given back by the call in flight: back to to_release if it fails */
+    unsigned tokens;     /* rate tokens left for token_second */
     int64_t token_second;
     waiter_t *head, *tail;
     size_t nwait;
@@ -94,6 +97,7 @@ static bool can_start(const sub_t *e, int64_t now)
 }
 
 static void ask(sub_t *e, int64_t now);
+static void send_ask(sub_t *e, int64_t now, unsigned extra);
 
 /* One waiter less for `e` (started, deferred or handed back). */
 static waiter_t *pop_waiter(sub_t *e)
@@ -137,12 +141,12 @@ static void drain(sub_t *e)
         s->go(w->item, s->data);
         free(w);
     }
-    if (e->head != NULL && !e->asking && now >= e->retry_at)
+    if (!e->asking && (e->to_release != 0 || (e->head != NULL && now >= e->retry_at)))
         ask(e, now);
     if (e->head == NULL && e->inflight == 0)
         e->idle_since = now;
     set_stalled(e, now);
-    if ((s->waiting != 0 || e->held > e->inflight) && !uv_is_active((uv_handle_t *)&s->timer))
+    if ((s->waiting != 0 || e->held > e->inflight || e->to_release != 0) && !uv_is_active((uv_handle_t *)&s->timer))
         uv_timer_start(&s->timer, on_tick, TICK_MS, TICK_MS);
 }
 
@@ -158,7 +162,10 @@ static void on_asked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
     if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3) {
         long long granted = reply->element[0]->integer, mine = reply->element[1]->integer, tokens = reply->element[2]->integer;
         int64_t second = reply->elements > 3 ? reply->element[3]->integer : now / 1000;
-        e->held = mine > 0 ? (unsigned)mine : 0;
+        /* what was decided since this call was sent is still to give back */
+        e->held = mine > (long long)e->to_release ? (unsigned)(mine - e->to_release) : 0;
+        if (reply->elements > 4 && reply->element[4]->type == REDIS_REPLY_INTEGER && reply->element[4]->integer > 0)
+            e->share = (unsigned)reply->element[4]->integer;
         /* tokens count for the second Redis counted them in, not the one the answer arrived in */
         if (e->rate != 0 && tokens > 0 && second == now / 1000) {
             if (e->token_second != second)
@@ -170,7 +177,9 @@ static void on_asked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
             e->retry_at = now + RETRY_MS;
     } else {
         e->retry_at = now + 10 * RETRY_MS; /* Redis trouble: waiters age out to defer if it lasts */
+        e->to_release += e->releasing;     /* still this worker's in Redis: given back with the next call */
     }
+    e->releasing = 0;
     if (s->closing) {
         if (s->asking == 0)
             uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -180,19 +189,25 @@ static void on_asked(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
 }
 
 /*
- * One slots.lua call: give back `release`, ask for what the waiters need (slots up to max, tokens for this
- * second), refresh the lease.
+ * One slots.lua call: give back what is over the share and `extra` idle slots more, ask for what the waiters need
+ * (slots up to the fair share, tokens for this second), refresh the lease. The slots given back leave `held` as
+ * the call is sent, so no attempt starts on them meanwhile.
  */
-static void send_ask(sub_t *e, int64_t now, unsigned release)
+static void send_ask(sub_t *e, int64_t now, unsigned extra)
 {
     wh_slots_t *s = e->owner;
-    char holders[WH_KEY_MAX], leases[WH_KEY_MAX], rate[WH_KEY_MAX], t[24], until[24], max[16], want[16], per[16], wtok[16], rel[16];
+    char holders[WH_KEY_MAX], leases[WH_KEY_MAX], rate[WH_KEY_MAX], wants[WH_KEY_MAX], t[24], until[24], max[16], want[16], per[16],
+        wtok[16], rel[16];
     unsigned need = e->inflight + (unsigned)(e->nwait < e->max ? e->nwait : e->max);
-    unsigned want_slots = need > e->held ? need - e->held : 0;
+    unsigned held = e->held - extra, release = e->to_release + extra;
+    unsigned want_slots = need > held ? need - held : 0;
     unsigned want_tokens = 0;
 
     if (want_slots > e->max)
         want_slots = e->max;
+    /* beyond the fair share, slots are another worker's to take (held counts those in use, which may exceed it) */
+    if (e->share != 0 && want_slots > (e->share > held ? e->share - held : 0))
+        want_slots = e->share > held ? e->share - held : 0;
     if (e->rate != 0) {
         unsigned have = e->token_second == now / 1000 ? e->tokens : 0;
         want_tokens = e->nwait > have ? (unsigned)(e->nwait - have) : 0;
@@ -200,6 +215,7 @@ static void send_ask(sub_t *e, int64_t now, unsigned release)
     wh_key_slots(holders, e->id);
     wh_key_slot_leases(leases, e->id);
     wh_key_rate_prefix(rate, e->id);
+    wh_key_slot_wants(wants, e->id);
     snprintf(t, sizeof(t), "%lld", (long long)now);
     snprintf(until, sizeof(until), "%lld", (long long)(now + s->lease_ms));
     snprintf(max, sizeof(max), "%u", e->max);
@@ -207,11 +223,14 @@ static void send_ask(sub_t *e, int64_t now, unsigned release)
     snprintf(per, sizeof(per), "%u", e->rate);
     snprintf(wtok, sizeof(wtok), "%u", want_tokens);
     snprintf(rel, sizeof(rel), "%u", release);
-    const char *argv[] = {holders, leases, rate, s->holder, t, until, max, want, per, wtok, rel};
-    if (wh_redis_script(s->redis, &wh_script_slots, on_asked, e, 3, 11, argv, NULL) == WH_OK) {
+    const char *argv[] = {holders, leases, rate, wants, s->holder, t, until, max, want, per, wtok, rel};
+    if (wh_redis_script(s->redis, &wh_script_slots, on_asked, e, 4, 12, argv, NULL) == WH_OK) {
         e->asking = true;
         e->asked_at = now;
         ++s->asking;
+        e->held = held;
+        e->to_release = 0;
+        e->releasing = release;
     } else {
         e->retry_at = now + 10 * RETRY_MS;
     }
@@ -245,17 +264,18 @@ static void on_tick(uv_timer_t *t)
             sub_t *e = *pe;
             expire_waiters(e, now);
             set_stalled(e, now);
-            if (e->head != NULL) {
-                if (!e->asking && now >= e->retry_at)
+            if (e->head != NULL || e->to_release != 0) {
+                if (!e->asking && (e->to_release != 0 || now >= e->retry_at))
                     ask(e, now);
             } else if (!e->asking && e->held > e->inflight && now - e->idle_since >= IDLE_RELEASE_MS) {
                 send_ask(e, now, e->held - e->inflight);
             } else if (!e->asking && e->held > 0 && now - e->asked_at >= s->lease_ms / 3) {
                 ask(e, now); /* long attempts: keep the lease */
             }
-            if (e->head != NULL || e->held != 0 || e->inflight != 0 || e->asking)
+            if (e->head != NULL || e->held != 0 || e->inflight != 0 || e->asking || e->to_release != 0)
                 active = true;
-            if (!e->asking && e->head == NULL && e->held == 0 && e->inflight == 0 && now - e->idle_since > FORGET_MS) {
+            if (!e->asking && e->head == NULL && e->held == 0 && e->inflight == 0 && e->to_release == 0 &&
+                now - e->idle_since > FORGET_MS) {
                 *pe = e->next;
                 free(e);
                 continue;
@@ -326,6 +346,11 @@ void wh_slots_done(wh_slots_t *s, const char *sub)
     if (e == NULL || e->inflight == 0)
         return;
     --e->inflight;
+    if (e->share != 0 && e->held > e->share) {
+        /* over the fair share (another worker wants slots): this one goes back instead of to the next waiter */
+        --e->held;
+        ++e->to_release;
+    }
     if (!s->closing)
         drain(e);
 }

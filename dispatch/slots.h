@@ -4,6 +4,9 @@
  *
  * A worker holds slots of a subscription in bulk (queue/scripts/slots.lua: holder -> count, leased), uses them
  * locally one attempt after another, and gives back what it no longer needs once the subscription goes idle.
+ * While other workers want slots of it too, each holds at most its fair share (slots.lua answers it: the cap over
+ * the workers holding or wanting, rounded up): one over it gives a slot back as an attempt ends instead of
+ * starting its next waiter, and asks for no more than the share. Alone, a worker takes the whole cap.
  * A delivery that finds no free local slot waits in a local FIFO per subscription (at most WH_MAX_SUB_WAITERS;
  * more go back to Redis) while the broker asks Redis for more; a delivery that waited too long (longer than half
  * its Redis lease allows) goes back to Redis (`defer`) so that a worker never sits on work it cannot start. With one worker and a

@@ -105,6 +105,7 @@ unsigned wh_partition_of(const char *connection_id);
 #define wh_key_order(buf, p, sub, type, id) snprintf((buf), WH_KEY_MAX, "wh:ord:{p%u}:%s:%s:%s", (p), (sub), (type), (id))
 #define wh_key_slots(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slots:{u:%s}", (sub))
 #define wh_key_slot_leases(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slotl:{u:%s}", (sub))
+#define wh_key_slot_wants(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:slotw:{u:%s}", (sub))
 #define wh_key_rate_prefix(buf, sub) snprintf((buf), WH_KEY_MAX, "wh:rate:{u:%s}:", (sub))
 #define wh_key_subfail(buf, env) snprintf((buf), WH_KEY_MAX, "wh:subfail:{e:%s}", (env))
 
