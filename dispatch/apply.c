@@ -72,7 +72,10 @@ static void on_applied(wh_redis_t *r, redisReply *reply, wh_err_t err, void *dat
     json_t *ev = a->ev;
 
     (void)r;
-    if (a->association && err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+    if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "gone") == 0) {
+        /* the connection is gone: its events are dispatched as they are, as when its sync config was not found */
+    } else if (a->association && err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
         /* the child's record is not the event's object (a thin event carries none): nothing to add to it */
     } else if (err == WH_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 &&
                reply->element[0]->type == REDIS_REPLY_STRING) {
@@ -188,7 +191,39 @@ static wk_conn_sync_t *conn_of(wk_batch_t *b, const char *conn)
 typedef struct {
     wk_batch_t *b;
     wk_conn_sync_t *cs;
+    bool counted; /* in the cache slot's `pending` */
 } wk_sync_lookup_t;
+
+/* The sync cache's slot for `conn` (worker_int.h), whoever holds it. */
+static wk_sync_cached_t *sync_cached(wh_worker_t *w, const char *conn)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = conn; *p != '\0'; ++p)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &w->sync_cache[h % SYNC_CACHE_SLOTS];
+}
+
+/* Sends the applies of every event of `cs`'s connection in the batch, in batch order (one Redis connection keeps
+   them in order, so a connection's changes are applied in stream order). */
+static void send_conn_applies(wk_batch_t *b, wk_conn_sync_t *cs)
+{
+    for (size_t i = 0; i != b->n && !b->abandon; ++i) {
+        wk_entry_t *e = &b->entries[i];
+        size_t k;
+        json_t *ev;
+        if (e->poison)
+            continue;
+        json_array_foreach(e->events, k, ev)
+        {
+            if (!wk_cacheable(ev) || strcmp(json_string_value(json_object_get(ev, "connectionId")), cs->conn) != 0)
+                continue;
+            if (!send_apply(b, ev, cs->synced)) {
+                b->abandon = true;
+                break;
+            }
+        }
+    }
+}
 
 /*
  * The connection's sync config is back: its events' applies go out now, in batch order (one Redis connection
@@ -199,6 +234,8 @@ static void on_sync_config(wh_redis_t *r, redisReply *reply, wh_err_t err, void 
     wk_sync_lookup_t *l = data;
     wk_batch_t *b = l->b;
     wk_conn_sync_t *cs = l->cs;
+    /* the cache slot, if this lookup is counted in it (then the slot is still this connection's) */
+    wk_sync_cached_t *c = l->counted ? sync_cached(b->w, cs->conn) : NULL;
 
     (void)r;
     free(l);
@@ -208,23 +245,14 @@ static void on_sync_config(wh_redis_t *r, redisReply *reply, wh_err_t err, void 
     } else {
         /* nil: the connection is gone (or has no config): its events are dispatched, not cached */
         cs->synced = reply->type == REDIS_REPLY_STRING ? wh_cache_synced_parse(wh_str(reply->str, reply->len)) : 0;
-        for (size_t i = 0; i != b->n && !b->abandon; ++i) {
-            wk_entry_t *e = &b->entries[i];
-            size_t k;
-            json_t *ev;
-            if (e->poison)
-                continue;
-            json_array_foreach(e->events, k, ev)
-            {
-                if (!wk_cacheable(ev) || strcmp(json_string_value(json_object_get(ev, "connectionId")), cs->conn) != 0)
-                    continue;
-                if (!send_apply(b, ev, cs->synced)) {
-                    b->abandon = true;
-                    break;
-                }
-            }
+        if (c != NULL) {
+            c->synced = cs->synced;
+            c->at = wh_mono_ms();
         }
+        send_conn_applies(b, cs);
     }
+    if (c != NULL)
+        --c->pending;
     if (--b->outstanding == 0)
         wk_batch_fan_out(b);
 }
@@ -235,6 +263,7 @@ bool wk_lookup_sync(wk_batch_t *b, const char *conn)
     char key[WH_KEY_MAX];
     wk_conn_sync_t *cs;
     wk_sync_lookup_t *l;
+    wk_sync_cached_t *c;
 
     if (conn_of(b, conn) != NULL)
         return true;
@@ -247,11 +276,29 @@ bool wk_lookup_sync(wk_batch_t *b, const char *conn)
     }
     snprintf(cs->conn, sizeof(cs->conn), "%s", conn);
     b->conns[b->nconns++] = cs;
+    c = sync_cached(b->w, conn);
+    if (strcmp(c->conn, conn) == 0 && c->pending == 0 && c->at != 0 && wh_mono_ms() - c->at < SYNC_CACHE_MS) {
+        /* looked up a moment ago, and no lookup of it is in flight: its applies go out now */
+        free(l);
+        cs->synced = c->synced;
+        send_conn_applies(b, cs);
+        return !b->abandon;
+    }
+    if (strcmp(c->conn, conn) != 0 && c->pending == 0) {
+        /* the slot goes to this connection (a slot with a lookup in flight stays with its connection) */
+        snprintf(c->conn, sizeof(c->conn), "%s", conn);
+        c->at = 0;
+    }
     l->b = b;
     l->cs = cs;
+    l->counted = strcmp(c->conn, conn) == 0;
+    if (l->counted)
+        ++c->pending;
     wh_key_conn(key, conn);
     const char *argv[] = {"HGET", key, "sync"};
     if (wh_redis_command(b->w->cmd, on_sync_config, l, 3, argv, NULL) != WH_OK) {
+        if (l->counted)
+            --c->pending;
         free(l);
         return false;
     }

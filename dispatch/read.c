@@ -44,7 +44,7 @@ void wk_batch_done(wk_batch_t *b)
     batch_free(b);
     --w->batches;
     if (rd != NULL)
-        rd->reading = false;
+        --rd->batches;
     wk_pump(w);
 }
 
@@ -220,7 +220,12 @@ static void on_read(wh_redis_t *r, redisReply *reply, wh_err_t err, void *data)
         add_entries(b, (unsigned)part, s->element[1]);
     }
     learn_batch(w, b);
+    rd->reading = false;
+    ++rd->batches;
     batch_start(b);
+    /* read ahead (WK_READ_AHEAD) while the local backlog is under its bound, as wk_pump() does */
+    if (!w->stopping && w->ready_len < w->cfg->max_inflight)
+        schedule_read(rd, 0);
 }
 
 /*
@@ -264,7 +269,7 @@ static void read_now(wk_reader_t *rd)
     char count[16], block[16];
     int argc = 0;
 
-    if (w->stopping || rd->reading)
+    if (w->stopping || rd->reading || rd->batches >= WK_READ_AHEAD)
         return;
     if (!wh_redis_ready(rd->rd)) {
         schedule_read(rd, 100);

@@ -42,6 +42,10 @@
 #include "worker.h"
 
 #define READ_BLOCK_MS 1000
+/* Batches one reader may have in progress at once: the next batch is read and decoded, and its lookups and cache
+   applies queued behind the current one's on the same connection (so a connection's changes still apply in stream
+   order), while Redis works through the current one. With one at a time, the worker and Redis took turns. */
+#define WK_READ_AHEAD 2
 #define CLAIM_PERIOD_MS 100
 #define RECLAIM_COUNT 64
 /* Outcomes sent in one finish.lua call at most (more in one loop turn: several calls). */
@@ -118,6 +122,23 @@ typedef struct {
     wh_cache_synced_t synced;
 } wk_conn_sync_t;
 
+/*
+ * Sync configs read lately, direct-mapped by connection id (a collision replaces the older one): a batch whose
+ * connections were looked up less than SYNC_CACHE_MS ago sends its applies at once, queued behind the previous
+ * batch's on the same connection, instead of after one more HGET round trip that left Redis idle. A change of a
+ * connection's sync config takes effect within SYNC_CACHE_MS. An entry is not used while a lookup of its
+ * connection is in flight (`pending`): applies sent at once then could overtake those waiting for that lookup.
+ */
+#define SYNC_CACHE_SLOTS 1024
+#define SYNC_CACHE_MS 1000
+
+typedef struct {
+    char conn[WH_MAX_ID_LEN + 1]; /* "": empty */
+    wh_cache_synced_t synced;
+    int64_t at;       /* wh_mono_ms() of the lookup's answer; 0: none yet */
+    unsigned pending; /* lookups of this connection in flight */
+} wk_sync_cached_t;
+
 typedef struct wk_batch {
     struct wh_worker *w;
     wk_entry_t *entries;
@@ -140,7 +161,8 @@ typedef struct wk_reader {
     struct wh_worker *w;
     wh_redis_t *rd;
     unsigned first, count;
-    bool reading; /* its read, or the batch that read made, is in progress */
+    bool reading;     /* its XREADGROUP is in progress */
+    unsigned batches; /* batches its reads made that are not done yet: at most WK_READ_AHEAD */
     uv_timer_t timer;
 } wk_reader_t;
 
@@ -175,6 +197,7 @@ struct wh_worker {
     char reclaim_cursor[WH_MAX_PARTITIONS][48]; /* where XAUTOCLAIM goes on from, per partition */
     int64_t consumers_swept_at;                 /* wh_mono_ms() of the last sweep of idle consumers (read.c) */
     wk_key_cache_t keys[KEY_CACHE_SLOTS];
+    wk_sync_cached_t sync_cache[SYNC_CACHE_SLOTS];
     uv_check_t flush_check;
     wk_delivery_t *ready_head, *ready_tail;
     size_t ready_len;

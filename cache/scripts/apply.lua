@@ -23,7 +23,9 @@
 --                                   (field, JSON value) pairs to the end -- the others (and "additional.<name>")
 -- Returns {state, changed fields, record (flat field/JSON list, association lists as JSON arrays),
 --          previous (flat field/JSON list of changed fields that had a value), existed before 0|1};
--- state: "applied", "deleted", or "ignored" (a stale delete, or a write to a deleted record).
+-- state: "applied", "deleted", "ignored" (a stale delete, or a write to a deleted record), or "gone": the
+-- connection's hash (wh:conn:{c:C}) is not there (deleted, or never created), and nothing was written, so a purge
+-- that has finished never sees its keys come back (the worker remembers sync configs for a second).
 -- Equal timestamps on one field are broken by the value, so any arrival order ends in the same state.
 --
 -- Cost (bench/README.md, "Cache"): besides each redis.call, Redis pays for every string and table the script makes
@@ -37,6 +39,9 @@ local base = ':' .. tag .. ':' .. otype .. ':'
 local call = redis.call
 local find, sub, gsub, byte = string.find, string.sub, string.gsub, string.byte
 local EMPTY = {}
+if call('EXISTS', 'wh:conn:' .. tag) == 0 then
+  return {'gone', EMPTY, EMPTY, EMPTY, 0}
+end
 
 -- The sections before the fields; most are empty ("0"), which costs neither a tonumber nor a table.
 local i = 7

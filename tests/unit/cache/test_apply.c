@@ -57,6 +57,40 @@ typedef struct {
     wh_cache_synced_t synced;
 } change_t;
 
+/*
+ * EVAL of apply.lua with the arguments cache.c builds for `cc`; returns the reply (caller frees). The connection's
+ * hash is created first unless `no_connection` (apply.lua writes nothing for a connection that is gone).
+ */
+static redisReply *eval_apply(const wh_cache_change_t *cc, bool no_connection)
+{
+    wh_cache_args_t a;
+    const char **argv;
+    size_t *lens;
+    char nkeys[8];
+    redisReply *r;
+
+    if (!no_connection)
+        freeReplyObject(redisCommand(rc, "HSETNX wh:conn:{c:%s} id %s", cc->connection_id, cc->connection_id));
+    wh_cache_args_init(&a);
+    snprintf(nkeys, sizeof(nkeys), "%d", wh_cache_args_apply(&a, cc));
+    argv = calloc(a.n + 3, sizeof(*argv));
+    lens = calloc(a.n + 3, sizeof(*lens));
+    argv[0] = "EVAL", lens[0] = 4;
+    argv[1] = wh_script_apply.source, lens[1] = wh_script_apply.len;
+    argv[2] = nkeys, lens[2] = strlen(nkeys);
+    for (size_t i = 0; i != a.n; ++i)
+        argv[i + 3] = a.argv[i], lens[i + 3] = a.len[i];
+    r = redisCommandArgv(rc, (int)a.n + 3, argv, lens);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        print_error("apply %s %s %s at %lld: %s\n", cc->type, cc->object_id, cc->action, (long long)cc->occurred_at, r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    free(argv);
+    free(lens);
+    wh_cache_args_dispose(&a);
+    return r;
+}
+
 /* Runs apply.lua for `c`; returns the reply (caller frees). */
 static redisReply *apply(change_t c)
 {
@@ -71,30 +105,9 @@ static redisReply *apply(change_t c)
                             .fields = fields,
                             .merged_ids = merged,
                             .synced = c.synced != 0 ? c.synced : SYNC_ALL};
-    wh_cache_args_t a;
-    const char **argv;
-    size_t *lens;
-    char nkeys[8];
-    redisReply *r;
+    redisReply *r = eval_apply(&cc, false);
 
-    wh_cache_args_init(&a);
-    snprintf(nkeys, sizeof(nkeys), "%d", wh_cache_args_apply(&a, &cc));
-    argv = calloc(a.n + 3, sizeof(*argv));
-    lens = calloc(a.n + 3, sizeof(*lens));
-    argv[0] = "EVAL", lens[0] = 4;
-    argv[1] = wh_script_apply.source, lens[1] = wh_script_apply.len;
-    argv[2] = nkeys, lens[2] = strlen(nkeys);
-    for (size_t i = 0; i != a.n; ++i)
-        argv[i + 3] = a.argv[i], lens[i + 3] = a.len[i];
-    r = redisCommandArgv(rc, (int)a.n + 3, argv, lens);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        print_error("apply %s %s %s at %lld: %s\n", c.type, c.id, c.action, (long long)c.at, r->str);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 5);
-    free(argv);
-    free(lens);
-    wh_cache_args_dispose(&a);
     json_decref(fields);
     json_decref(merged);
     return r;
@@ -463,34 +476,14 @@ static const char *apply_association(const char *conn, const char *association, 
     json_t *as = json_loads(association, 0, NULL), *fields;
     wh_cache_change_t cc = {
         .connection_id = conn, .type = "account", .object_id = "0", .action = "associated", .occurred_at = at, .thin = true};
-    wh_cache_args_t a;
-    const char **argv;
-    size_t *lens;
-    char nkeys[8];
     redisReply *r;
 
     cc.synced = synced != 0 ? synced : SYNC_ALL;
     fields = wh_cache_association(as, &cc);
     assert_non_null(fields);
-    wh_cache_args_init(&a);
-    snprintf(nkeys, sizeof(nkeys), "%d", wh_cache_args_apply(&a, &cc));
-    argv = calloc(a.n + 3, sizeof(*argv));
-    lens = calloc(a.n + 3, sizeof(*lens));
-    argv[0] = "EVAL", lens[0] = 4;
-    argv[1] = wh_script_apply.source, lens[1] = wh_script_apply.len;
-    argv[2] = nkeys, lens[2] = strlen(nkeys);
-    for (size_t i = 0; i != a.n; ++i)
-        argv[i + 3] = a.argv[i], lens[i + 3] = a.len[i];
-    r = redisCommandArgv(rc, (int)a.n + 3, argv, lens);
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ERROR)
-        print_error("apply association %s at %lld: %s\n", association, (long long)at, r->str);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    r = eval_apply(&cc, false);
     snprintf(state, sizeof(state), "%s", r->element[0]->str);
     freeReplyObject(r);
-    free(argv);
-    free(lens);
-    wh_cache_args_dispose(&a);
     json_decref(fields);
     json_decref(as);
     return state;
@@ -791,6 +784,33 @@ static void sync_config(void **state)
     assert_int_equal(wh_cache_synced_parse(wh_str_c("{}")), 0);
 }
 
+/* A connection whose hash is gone (deleted and purged, or never created): nothing written, state "gone". */
+static void gone_connection(void **state)
+{
+    json_t *fields = json_loads("{\"email\": \"a@b.test\", \"lastName\": \"Gone\"}", 0, NULL);
+    wh_cache_change_t cc = {.connection_id = "c_gone",
+                            .type = "contact",
+                            .object_id = "1",
+                            .action = "created",
+                            .occurred_at = 1000,
+                            .fields = fields,
+                            .synced = SYNC_ALL};
+    redisReply *r, *keys;
+
+    (void)state;
+    r = eval_apply(&cc, true);
+    assert_string_equal(r->element[0]->str, "gone");
+    freeReplyObject(r);
+    keys = redisCommand(rc, "KEYS *{c:c_gone}*");
+    assert_int_equal(keys->elements, 0);
+    freeReplyObject(keys);
+    /* once the connection exists, the same change applies */
+    r = eval_apply(&cc, false);
+    assert_string_equal(r->element[0]->str, "applied");
+    freeReplyObject(r);
+    json_decref(fields);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +827,7 @@ int main(void)
         cmocka_unit_test(text_members_agree),
         cmocka_unit_test(many_fields),
         cmocka_unit_test(sync_config),
+        cmocka_unit_test(gone_connection),
     };
     return cmocka_run_group_tests(tests, setup_server, teardown_server);
 }
