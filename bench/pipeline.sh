@@ -38,6 +38,8 @@
 #              SEND_CONNS=64 (the provider's keep-alive connections)  SUB_CONCURRENCY=64 (maxConcurrency, 1..256)
 #              P99_MAX_MS=50  SEARCH_STEPS=2 (0: no search)  WARM_S=3 at WARM_RATE=2000 events/s (not recorded)
 #              DRAIN_MAX=180 (s: a step not drained by then fails and ends its run)  QUIET_MAX=10
+#              PERF_RATE=<one of RATES>: perf record (callgraph, 999 Hz) wharf while that step sends
+#              (raw/perf.wharf.<rate>.data; that step's figures include perf's cost)
 #              CLUSTER=1: three masters (cluster-enabled, same flags), wharf given the first one's address
 #              QUICK=1: RATES="2000 5000" DUR=5 RUNS=1 SEARCH_STEPS=0 WARM_S=2 unless set
 #              WHARF_BIN: the binary to measure (copied before use); default: HEAD built (Release) from
@@ -283,10 +285,15 @@ step() {
   r0=$(redis_ticks)
   s0=$(ticks "$SINK_PID")
   read -r b0 q0 < <(sys_split)
-  local t0ms
+  local t0ms perf_pid=''
+  if [ -n "${PERF_RATE:-}" ] && [ "$rate" = "$PERF_RATE" ] && [ "$record" = 1 ]; then
+    perf record -q -g -F 999 -p "$W_PID" -o "$OUT/raw/perf.wharf.$rate.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   t0ms=$(ms_now)
   sendj=$("$WORK/send" -a "127.0.0.1:$W_PORT" -f "$file" -r "$req_rate" -c "$SEND_CONNS") || true
   rm -f "$file"
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null; fi
   EXPECTED=$((EXPECTED + events))
   # the sink answers once it has seen EXPECTED deliveries (or after DRAIN_MAX s)
   got=$(curl -s --max-time $((DRAIN_MAX + 5)) "$SINK_URL/wait?n=$EXPECTED&ms=$((DRAIN_MAX * 1000))" | tr -d '\n')

@@ -16,7 +16,6 @@
  * on one slot (settle's HSETs, ZADDs and EVALSHA) keeps its order, redirected or not.
  */
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "../common/limits.h"
 #include "../common/log.h"
 #include "cluster.h"
+#include "hiuv.h"
 #include "keys.h"
 #include "redis.h"
 
@@ -695,7 +695,7 @@ static void connect_now(conn_t *c)
         return;
     }
     ac->data = c;
-    if (redisLibuvAttach(ac, c->r->loop) != REDIS_OK) {
+    if (wh_hiuv_attach(ac, c->r->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_reconnect(c);
         return;
