@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -16,6 +17,15 @@ typedef struct {
 
 #define WH_STR_NULL ((wh_str_t){NULL, 0})
 #define WH_STRLIT(s) ((wh_str_t){(s), sizeof(s) - 1})
+
+/* FNV-1a, 32 bit, of a NUL-terminated string: the hash of wharf's small direct-mapped tables and of its partitions. */
+static inline uint32_t wh_fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; ++p)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
 
 static inline wh_str_t wh_str(const char *base, size_t len)
 {

@@ -197,10 +197,7 @@ typedef struct {
 /* The sync cache's slot for `conn` (worker_int.h), whoever holds it. */
 static wk_sync_cached_t *sync_cached(wh_worker_t *w, const char *conn)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = conn; *p != '\0'; ++p)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return &w->sync_cache[h % SYNC_CACHE_SLOTS];
+    return &w->sync_cache[wh_fnv1a(conn) % SYNC_CACHE_SLOTS];
 }
 
 /* Sends the applies of every event of `cs`'s connection in the batch, in batch order (one Redis connection keeps

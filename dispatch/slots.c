@@ -4,6 +4,7 @@
 #include <string.h>
 #include "../common/limits.h"
 #include "../common/log.h"
+#include "../common/str.h"
 #include "../common/time.h"
 #include "../queue/keys.h"
 
@@ -64,10 +65,7 @@ struct wh_slots {
 
 static unsigned bucket_of(const char *id)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = id; *p != '\0'; ++p)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return h % BUCKETS;
+    return wh_fnv1a(id) % BUCKETS;
 }
 
 static sub_t *find(wh_slots_t *s, const char *id, bool create)

@@ -1,14 +1,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../common/str.h"
 #include "routecache.h"
 
 static size_t slot_of(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; ++p)
-        h = (h ^ *p) * 16777619u;
-    return h % WH_ROUTE_CACHE_SLOTS;
+    return wh_fnv1a(key) % WH_ROUTE_CACHE_SLOTS;
 }
 
 static void make_key(char *out, size_t cap, const char *provider, const char *id)

@@ -1,4 +1,5 @@
 #include "keys.h"
+#include "../common/str.h"
 
 /* Set once at startup, before any thread runs (wh_partitions_init); read-only afterwards. */
 static unsigned partitions = WH_DEFAULT_PARTITIONS;
@@ -20,11 +21,8 @@ unsigned wh_partition_of(const char *connection_id)
      * taken modulo a small count ids like conn_a and conn_q would always share a partition. Fixed once
      * released, since it decides which stream orders a connection's events.
      */
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)connection_id; *p != '\0'; ++p) {
-        h ^= *p;
-        h *= 16777619u;
-    }
+    uint32_t h = wh_fnv1a(connection_id);
+
     h ^= h >> 16;
     h *= 0x85ebca6bu;
     h ^= h >> 13;
