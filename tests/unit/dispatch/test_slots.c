@@ -44,50 +44,18 @@ static void on_defer(void *item, int64_t wait_ms, void *data)
     ++((tally_t *)data)->deferred;
 }
 
-static void on_ready(wh_redis_t *r, void *data)
-{
-    (void)r;
-    *(bool *)data = true;
-}
-
 static int setup(void **state)
 {
-    static bool ready;
-
     (void)state;
     if ((admin = wh_test_redis_start("test_slots")) == NULL)
         return -1;
-    uv_loop_init(&loop);
-    snprintf(cfg.redis_host, sizeof(cfg.redis_host), "127.0.0.1");
-    cfg.redis_port = (uint16_t)admin->tcp.port;
-    client = wh_redis_new(&loop, &cfg, "test");
-    wh_redis_on_ready(client, on_ready, &ready);
-    wh_redis_start(client);
-    return wh_test_run_until(&loop, &ready, 5000) ? 0 : -1;
-}
-
-static void on_closed(void *data)
-{
-    *(bool *)data = true;
-}
-
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    return (client = wh_test_client_open(&loop, &cfg, admin->tcp.port)) != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    bool closed = false;
-
     (void)state;
-    wh_redis_close(client, on_closed, &closed);
-    wh_test_run_until(&loop, &closed, 2000);
-    uv_walk(&loop, close_handle, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    wh_test_client_close(&loop, client);
     wh_test_redis_stop(admin);
     return 0;
 }
@@ -113,15 +81,10 @@ static bool run_until_started(const tally_t *t, unsigned n, uint64_t ms)
     return t->started >= n;
 }
 
-static void on_slots_closed(void *data)
-{
-    *(bool *)data = true;
-}
-
 static void close_broker(wh_slots_t *s)
 {
     bool closed = false;
-    wh_slots_close(s, on_slots_closed, &closed);
+    wh_slots_close(s, wh_test_set_flag, &closed);
     assert_true(wh_test_run_until(&loop, &closed, 2000));
 }
 

@@ -33,6 +33,61 @@ static inline bool wh_test_run_until(uv_loop_t *loop, const bool *flag, uint64_t
     return flag != NULL && *flag;
 }
 
+static inline void wh_test_close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Closes every handle still open on `loop` (a failed test's included), runs their close callbacks, closes it. */
+static inline void wh_test_loop_close(uv_loop_t *loop)
+{
+    uv_walk(loop, wh_test_close_handle, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+}
+
+static inline void wh_test_set_flag(void *data)
+{
+    *(bool *)data = true;
+}
+
+static inline void wh_test_on_ready(wh_redis_t *r, void *data)
+{
+    (void)r;
+    wh_test_set_flag(data);
+}
+
+/* A queue/redis.c client of the redis-server on 127.0.0.1:`port`, on a fresh `loop`, ready; NULL if it is not
+   within 5 s. `cfg` must outlive the client. */
+static inline wh_redis_t *wh_test_client_open(uv_loop_t *loop, wh_config_t *cfg, int port)
+{
+    bool ready = false;
+    wh_redis_t *client;
+
+    uv_loop_init(loop);
+    snprintf(cfg->redis_host, sizeof(cfg->redis_host), "127.0.0.1");
+    cfg->redis_port = (uint16_t)port;
+    client = wh_redis_new(loop, cfg, "test");
+    wh_redis_on_ready(client, wh_test_on_ready, &ready);
+    wh_redis_start(client);
+    if (!wh_test_run_until(loop, &ready, 5000))
+        return NULL;
+    wh_redis_on_ready(client, NULL, NULL);
+    return client;
+}
+
+/* Closes what wh_test_client_open() opened. */
+static inline void wh_test_client_close(uv_loop_t *loop, wh_redis_t *client)
+{
+    bool closed = false;
+
+    wh_redis_close(client, wh_test_set_flag, &closed);
+    wh_test_run_until(loop, &closed, 2000);
+    wh_test_loop_close(loop);
+}
+
 /* One command's outcome, as its callback saw it. */
 typedef struct {
     bool done;

@@ -21,6 +21,7 @@
 #include <uv.h>
 #include "../../../queue/hiuv.h"
 #include "../redis_server.h"
+#include "async.h"
 
 static atomic_uint epoll_ctl_calls;
 
@@ -44,26 +45,10 @@ typedef struct {
     long long last;
 } state_t;
 
-static void tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
 /* Runs the loop until *flag, at most ms. */
 static bool run_until(const bool *flag, uint64_t ms)
 {
-    uv_timer_t t;
-    uint64_t end;
-
-    uv_update_time(&loop);
-    end = uv_now(&loop) + ms;
-    uv_timer_init(&loop, &t);
-    uv_timer_start(&t, tick, 5, 5);
-    while (!*flag && uv_now(&loop) < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    return *flag;
+    return wh_test_run_until(&loop, flag, ms);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -114,19 +99,10 @@ static int setup(void **state)
     return 0;
 }
 
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    uv_walk(&loop, close_handle, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    wh_test_loop_close(&loop);
     wh_test_redis_stop(admin);
     return 0;
 }

@@ -52,19 +52,10 @@ static int setup(void **state)
     return 0;
 }
 
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    uv_walk(&loop, close_handle, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    wh_test_loop_close(&loop);
     for (int i = 0; i != MASTERS; ++i)
         redisFree(node[i]);
     wh_test_cluster_stop(first);
