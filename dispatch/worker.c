@@ -240,9 +240,7 @@ struct wh_workers {
 wh_err_t wh_workers_start(const wh_config_t *cfg, wh_workers_t **out, char *errbuf)
 {
     wh_workers_t *ws = calloc(1, sizeof(*ws));
-    unsigned n = cfg->worker_threads < 1                       ? 1
-                 : cfg->worker_threads > WH_MAX_WORKER_THREADS ? WH_MAX_WORKER_THREADS
-                                                               : cfg->worker_threads;
+    unsigned n = cfg->worker_threads; /* 1..WH_MAX_WORKER_THREADS: wh_config_load() checked it */
 
     if (ws == NULL)
         abort();
